@@ -1,0 +1,338 @@
+"""The pyftp wire protocol, sans I/O: frames in, frames out, and the message schema.
+
+A frame is a 4-byte unsigned big-endian length N (1 <= N <= 65536), N bytes of UTF-8
+JSON that must be an object (the header), then exactly ``header["size"]`` payload
+bytes (no ``size`` means 0). :class:`FrameDecoder` turns bytes into :class:`Header` and
+:class:`Data` events; :func:`encode_frame` turns a header into bytes. The payload never
+has to pass through the decoder: once a header announced ``size`` bytes, an I/O layer may
+move them straight between socket and file and tell the decoder with
+:meth:`FrameDecoder.payload_consumed`.
+
+:data:`COMMANDS` declares every operation once (fields, help line); the server's
+handlers, the client's methods and the shell's commands are all named after it.
+
+Import rule: imports only :mod:`pyftp.errors`. No sockets, no files, no threads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import BadRequestError, ProtocolError, error_for_code
+
+__all__ = [
+    "VERSION", "MAX_HEADER", "MAX_SIZE", "DEFAULT_PORT", "Header", "Data", "NEED_DATA",
+    "FrameDecoder", "encode_frame", "Field", "Command", "COMMANDS", "validate_request",
+    "raise_for_reply", "ok", "FEATURES", "partial_name", "is_partial_name",
+]
+
+#: protocol version spoken in ``hello``
+VERSION = 1
+#: largest header, in bytes (the value of the length prefix)
+MAX_HEADER = 65536
+#: largest ``size`` a frame may announce (2**53 - 1: exact in every JSON implementation)
+MAX_SIZE = 2**53 - 1
+DEFAULT_PORT = 6971
+#: what this implementation offers, sent in the hello reply
+FEATURES = ["sha256", "resume", "mtime", "pipelining"]
+
+_LENGTH = struct.Struct(">I")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A complete frame header. ``size`` payload bytes follow it on the wire."""
+
+    fields: dict
+
+    @property
+    def size(self) -> int:
+        return self.fields.get("size", 0)
+
+
+@dataclass(frozen=True)
+class Data:
+    """A piece of the current frame's payload. ``last`` marks its final piece."""
+
+    data: bytes
+    last: bool
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: returned by :meth:`FrameDecoder.next_event` when more bytes must be fed
+NEED_DATA = _NeedData()
+
+
+def encode_frame(header: Mapping[str, Any]) -> bytes:
+    """Encode a header (without its payload) as length prefix + JSON.
+
+    Non-ASCII text is written as JSON escapes, so a name that is not valid UTF-8 on the
+    server (held as lone surrogates, PEP 383) survives the trip and names the same file.
+    """
+    body = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("ascii")
+    if not 1 <= len(body) <= MAX_HEADER:
+        raise ValueError(f"header of {len(body)} bytes exceeds the {MAX_HEADER}-byte limit")
+    return _LENGTH.pack(len(body)) + body
+
+
+def _parse_header(body: bytes) -> dict:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("frame header is not valid UTF-8") from exc
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("frame header is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise ProtocolError("frame header must be a JSON object")
+    size = value.get("size", 0)
+    if type(size) is not int or not 0 <= size <= MAX_SIZE:
+        raise ProtocolError("frame 'size' must be an integer from 0 to 2**53-1")
+    return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class FrameDecoder:
+    """Incremental frame parser: ``feed`` bytes, then call ``next_event`` until NEED_DATA.
+
+    Invariant: whenever ``next_event`` returns NEED_DATA, fewer than ``4 + MAX_HEADER``
+    bytes are buffered, so a peer can never make the decoder hold more than one header.
+    """
+
+    def __init__(self, max_header: int = MAX_HEADER) -> None:
+        self.max_header = max_header
+        self._buf = bytearray()
+        self._payload_left = 0
+        self._failed: ProtocolError | None = None
+
+    @property
+    def payload_left(self) -> int:
+        """Payload bytes of the current frame not yet returned or consumed."""
+        return self._payload_left
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed but not yet returned as events."""
+        return len(self._buf)
+
+    @property
+    def in_frame(self) -> bool:
+        """True once any byte of a frame has arrived and the frame is not complete."""
+        return bool(self._buf) or self._payload_left > 0
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_event(self) -> Header | Data | _NeedData:
+        """Return the next event, or NEED_DATA. Raises ProtocolError on a bad frame."""
+        if self._failed is not None:
+            raise self._failed
+        if self._payload_left:
+            if not self._buf:
+                return NEED_DATA
+            n = min(self._payload_left, len(self._buf))
+            chunk = bytes(self._buf[:n])
+            del self._buf[:n]
+            self._payload_left -= n
+            return Data(chunk, last=self._payload_left == 0)
+        if len(self._buf) < 4:
+            return NEED_DATA
+        (length,) = _LENGTH.unpack_from(self._buf)
+        if not 1 <= length <= self.max_header:
+            hint = ""
+            if self._buf[:2] == b"\x16\x03":
+                hint = " (this is a TLS handshake: the peer uses TLS and this side does not)"
+            self._fail(f"frame header length {length} is outside 1..{self.max_header}{hint}")
+        if len(self._buf) < 4 + length:
+            return NEED_DATA
+        body = bytes(self._buf[4:4 + length])
+        del self._buf[:4 + length]
+        try:
+            fields = _parse_header(body)
+        except ProtocolError as exc:
+            self._failed = exc
+            raise
+        self._payload_left = fields.get("size", 0)
+        return Header(fields)
+
+    def take_buffered_payload(self, limit: int) -> bytes:
+        """Return up to ``limit`` already-buffered payload bytes of the current frame."""
+        n = min(limit, self._payload_left, len(self._buf))
+        chunk = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._payload_left -= n
+        return chunk
+
+    def payload_consumed(self, n: int) -> None:
+        """Record that ``n`` payload bytes were read from the socket directly.
+
+        Only valid while nothing is buffered: the caller must first drain the buffer
+        with :meth:`take_buffered_payload`, or the stream would go out of step.
+        """
+        if self._buf or n > self._payload_left or n < 0:
+            raise RuntimeError("payload_consumed() out of step with the decoder")
+        self._payload_left -= n
+
+    def _fail(self, message: str) -> None:
+        self._failed = ProtocolError(message)
+        raise self._failed
+
+
+# --------------------------------------------------------------------------- schema
+
+@dataclass(frozen=True)
+class Field:
+    """One request field: its JSON type and whether it must be present."""
+
+    name: str
+    kind: str  # "path" | "str" | "int" | "bool" | "sha256" | "number"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """One operation of the protocol, declared once and used everywhere."""
+
+    name: str
+    help: str
+    fields: tuple[Field, ...] = ()
+    payload: bool = False  # the request carries a payload (upper)
+    #: ops a read-only session may not run (answered permission_denied before payload)
+    writes: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _path(name: str = "path", required: bool = True) -> Field:
+    return Field(name, "path", required)
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("hello", "open the session: protocol version and credentials",
+            (Field("version", "int", True), Field("client", "str"), Field("user", "str"),
+             Field("password", "str"))),
+    Command("ls", "list a directory (payload: JSON array of entries)", (_path(required=False),)),
+    Command("stat", "describe one file or directory", (_path(),)),
+    Command("cd", "change the session's directory", (_path(),)),
+    Command("pwd", "show the session's directory"),
+    Command("mkdir", "create a directory", (_path(), Field("parents", "bool")), writes=True),
+    Command("rm", "remove a file", (_path(),), writes=True),
+    Command("rmdir", "remove an empty directory", (_path(),), writes=True),
+    Command("mv", "rename or move a file or directory",
+            (_path("src"), _path("dst"), Field("overwrite", "bool")), writes=True),
+    Command("get", "download a file from an offset", (_path(), Field("offset", "int"))),
+    Command("put", "upload a file (then a data frame)",
+            (_path(), Field("total", "int", True), Field("sha256", "sha256"),
+             Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number")),
+            writes=True),
+    Command("hash", "SHA-256 of a file", (_path(),)),
+    Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
+    Command("quit", "end the session"),
+)}
+
+#: longest path (in characters) a request may carry
+MAX_PATH = 4096
+
+
+def _check(field_: Field, value: Any) -> bool:
+    kind = field_.kind
+    if kind in ("path", "str"):
+        return isinstance(value, str) and (kind == "str" or 0 < len(value) <= MAX_PATH)
+    if kind == "int":
+        return type(value) is int and 0 <= value <= MAX_SIZE
+    if kind == "bool":
+        return type(value) is bool
+    if kind == "number":
+        return type(value) in (int, float) and 0 <= value < 2**40
+    if kind == "sha256":
+        return isinstance(value, str) and bool(_SHA256.match(value))
+    raise AssertionError(kind)
+
+
+def validate_request(fields: Mapping[str, Any]) -> tuple[Command, dict]:
+    """Check a request header against :data:`COMMANDS`.
+
+    Returns the command and the known fields (unknown fields are ignored, so newer
+    clients can add optional ones). Raises BadRequestError naming the bad field.
+    """
+    op = fields.get("op")
+    if not isinstance(op, str) or op not in COMMANDS:
+        shown = op if isinstance(op, str) and len(op) < 40 else "?"
+        raise BadRequestError(f"unknown op {shown!r}; known ops: {', '.join(COMMANDS)}")
+    cmd = COMMANDS[op]
+    args: dict = {}
+    for f in cmd.fields:
+        if f.name not in fields or fields[f.name] is None:
+            if f.required:
+                raise BadRequestError(f"{op}: missing field {f.name!r}")
+            continue
+        if not _check(f, fields[f.name]):
+            raise BadRequestError(f"{op}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
+        args[f.name] = fields[f.name]
+    if not cmd.payload and fields.get("size", 0):
+        raise BadRequestError(f"{op} takes no payload")
+    return cmd, args
+
+
+_DESCRIBE = {
+    "path": f"a non-empty string of at most {MAX_PATH} characters",
+    "str": "a string",
+    "int": "a non-negative integer",
+    "bool": "true or false",
+    "number": "a non-negative number",
+    "sha256": "64 lower-case hex digits",
+}
+
+
+def ok(**fields: Any) -> dict:
+    """A success reply header."""
+    return {"ok": True, **fields}
+
+
+def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a success reply unchanged; raise the matching error for an error reply."""
+    status = fields.get("ok")
+    if status is True:
+        return fields
+    if status is False:
+        raise error_for_code(fields.get("error"), fields.get("message", ""))
+    raise ProtocolError("reply has no boolean 'ok' field")
+
+
+# ------------------------------------------------------------------ partial files
+# Both ends write a transfer in progress to a hidden file beside its target and rename
+# it into place only once verified. One naming rule, shared, so that listings and
+# clean-ups on either side recognise the same files.
+PARTIAL_SUFFIX = ".pyftp-part"
+_PARTIAL_SUFFIXES = (PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json", PARTIAL_SUFFIX + ".json.tmp")
+
+
+def partial_name(name: str) -> str:
+    """The hidden partial file for a target called ``name`` (in the same folder)."""
+    candidate = f".{name}{PARTIAL_SUFFIX}"
+    if len(os_bytes(candidate)) + 9 <= 255:  # room for ".json.tmp" within NAME_MAX
+        return candidate
+    digest = hashlib.sha256(os_bytes(name)).hexdigest()[:32]
+    return f".{digest}{PARTIAL_SUFFIX}"
+
+
+def is_partial_name(name: str) -> bool:
+    """True for the names :func:`partial_name` makes (and their metadata files)."""
+    return name.startswith(".") and name.endswith(_PARTIAL_SUFFIXES)
+
+
+def os_bytes(name: str) -> bytes:
+    """A file name as the OS stores it (names that were not UTF-8 round-trip, PEP 383)."""
+    return name.encode("utf-8", "surrogateescape")

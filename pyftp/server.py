@@ -1,0 +1,561 @@
+"""The threaded pyftp server: accept connections, read frames, dispatch, reply.
+
+One thread per connection, so a slow or dead client never blocks the others. Each
+:class:`Session` reads a header, checks it against :data:`~pyftp.protocol.COMMANDS`,
+calls ``handle_<op>`` and lets the one ``except`` ladder in :meth:`Session.run` turn
+errors into replies: a :class:`~pyftp.errors.RemoteError` becomes an error reply and
+the session goes on; a framing error gets a best-effort ``bad_frame`` and a close;
+anything else is logged with its traceback and answered ``internal`` (no paths leak).
+
+Import rule: errors, protocol, transport, storage. Never client, ui, repl or cli.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import selectors
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ._version import __version__
+from .errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
+                     PermissionDeniedError, ProtocolError, RemoteError, TooLargeError, TransportError,
+                     UnsupportedVersionError)
+from .protocol import DEFAULT_PORT, FEATURES, VERSION, encode_frame, ok, validate_request
+from .storage import Storage
+from .transport import Channel
+
+__all__ = ["ServerConfig", "Server", "Account"]
+
+log = logging.getLogger("pyftp.server")
+
+#: files up to this size are sent as one buffer (header + bytes + digest in one write)
+SMALL_FILE = 256 * 1024
+#: after an error reply, an unread payload up to this size is drained to stay in step
+DRAIN_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a successful login grants."""
+
+    name: str
+    read_only: bool = False
+
+
+#: ``authenticate(user, password) -> Account | None``
+Authenticator = Callable[[str, str], "Account | None"]
+
+
+@dataclass
+class ServerConfig:
+    """Everything a server needs, passed in (no globals). Sizes in bytes, times in s."""
+
+    root: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    read_only: bool = False
+    max_clients: int = 256
+    max_per_ip: int = 32
+    idle_timeout: float = 300.0
+    #: a frame header, once started, must arrive whole within this time (slowloris)
+    frame_timeout: float = 30.0
+    max_file_size: int | None = None
+    max_upper: int = 1 << 20
+    limit_rate: int | None = None
+    #: partial uploads untouched this long are removed
+    partial_ttl: float = 24 * 3600.0
+    #: login check; None means an open server (no user or password asked)
+    authenticator: Authenticator | None = None
+    auth_fail_delay: float = 1.0
+    max_auth_failures: int = 3
+    ssl_context: ssl.SSLContext | None = None
+    #: seconds a shutdown waits for transfers in flight before cutting them
+    shutdown_grace: float = 5.0
+    #: keep this many bytes free on the server's disk (uploads beyond get no_space)
+    min_free: int = 0
+    logger: logging.Logger = field(default=log, repr=False)
+
+
+class Server:
+    """A pyftp server. ``with Server(cfg) as s:`` starts it; ``s.address`` says where."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.storage = Storage(config.root, read_only=config.read_only,
+                               max_file_size=config.max_file_size, min_free=config.min_free)
+        self.log = config.logger
+        self._listener: socket.socket | None = None
+        self._sessions: set[Session] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._accept_thread: threading.Thread | None = None
+        self._janitor: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) actually bound."""
+        assert self._listener is not None, "server not started"
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def start(self) -> "Server":
+        """Bind, listen and start accepting in a background thread."""
+        host = self.config.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and host in ("::", ""):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((host, self.config.port))
+            sock.listen(128)
+        except BaseException:
+            sock.close()
+            raise
+        self._listener = sock
+        self.storage.clean_partials(self.config.partial_ttl)
+        self._accept_thread = threading.Thread(target=self._accept_loop,
+                                               name="pyftp-accept", daemon=True)
+        self._accept_thread.start()
+        self._janitor = threading.Thread(target=self._janitor_loop,
+                                         name="pyftp-janitor", daemon=True)
+        self._janitor.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Start if needed and block until :meth:`shutdown` is called."""
+        if self._listener is None:
+            self.start()
+        self._stopped.wait()
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting, let transfers in flight finish for ``grace`` s, then close all.
+
+        Idle sessions are closed at once. An upload that did not finish is never
+        published: its partial stays for a later resume.
+        """
+        if self._stopping.is_set():
+            self._stopped.wait()
+            return
+        self._stopping.set()
+        grace = self.config.shutdown_grace if grace is None else grace
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+        if self._accept_thread is not None:
+            self._accept_thread.join()
+        deadline = time.monotonic() + grace
+        for session in self._snapshot():
+            if not session.busy:
+                session.interrupt()
+        for session in self._snapshot():
+            session.thread.join(max(0.0, deadline - time.monotonic()))
+        for session in self._snapshot():
+            session.interrupt()
+        for session in self._snapshot():
+            session.thread.join(2.0)
+        if self._janitor is not None:
+            self._janitor.join(2.0)
+        self._stopped.set()
+
+    def __enter__(self) -> "Server":
+        if self._listener is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def _snapshot(self) -> list["Session"]:
+        with self._lock:
+            return list(self._sessions)
+
+    @property
+    def session_count(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    # ------------------------------------------------------------------ accepting
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                # a short select timeout is how a closed listener is noticed portably
+                if not sel.select(timeout=0.2):
+                    continue
+                try:
+                    conn, addr = listener.accept()
+                except OSError:
+                    if self._stopping.is_set():
+                        return
+                    continue
+                self._admit(conn, addr)
+
+    def _admit(self, conn: socket.socket, addr) -> None:
+        peer_ip = addr[0]
+        cfg = self.config
+        with self._lock:
+            total = len(self._sessions)
+            same_ip = sum(1 for s in self._sessions if s.peer_ip == peer_ip)
+            refuse = None
+            if total >= cfg.max_clients:
+                refuse = f"server is full ({cfg.max_clients} clients); try again later"
+            elif same_ip >= cfg.max_per_ip:
+                refuse = f"too many connections from {peer_ip} (limit {cfg.max_per_ip}); close one and retry"
+            if refuse is None:
+                session = Session(self, conn, addr)
+                self._sessions.add(session)
+        if refuse is not None:
+            self.log.warning("%s refused: %s", _fmt_peer(addr), refuse)
+            _refuse(conn, BusyError(f"busy: {refuse}"), tls=cfg.ssl_context is not None)
+            return
+        session.thread.start()
+
+    def _forget(self, session: "Session") -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def _janitor_loop(self) -> None:
+        period = max(1.0, min(self.config.partial_ttl / 4, 3600.0))
+        while not self._stopping.wait(period):
+            try:
+                n = self.storage.clean_partials(self.config.partial_ttl)
+                if n:
+                    self.log.info("removed %d stale partial upload(s)", n)
+            except Exception:  # pragma: no cover - best effort housekeeping
+                self.log.exception("partial clean-up failed")
+
+
+def _refuse(conn: socket.socket, error: RemoteError, *, tls: bool) -> None:
+    """Tell an over-limit client why, without a thread, then close."""
+    try:
+        conn.settimeout(1.0)
+        if not tls:  # over TLS the handshake would cost a thread: just close
+            Channel(conn).send(error.to_reply())
+    except (OSError, TransportError):
+        pass
+    finally:
+        conn.close()
+
+
+def _fmt_peer(addr) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Session:
+    """One client connection, served by its own thread."""
+
+    def __init__(self, server: Server, sock: socket.socket, addr) -> None:
+        self.server = server
+        self.config = server.config
+        self.storage = server.storage
+        self.sock = sock
+        self.peer = _fmt_peer(addr)
+        self.peer_ip = addr[0]
+        self.chan = Channel(sock, limit_rate=self.config.limit_rate)
+        self.cwd = "/"
+        self.hello_done = False
+        self.user: str | None = None
+        self.read_only = self.config.read_only
+        self.auth_failures = 0
+        self.busy = False
+        #: set while a reply's payload is on its way: an error now breaks the stream
+        self._streaming = False
+        self._log_path = ""
+        self._log_bytes = 0
+        self._closing = False
+        self.thread = threading.Thread(target=self.run, name=f"pyftp-{self.peer}", daemon=True)
+
+    def interrupt(self) -> None:
+        """Wake the session's thread by shutting its socket (used by shutdown)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        log = self.server.log
+        try:
+            if self.config.ssl_context is not None and not self._start_tls():
+                return
+            self._loop()
+        except ProtocolError as exc:
+            log.info("%s bad frame: %s", self.peer, exc.message)
+            self._best_effort(exc.to_reply())
+        except TransportError as exc:
+            log.info("%s disconnected: %s", self.peer, exc.message)
+        except Exception:
+            log.exception("%s internal error", self.peer)
+            self._best_effort({"ok": False, "error": "internal",
+                               "message": "internal server error; the server log has details"})
+        finally:
+            self.chan.close()
+            self.server._forget(self)
+
+    def _start_tls(self) -> bool:
+        ctx = self.config.ssl_context
+        assert ctx is not None
+        try:
+            self.sock.settimeout(self.config.frame_timeout)
+            tls = ctx.wrap_socket(self.sock, server_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            self.server.log.info("%s TLS handshake failed: %s (a plain client on a TLS "
+                                 "server?)", self.peer, exc)
+            return False
+        self.sock = tls
+        self.chan = Channel(tls, limit_rate=self.config.limit_rate)
+        return True
+
+    def _loop(self) -> None:
+        cfg = self.config
+        while not self.server.stopping:
+            self.busy = False
+            fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+            if fields is None:
+                return
+            self.busy = True
+            started = time.perf_counter()
+            self._log_path, self._log_bytes = "", 0
+            op = fields.get("op") if isinstance(fields.get("op"), str) else "?"
+            outcome = "ok"
+            try:
+                cmd, args = validate_request(fields)
+                self._log_path = args.get("path", args.get("src", ""))
+                if cmd.name != "hello" and not self.hello_done:
+                    raise AuthRequiredError("send hello first: no command is accepted before it")
+                if cmd.writes and self.read_only:
+                    raise PermissionDeniedError(f"permission denied: {cmd.name} is not allowed "
+                                                "in a read-only session")
+                getattr(self, "handle_" + cmd.name)(args)
+            except ProtocolError:
+                raise
+            except RemoteError as exc:
+                outcome = exc.code
+                if self._streaming:
+                    raise TransportError(f"{op} failed mid-stream: {exc.message}") from exc
+                self.chan.send(exc.to_reply())
+                if self.chan.decoder.payload_left and not self.chan.skip_payload(
+                        DRAIN_LIMIT, cfg.idle_timeout):
+                    self._log(op, "closed after " + outcome, started)
+                    return
+            self._log(op, outcome, started)
+            if self._closing:
+                return
+
+    def _log(self, op: str, outcome: str, started: float) -> None:
+        ms = (time.perf_counter() - started) * 1000
+        who = f"{self.peer} {self.user}" if self.user else self.peer
+        self.server.log.info("%s %s %s %s %dB %.1fms", who, op, self._log_path or "-",
+                             outcome, self._log_bytes, ms)
+
+    def _best_effort(self, reply: dict) -> None:
+        if self._streaming:
+            return
+        try:
+            self.sock.settimeout(1.0)
+            self.chan.send(reply)
+        except (OSError, TransportError, ValueError):
+            pass
+
+    # ------------------------------------------------------------------ handlers
+    # One per op in protocol.COMMANDS (a test keeps the two in step). Each sends its
+    # reply; errors are raised and answered by the loop above.
+
+    def handle_hello(self, a: dict) -> None:
+        if self.hello_done:
+            raise BadRequestError("hello was already sent on this connection")
+        if a["version"] != VERSION:
+            raise UnsupportedVersionError(
+                f"unsupported protocol version {a['version']}; this server speaks version {VERSION}")
+        auth = self.config.authenticator
+        if auth is not None:
+            user, password = a.get("user"), a.get("password")
+            if user is None or password is None:
+                raise AuthRequiredError("this server requires a user name and password "
+                                        "(pyftp --user NAME; password from PYFTP_PASSWORD)")
+            self._log_path = user
+            account = auth(user, password)
+            if account is None:
+                self.auth_failures += 1
+                time.sleep(self.config.auth_fail_delay)  # slows down password guessing
+                if self.auth_failures >= self.config.max_auth_failures:
+                    self._closing = True
+                raise AuthFailedError("login failed: unknown user or wrong password")
+            self.user = account.name
+            self.read_only = self.read_only or account.read_only
+        self.hello_done = True
+        features = list(FEATURES)
+        if self.config.ssl_context is not None:
+            features.append("tls")
+        if self.read_only:
+            features.append("read_only")
+        self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features))
+
+    def handle_ls(self, a: dict) -> None:
+        entries = self.storage.list(self.cwd, a.get("path", "."))
+        payload = json.dumps(entries, separators=(",", ":")).encode("ascii")
+        self._log_bytes = len(payload)
+        self.chan.send(ok(), payload)
+
+    def handle_stat(self, a: dict) -> None:
+        self.chan.send(ok(entry=self.storage.stat(self.cwd, a["path"])))
+
+    def handle_cd(self, a: dict) -> None:
+        self.cwd = self.storage.chdir(self.cwd, a["path"])
+        self.chan.send(ok(cwd=self.cwd))
+
+    def handle_pwd(self, a: dict) -> None:
+        self.chan.send(ok(cwd=self.cwd))
+
+    def handle_mkdir(self, a: dict) -> None:
+        vpath = self.storage.mkdir(self.cwd, a["path"], a.get("parents", False))
+        self.chan.send(ok(path=vpath))
+
+    def handle_rm(self, a: dict) -> None:
+        self.chan.send(ok(path=self.storage.rm(self.cwd, a["path"])))
+
+    def handle_rmdir(self, a: dict) -> None:
+        self.chan.send(ok(path=self.storage.rmdir(self.cwd, a["path"])))
+
+    def handle_mv(self, a: dict) -> None:
+        src, dst = self.storage.mv(self.cwd, a["src"], a["dst"], a.get("overwrite", False))
+        self._log_path = f"{src} -> {dst}"
+        self.chan.send(ok(src=src, dst=dst))
+
+    def handle_hash(self, a: dict) -> None:
+        digest, total, vpath = self.storage.hash(self.cwd, a["path"])
+        self._log_path = vpath
+        self.chan.send(ok(sha256=digest, total=total, path=vpath))
+
+    def handle_upper(self, a: dict) -> None:
+        size = self.chan.decoder.payload_left
+        if size > self.config.max_upper:
+            raise TooLargeError(f"too large: upper takes at most {self.config.max_upper} bytes")
+        data = self.chan.recv_payload(self.config.max_upper, self.config.idle_timeout)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"upper: the text is not valid UTF-8 ({exc.reason} at "
+                                  f"byte {exc.start})") from exc
+        out = text.upper().encode("utf-8")
+        self._log_bytes = len(out)
+        self.chan.send(ok(), out)
+
+    def handle_quit(self, a: dict) -> None:
+        self.chan.send(ok())
+        self._closing = True
+
+    def handle_get(self, a: dict) -> None:
+        f, st, vpath = self.storage.open_read(self.cwd, a["path"])
+        self._log_path = vpath
+        with f:
+            offset = a.get("offset", 0)
+            total = st.st_size
+            if offset > total:
+                raise BadRequestError(f"offset {offset} is past the end of {vpath} ({total} bytes)")
+            count = total - offset
+            reply = ok(size=count, offset=offset, total=total,
+                       mtime=round(st.st_mtime_ns / 1e9, 6))
+            if total <= SMALL_FILE:
+                self._send_small(f, st, reply, offset)
+            else:
+                self._send_large(f, st, reply, offset, count)
+            self._log_bytes = count
+
+    def _send_small(self, f, st, reply: dict, offset: int) -> None:
+        """Reply, bytes and digest frame in one write: one syscall per small get."""
+        data = os.pread(f.fileno(), st.st_size, 0)
+        if len(data) != st.st_size:
+            raise BadRequestError(f"{reply.get('path', 'file')} changed while being read; retry")
+        digest = self.storage.digests.get(st)
+        if digest is None:
+            digest = hashlib.sha256(data).hexdigest()
+            self.storage.digests.put(st, digest)
+        self.chan.send_bytes(encode_frame(reply) + data[offset:]
+                             + encode_frame({"ok": True, "sha256": digest}))
+
+    def _send_large(self, f, st, reply: dict, offset: int, count: int) -> None:
+        """sendfile the bytes while another thread hashes the whole file from disk."""
+        digest = self.storage.digests.get(st)
+        result: dict = {}
+        hasher = None
+        if digest is None:
+            def work() -> None:
+                try:
+                    result["digest"] = self.storage.digest(f, st)
+                except BaseException as exc:  # reported in the digest frame
+                    result["error"] = exc
+            hasher = threading.Thread(target=work, name="pyftp-hash", daemon=True)
+            hasher.start()
+        self._streaming = True
+        try:
+            self.chan.send_header(reply)
+            sent = self.chan.send_file(f, offset, count)
+            if sent != count:
+                raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+        finally:
+            if hasher is not None:
+                hasher.join()
+        self._streaming = False
+        if hasher is not None:
+            if "error" in result:
+                self.server.log.error("hashing failed: %r", result["error"])
+                self.chan.send({"ok": False, "error": "internal",
+                                "message": "the server could not hash the file; retry"})
+                return
+            digest = result["digest"]
+        self.chan.send({"ok": True, "sha256": digest})
+
+    def handle_put(self, a: dict) -> None:
+        cfg = self.config
+        up = self.storage.begin_upload(
+            self.cwd, a["path"], a["total"], a.get("sha256"),
+            overwrite=a.get("overwrite", False), resume=a.get("resume", True),
+            mtime=a.get("mtime"))
+        self._log_path = up.vpath
+        try:
+            self.chan.send(ok(offset=up.offset))
+            fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+            if fields is None:
+                raise TransportError("closed before sending the data of a put")
+            if fields.get("op") != "data" or fields.get("size", 0) != up.remaining:
+                raise BadRequestError(
+                    f"put {up.vpath}: expected a data frame of {up.remaining} bytes, got "
+                    f"op={str(fields.get('op'))[:20]!r} size={fields.get('size', 0)}")
+            failure: list[RemoteError] = []
+
+            def sink(chunk) -> None:
+                if not failure:
+                    try:
+                        up.write(chunk)
+                    except RemoteError as exc:  # keep reading so the stream stays in step
+                        failure.append(exc)
+            self._log_bytes = self.chan.recv_payload_into(sink, timeout=cfg.idle_timeout)
+            if failure:
+                up.discard()
+                raise failure[0]
+            digest = up.commit()
+        except BaseException:
+            up.abort()
+            raise
+        self.chan.send(ok(total=up.total, sha256=digest, path=up.vpath))
+

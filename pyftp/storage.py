@@ -1,0 +1,571 @@
+"""The root jail and everything the server does to files.
+
+Every path a client names goes through :meth:`Storage.resolve`: normalised against the
+session's directory, joined to the root, symlinks resolved, and refused unless the
+result is inside the root. ``OSError`` becomes the pyftp error of its errno, with the
+client's virtual path in the message and never a real one.
+
+Uploads live here too (:class:`Upload`): bytes go to a hidden partial file beside the
+target, are hashed as they arrive, and are renamed into place only when complete and
+matching. A partial is what a resumed upload continues; listings never show it.
+
+Import rule: imports errors and protocol (for the shared partial-file naming) only.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import stat as stat_
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .errors import (AlreadyExistsError, BadRequestError, BusyError,
+                     ChecksumMismatchError, InternalError, IsDirectoryError,
+                     NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
+                     PermissionDeniedError, RemoteError, TooLargeError)
+from .protocol import is_partial_name, os_bytes, partial_name
+
+__all__ = ["Storage", "Upload", "entry_for", "hash_file"]
+
+HASH_CHUNK = 1 << 20
+
+
+def hash_file(path: str, *, limit: int | None = None) -> str:
+    """SHA-256 of a file (or of its first ``limit`` bytes), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        _hash_into(h, f, limit)
+    return h.hexdigest()
+
+
+def _hash_into(h, f, limit: int | None) -> None:
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
+    left = limit
+    while left is None or left > 0:
+        want = HASH_CHUNK if left is None else min(HASH_CHUNK, left)
+        n = f.readinto(view[:want])
+        if not n:
+            break
+        h.update(view[:n])
+        if left is not None:
+            left -= n
+
+
+_ERRNO = {
+    errno.ENOENT: NotFoundError, errno.EEXIST: AlreadyExistsError,
+    errno.EISDIR: IsDirectoryError, errno.ENOTDIR: NotDirectoryError,
+    errno.ENOTEMPTY: NotEmptyError, errno.EACCES: PermissionDeniedError,
+    errno.EPERM: PermissionDeniedError, errno.EROFS: PermissionDeniedError,
+    errno.ENOSPC: NoSpaceError, errno.EDQUOT: NoSpaceError, errno.EFBIG: TooLargeError,
+    errno.ENAMETOOLONG: BadRequestError, errno.EINVAL: BadRequestError,
+    errno.ELOOP: NotFoundError, errno.EBUSY: BusyError,
+}
+
+
+def _os_error(exc: OSError, vpath: str) -> RemoteError:
+    """Translate an OSError into the pyftp error for it, naming the virtual path."""
+    cls = _ERRNO.get(exc.errno or 0, InternalError)
+    reason = {
+        NotFoundError: "not found", AlreadyExistsError: "already exists",
+        IsDirectoryError: "is a directory", NotDirectoryError: "not a directory",
+        NotEmptyError: "directory not empty", PermissionDeniedError: "permission denied",
+        NoSpaceError: "no space left on the server", TooLargeError: "file too large",
+        BadRequestError: "invalid name", BusyError: "busy",
+    }.get(cls, "server file system error")
+    return cls(f"{reason}: {vpath}")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A client path after the jail: its virtual form and its real location."""
+
+    vpath: str
+    real: str
+
+
+def entry_for(name: str, st: os.stat_result) -> dict | None:
+    """The wire form of one listing entry, or None for what pyftp does not serve."""
+    if stat_.S_ISDIR(st.st_mode):
+        kind, size = "dir", 0
+    elif stat_.S_ISREG(st.st_mode):
+        kind, size = "file", st.st_size
+    else:
+        return None  # sockets, FIFOs, devices: never served
+    return {"name": name, "type": kind, "size": size, "mtime": round(st.st_mtime_ns / 1e9, 6)}
+
+
+class DigestCache:
+    """SHA-256 digests the server already knows, keyed by file identity.
+
+    The key holds inode, size, mtime and ctime in nanoseconds, so any write to the file
+    (which changes mtime and ctime) makes the old digest unreachable.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(st: os.stat_result) -> tuple:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def get(self, st: os.stat_result) -> str | None:
+        k = self.key(st)
+        with self._lock:
+            value = self._items.get(k)
+            if value is not None:
+                self._items.move_to_end(k)
+            return value
+
+    def put(self, st: os.stat_result, digest: str) -> None:
+        with self._lock:
+            self._items[self.key(st)] = digest
+            self._items.move_to_end(self.key(st))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class Storage:
+    """The served folder. All methods take the session's cwd and a client path."""
+
+    def __init__(self, root: str, *, read_only: bool = False,
+                 max_file_size: int | None = None, min_free: int = 0) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise NotADirectoryError(f"{root} is not a directory")
+        self.root = real
+        self.read_only = read_only
+        self.max_file_size = max_file_size
+        self.min_free = min_free
+        self.digests = DigestCache()
+        self._uploads: set[str] = set()
+        self._uploads_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the jail
+    def normalize(self, cwd: str, path: str) -> str:
+        """The absolute virtual path for ``path`` seen from ``cwd`` (no I/O)."""
+        if "\x00" in path:
+            raise BadRequestError("path contains a NUL byte")
+        if "\\" in path:
+            raise BadRequestError(f"path contains a backslash: {path!r}; use / between folders")
+        try:
+            os_bytes(path)
+        except UnicodeEncodeError as exc:
+            raise BadRequestError("path contains an unpaired surrogate that names no file") from exc
+        vpath = posixpath.normpath(posixpath.join(cwd, path))
+        # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
+        return "/" + vpath.lstrip("/")
+
+    def resolve(self, cwd: str, path: str, *, follow: bool = True) -> Resolved:
+        """Map a client path to a real path inside the root, or raise.
+
+        With ``follow=False`` the last component is not resolved (rm, rmdir, mv and
+        upload targets act on a symlink itself, never on what it points to), but the
+        folder holding it still is.
+        """
+        vpath = self.normalize(cwd, path)
+        parts = [p for p in vpath.split("/") if p]
+        for part in parts:
+            if is_partial_name(part):
+                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        if follow or not parts:
+            real = os.path.realpath(os.path.join(self.root, *parts))
+        else:
+            parent = os.path.realpath(os.path.join(self.root, *parts[:-1]))
+            self._check_inside(parent, vpath)
+            real = os.path.join(parent, parts[-1])
+        self._check_inside(real, vpath)
+        return Resolved(vpath, real)
+
+    def _check_inside(self, real: str, vpath: str) -> None:
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise PermissionDeniedError(f"permission denied: {vpath} leads outside the served folder")
+
+    def _stat(self, r: Resolved) -> os.stat_result:
+        try:
+            return os.stat(r.real)
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+
+    def _writable(self, vpath: str) -> None:
+        if self.read_only:
+            raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
+
+    # ------------------------------------------------------------------ queries
+    def stat(self, cwd: str, path: str) -> dict:
+        r = self.resolve(cwd, path)
+        entry = entry_for(posixpath.basename(r.vpath) or "/", self._stat(r))
+        if entry is None:
+            raise NotFoundError(f"not a regular file or directory: {r.vpath}")
+        return entry
+
+    def chdir(self, cwd: str, path: str) -> str:
+        r = self.resolve(cwd, path)
+        if not stat_.S_ISDIR(self._stat(r).st_mode):
+            raise NotDirectoryError(f"not a directory: {r.vpath}")
+        return r.vpath
+
+    def list(self, cwd: str, path: str) -> list[dict]:
+        """The entries of a directory, sorted by name; partials and escapes left out."""
+        r = self.resolve(cwd, path)
+        st = self._stat(r)
+        if not stat_.S_ISDIR(st.st_mode):
+            entry = entry_for(posixpath.basename(r.vpath), st)
+            if entry is None:
+                raise NotFoundError(f"not a regular file or directory: {r.vpath}")
+            return [entry]  # like ls FILE
+        entries = []
+        try:
+            with os.scandir(r.real) as it:
+                for de in it:
+                    if is_partial_name(de.name):
+                        continue
+                    try:
+                        if de.is_symlink():
+                            target = os.path.realpath(de.path)
+                            if target != self.root and not target.startswith(self.root + os.sep):
+                                continue  # never describe anything outside the root
+                        est = de.stat()
+                    except OSError:
+                        continue  # vanished or dangling: nothing to show
+                    entry = entry_for(de.name, est)
+                    if entry is not None:
+                        entries.append(entry)
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+        entries.sort(key=lambda e: e["name"])
+        return entries
+
+    def open_read(self, cwd: str, path: str):
+        """Open a regular file for reading; return (file, stat, virtual path)."""
+        r = self.resolve(cwd, path)
+        try:
+            fd = os.open(r.real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+        f = os.fdopen(fd, "rb", buffering=0)
+        st = os.fstat(fd)
+        if stat_.S_ISDIR(st.st_mode):
+            f.close()
+            raise IsDirectoryError(f"is a directory: {r.vpath}")
+        if not stat_.S_ISREG(st.st_mode):
+            f.close()
+            raise PermissionDeniedError(f"not a regular file: {r.vpath}")
+        return f, st, r.vpath
+
+    def digest(self, f, st: os.stat_result) -> str:
+        """SHA-256 of an open file, from the cache when the file is unchanged."""
+        known = self.digests.get(st)
+        if known is not None:
+            return known
+        h = hashlib.sha256()
+        # pread: its own read position, so a concurrent sendfile of the same file is unaffected
+        fd, pos = f.fileno(), 0
+        view = memoryview(bytearray(HASH_CHUNK))
+        while True:
+            n = _pread_into(fd, view, pos)
+            if not n:
+                break
+            h.update(view[:n])
+            pos += n
+        digest = h.hexdigest()
+        if pos == st.st_size:
+            self.digests.put(st, digest)
+        return digest
+
+    def hash(self, cwd: str, path: str) -> tuple[str, int, str]:
+        f, st, vpath = self.open_read(cwd, path)
+        with f:
+            return self.digest(f, st), st.st_size, vpath
+
+    # ------------------------------------------------------------------ changes
+    def mkdir(self, cwd: str, path: str, parents: bool = False) -> str:
+        r = self.resolve(cwd, path, follow=False)
+        self._writable(r.vpath)
+        if r.vpath == "/":
+            raise AlreadyExistsError("already exists: /")
+        try:
+            if parents:
+                os.makedirs(r.real, exist_ok=True)
+                if not os.path.isdir(r.real):
+                    raise AlreadyExistsError(f"already exists and is not a directory: {r.vpath}")
+                self.resolve(cwd, path)  # the created chain must still be inside
+            else:
+                os.mkdir(r.real)
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+        return r.vpath
+
+    def rm(self, cwd: str, path: str) -> str:
+        r = self.resolve(cwd, path, follow=False)
+        self._writable(r.vpath)
+        try:
+            if os.path.isdir(r.real) and not os.path.islink(r.real):
+                raise IsDirectoryError(f"is a directory: {r.vpath} (use rmdir)")
+            os.unlink(r.real)
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+        return r.vpath
+
+    def rmdir(self, cwd: str, path: str) -> str:
+        r = self.resolve(cwd, path, follow=False)
+        self._writable(r.vpath)
+        if r.vpath == "/":
+            raise PermissionDeniedError("permission denied: the root folder cannot be removed")
+        try:
+            if os.path.islink(r.real) or not os.path.isdir(r.real):
+                if not os.path.lexists(r.real):
+                    raise NotFoundError(f"not found: {r.vpath}")
+                raise NotDirectoryError(f"not a directory: {r.vpath} (use rm)")
+            # partial uploads are server bookkeeping: they do not make a folder "not empty"
+            names = os.listdir(r.real)
+            if any(not is_partial_name(n) for n in names):
+                raise NotEmptyError(f"directory not empty: {r.vpath}")
+            for n in names:
+                os.unlink(os.path.join(r.real, n))
+            os.rmdir(r.real)
+        except OSError as exc:
+            raise _os_error(exc, r.vpath) from exc
+        return r.vpath
+
+    def mv(self, cwd: str, src: str, dst: str, overwrite: bool = False) -> tuple[str, str]:
+        s = self.resolve(cwd, src, follow=False)
+        d = self.resolve(cwd, dst, follow=False)
+        self._writable(s.vpath)
+        if s.vpath == "/" or d.vpath == "/":
+            raise PermissionDeniedError("permission denied: the root folder cannot be moved")
+        if not os.path.lexists(s.real):
+            raise NotFoundError(f"not found: {s.vpath}")
+        if d.vpath == s.vpath:
+            return s.vpath, d.vpath
+        if d.vpath.startswith(s.vpath + "/"):
+            raise BadRequestError(f"cannot move {s.vpath} into itself ({d.vpath})")
+        try:
+            if os.path.lexists(d.real):
+                if not overwrite:
+                    raise AlreadyExistsError(f"already exists: {d.vpath} (pass overwrite to replace it)")
+                if os.path.isdir(d.real) and not os.path.islink(d.real):
+                    raise IsDirectoryError(f"is a directory: {d.vpath}; a directory is never replaced")
+                os.replace(s.real, d.real)
+            else:
+                os.rename(s.real, d.real)
+        except OSError as exc:
+            raise _os_error(exc, f"{s.vpath} -> {d.vpath}") from exc
+        return s.vpath, d.vpath
+
+    # ------------------------------------------------------------------ uploads
+    def begin_upload(self, cwd: str, path: str, total: int, sha256: str | None = None,
+                     *, overwrite: bool = False, resume: bool = True,
+                     mtime: float | None = None) -> "Upload":
+        """Check everything a put needs before any payload, and claim the target.
+
+        Raises ``exists``, ``busy``, ``too_large``, ``no_space`` and friends here, so
+        the client learns of them before it sends a byte.
+        """
+        r = self.resolve(cwd, path, follow=False)
+        self._writable(r.vpath)
+        if r.vpath == "/":
+            raise IsDirectoryError("is a directory: /")
+        if self.max_file_size is not None and total > self.max_file_size:
+            raise TooLargeError(f"too large: {r.vpath} is {total} bytes; this server "
+                                f"accepts files up to {self.max_file_size} bytes")
+        parent = os.path.dirname(r.real)
+        pvpath = posixpath.dirname(r.vpath)
+        try:
+            pst = os.stat(parent)
+        except OSError as exc:
+            raise _os_error(exc, pvpath) from exc
+        if not stat_.S_ISDIR(pst.st_mode):
+            raise NotDirectoryError(f"not a directory: {pvpath}")
+        if os.path.isdir(r.real):
+            raise IsDirectoryError(f"is a directory: {r.vpath}")
+        if os.path.lexists(r.real) and not overwrite:
+            raise AlreadyExistsError(f"already exists: {r.vpath} (use overwrite to replace it)")
+        with self._uploads_lock:
+            if r.real in self._uploads:
+                raise BusyError(f"busy: another upload to {r.vpath} is in progress; try again later")
+            self._uploads.add(r.real)
+        try:
+            up = Upload(self, r, total, sha256, overwrite, mtime)
+            up.open(resume and sha256 is not None)
+            free = shutil.disk_usage(parent).free
+            if total - up.offset > free - self.min_free:
+                up.abort()
+                raise NoSpaceError(f"no space: {r.vpath} needs {total - up.offset} bytes, "
+                                   f"the server has {max(0, free - self.min_free)} free")
+        except OSError as exc:
+            self._release(r.real)
+            raise _os_error(exc, r.vpath) from exc
+        except BaseException:
+            self._release(r.real)
+            raise
+        return up
+
+    def _release(self, real: str) -> None:
+        with self._uploads_lock:
+            self._uploads.discard(real)
+
+    def clean_partials(self, ttl: float, now: float | None = None) -> int:
+        """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
+        now = time.time() if now is None else now
+        with self._uploads_lock:
+            active = {os.path.join(os.path.dirname(u), partial_name(os.path.basename(u)))
+                      for u in self._uploads}
+        removed = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if not is_partial_name(name):
+                    continue
+                full = os.path.join(dirpath, name)
+                busy = any(full.startswith(a) for a in active)
+                try:
+                    if not busy and now - os.lstat(full).st_mtime > ttl:
+                        os.unlink(full)
+                        removed += 1
+                except OSError:
+                    pass
+        return removed
+
+
+def _pread_into(fd: int, view: memoryview, pos: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], pos)
+    data = os.pread(fd, len(view), pos)
+    view[:len(data)] = data
+    return len(data)
+
+
+class Upload:
+    """One put in progress: a claimed target, its partial file and a running hash."""
+
+    def __init__(self, storage: Storage, r: Resolved, total: int, sha256: str | None,
+                 overwrite: bool, mtime: float | None) -> None:
+        self.storage = storage
+        self.vpath = r.vpath
+        self.target = r.real
+        self.total = total
+        self.expected = sha256
+        self.overwrite = overwrite
+        self.mtime = mtime
+        self.partial = os.path.join(os.path.dirname(r.real), partial_name(os.path.basename(r.real)))
+        self.meta = self.partial + ".json"
+        self.offset = 0
+        self.received = 0
+        self._fd: int | None = None
+        self._hash = hashlib.sha256()
+        self._released = False
+
+    def open(self, resume: bool) -> None:
+        """Continue a partial of the very same file (same total and SHA-256), else start."""
+        if resume and self._matching_partial():
+            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND)
+            size = os.fstat(fd).st_size
+            if size <= self.total:
+                with open(self.partial, "rb", buffering=0) as f:
+                    _hash_into(self._hash, f, size)
+                self._fd, self.offset = fd, size
+                return
+            os.close(fd)
+        self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        tmp = self.meta + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"total": self.total, "sha256": self.expected}, f)
+        os.replace(tmp, self.meta)
+
+    def _matching_partial(self) -> bool:
+        try:
+            with open(self.meta) as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return (isinstance(meta, dict) and meta.get("total") == self.total
+                and meta.get("sha256") == self.expected and os.path.isfile(self.partial))
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.offset
+
+    def write(self, data) -> None:
+        """Append received bytes to the partial and to the hash."""
+        fd = self._fd
+        view = memoryview(data)
+        self._hash.update(view)
+        try:
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        except OSError as exc:
+            raise _os_error(exc, self.vpath) from exc
+        self.received += len(data)
+
+    def commit(self) -> str:
+        """Verify the whole file and publish it under its real name; return its SHA-256."""
+        assert self._fd is not None
+        try:
+            os.close(self._fd)
+        finally:
+            self._fd = None
+        digest = self._hash.hexdigest()
+        try:
+            size = os.path.getsize(self.partial)
+            if size != self.total:
+                self.discard()
+                raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} bytes, "
+                                            f"expected {self.total}; upload it again")
+            if self.expected and digest != self.expected:
+                self.discard()
+                raise ChecksumMismatchError(
+                    f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
+                    f"expected {self.expected[:12]}...; upload it again")
+            if self.mtime is not None:
+                ns = int(round(self.mtime * 1e9))
+                os.utime(self.partial, ns=(ns, ns))
+            if not self.overwrite and os.path.lexists(self.target):
+                self.discard()
+                raise AlreadyExistsError(f"already exists: {self.vpath} (created while uploading)")
+            os.replace(self.partial, self.target)
+            try:
+                os.unlink(self.meta)
+            except FileNotFoundError:
+                pass
+            self.storage.digests.put(os.stat(self.target), digest)
+        except OSError as exc:
+            raise _os_error(exc, self.vpath) from exc
+        finally:
+            self.release()
+        return digest
+
+    def abort(self) -> None:
+        """Stop without publishing; keep the partial so a later put can resume it."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.offset + self.received == 0 or self.expected is None:
+            self.discard()  # nothing worth keeping, or nothing to verify a resume with
+        self.release()
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        for p in (self.partial, self.meta):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self.storage._release(self.target)
