@@ -54,11 +54,19 @@ def parse_duration(text: str) -> float:
 
 
 # ---------------------------------------------------------------------- server
+#: ServerConfig defaults, repeated here so --help shows them (a test keeps them equal)
+SERVER_DEFAULTS = {"max_clients": 256, "max_per_ip": 32, "idle_timeout": 300.0,
+                   "frame_timeout": 30.0, "max_auth_failures": 3, "shutdown_grace": 5.0,
+                   "partial_ttl": 24 * 3600.0, "min_free": 0}
+
+
 def server_parser() -> argparse.ArgumentParser:
     from .protocol import DEFAULT_PORT
+    d = SERVER_DEFAULTS
     p = argparse.ArgumentParser(
         prog="pyftp-server",
-        description="Serve one folder over the pyftp protocol. Clients can never leave it.",
+        description="Serve one folder over the pyftp protocol. Clients can never leave it. "
+                    "Manage logins with: pyftp-server user {add,del,list} ... --users FILE",
         epilog="Ctrl-C or SIGTERM stops the server cleanly (transfers in flight get a "
                "grace period; unfinished uploads are never published).")
     p.add_argument("--root", required=True, metavar="DIR", help="the folder to serve")
@@ -67,21 +75,41 @@ def server_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--read-only", action="store_true", help="refuse every change")
+    sec = p.add_argument_group("security")
+    sec.add_argument("--users", metavar="FILE",
+                     help="require a login; FILE holds users and password hashes, made "
+                          "with 'pyftp-server user add NAME --users FILE' (default: no login)")
+    sec.add_argument("--tls-cert", metavar="FILE",
+                     help="serve TLS 1.2+ with this PEM certificate (chain)")
+    sec.add_argument("--tls-key", metavar="FILE",
+                     help="the PEM private key of --tls-cert (if not inside that file)")
+    sec.add_argument("--max-auth-failures", type=int, default=d["max_auth_failures"],
+                     metavar="N", help="close a connection after N failed logins "
+                                       f"(default {d['max_auth_failures']})")
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-clients", type=int, default=256, metavar="N",
-                     help="connections at once (default 256); more get 'busy'")
-    lim.add_argument("--max-per-ip", type=int, default=32, metavar="N",
-                     help="connections from one address (default 32)")
-    lim.add_argument("--idle-timeout", type=parse_duration, default=300.0, metavar="T",
-                     help="close a connection silent this long (default 300s)")
-    lim.add_argument("--frame-timeout", type=parse_duration, default=30.0, metavar="T",
-                     help="a started frame header must arrive whole within T (default 30s)")
+    lim.add_argument("--max-clients", type=int, default=d["max_clients"], metavar="N",
+                     help=f"connections at once (default {d['max_clients']}); more get 'busy'")
+    lim.add_argument("--max-per-ip", type=int, default=d["max_per_ip"], metavar="N",
+                     help=f"connections from one address (default {d['max_per_ip']})")
+    lim.add_argument("--idle-timeout", type=parse_duration, default=d["idle_timeout"],
+                     metavar="T", help="close a connection silent this long "
+                                       f"(default {d['idle_timeout']:g}s)")
+    lim.add_argument("--frame-timeout", type=parse_duration, default=d["frame_timeout"],
+                     metavar="T", help="a started frame header must arrive whole within T "
+                                       f"(default {d['frame_timeout']:g}s)")
     lim.add_argument("--max-file-size", type=parse_size, default=None, metavar="SIZE",
                      help="largest upload accepted, e.g. 2G (default: no limit)")
+    lim.add_argument("--min-free", type=parse_size, default=d["min_free"], metavar="SIZE",
+                     help="keep this much disk free: an upload that would eat into it gets "
+                          "'no_space' before any byte is sent (default 0: it must fit)")
     lim.add_argument("--limit-rate", type=parse_size, default=None, metavar="RATE",
-                     help="bytes per second per connection, e.g. 10M")
-    lim.add_argument("--partial-ttl", type=parse_duration, default=24 * 3600.0, metavar="T",
-                     help="remove unfinished uploads untouched this long (default 24h)")
+                     help="bytes per second per connection, e.g. 10M (default: no limit)")
+    lim.add_argument("--partial-ttl", type=parse_duration, default=d["partial_ttl"],
+                     metavar="T", help="remove unfinished uploads untouched this long "
+                                       "(default 24h)")
+    lim.add_argument("--shutdown-grace", type=parse_duration, default=d["shutdown_grace"],
+                     metavar="T", help="on Ctrl-C/SIGTERM, let transfers in flight finish "
+                                       f"for T before cutting them (default {d['shutdown_grace']:g}s)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="what to log on stderr (default info: one line per request)")
     p.add_argument("--version", action="version", version=f"pyftp-server {__version__}")
@@ -89,10 +117,14 @@ def server_parser() -> argparse.ArgumentParser:
 
 
 def server_main(argv: list[str] | None = None) -> int:
+    """``pyftp-server``: serve a folder, or manage a users file (``user ...``)."""
     import logging
     import signal
     import threading
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["user"]:
+        return users_main(argv[1:])
     parser = server_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
@@ -100,13 +132,36 @@ def server_main(argv: list[str] | None = None) -> int:
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         parser.error(f"--root {args.root}: no such folder (create it first: mkdir -p {args.root})")
+    for name in ("max_clients", "max_per_ip", "max_auth_failures"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.limit_rate == 0:
+        parser.error("--limit-rate must be more than 0 bytes per second")
+    from .errors import PyftpError
     from .server import Server, ServerConfig
+    authenticator, users_note = None, ""
+    if args.users:
+        try:
+            authenticator, count = _file_authenticator(args.users)
+        except PyftpError as exc:
+            print(f"pyftp-server: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        users_note = f"; login required, {count} user{'s' if count != 1 else ''}"
+    ssl_context = None
+    if args.tls_cert or args.tls_key:
+        try:
+            ssl_context = server_tls_context(args.tls_cert, args.tls_key)
+        except ValueError as exc:
+            print(f"pyftp-server: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     config = ServerConfig(
         root=root, host=args.host, port=args.port, read_only=args.read_only,
         max_clients=args.max_clients, max_per_ip=args.max_per_ip,
         idle_timeout=args.idle_timeout, frame_timeout=args.frame_timeout,
         max_file_size=args.max_file_size, limit_rate=args.limit_rate,
-        partial_ttl=args.partial_ttl)
+        partial_ttl=args.partial_ttl, authenticator=authenticator,
+        max_auth_failures=args.max_auth_failures, ssl_context=ssl_context,
+        shutdown_grace=args.shutdown_grace, min_free=args.min_free)
     server = Server(config)
     try:
         server.start()
@@ -118,11 +173,18 @@ def server_main(argv: list[str] | None = None) -> int:
     host, port = server.address
     shown = f"[{host}]" if ":" in host else host
     print(f"pyftp-server {__version__}: serving {root} on {shown}:{port} "
-          f"({'read-only' if args.read_only else 'read-write'}; Ctrl-C to stop)",
+          f"({'read-only' if args.read_only else 'read-write'}"
+          f"{'; TLS' if ssl_context else ''}{users_note}; Ctrl-C to stop)",
           file=sys.stderr, flush=True)
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        print("pyftp-server: warning: listening beyond loopback with no users: anyone who "
-              "can reach this port can read and write the folder", file=sys.stderr)
+    for line in exposure_warnings(host, port, root, users=bool(args.users),
+                                  tls=ssl_context is not None, read_only=args.read_only):
+        print(f"pyftp-server: warning: {line}", file=sys.stderr, flush=True)
+    if args.users:
+        from .auth import insecure_mode
+        if insecure_mode(args.users):
+            print(f"pyftp-server: warning: {args.users} can be read by other local users; "
+                  f"protect the password hashes with: chmod 600 {args.users}",
+                  file=sys.stderr, flush=True)
 
     stop = threading.Event()
 
@@ -134,9 +196,144 @@ def server_main(argv: list[str] | None = None) -> int:
         while not stop.wait(3600):
             pass
     finally:
-        print("pyftp-server: stopping", file=sys.stderr, flush=True)
+        print(f"pyftp-server: stopping (transfers in flight get {args.shutdown_grace:g}s)",
+              file=sys.stderr, flush=True)
         server.shutdown()
+        print("pyftp-server: stopped", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _file_authenticator(path: str):
+    """(authenticator for ServerConfig, number of users) from a users file."""
+    from .auth import Users
+    from .server import Account
+    users = Users(path)
+
+    def authenticate(name: str, password: str) -> "Account | None":
+        record = users.authenticate(name, password)
+        return Account(record.name, record.read_only) if record is not None else None
+    return authenticate, len(users.names)
+
+
+def server_tls_context(cert: str | None, key: str | None = None):
+    """A server-side ``ssl.SSLContext`` (TLS 1.2 or newer) from PEM files.
+
+    Raises ValueError with a message fit for a user when the files are missing,
+    unreadable or do not match.
+    """
+    import ssl
+    if not cert:
+        raise ValueError("--tls-key needs --tls-cert FILE too")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise ValueError(f"TLS: no such file: {exc.filename or cert}") from None
+    except OSError as exc:
+        raise ValueError(f"TLS: cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
+    except ssl.SSLError as exc:
+        raise ValueError(f"TLS: cannot load the certificate {cert}"
+                         f"{' and key ' + key if key else ''} ({exc.reason or exc}); both must "
+                         "be PEM files and the key must belong to the certificate") from None
+    return ctx
+
+
+def exposure_warnings(host: str, port: int, root: str, *, users: bool, tls: bool,
+                      read_only: bool) -> list[str]:
+    """Why a server bound beyond loopback may be exposed; empty on loopback."""
+    import ipaddress
+    try:
+        addr = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return []  # server.address is always an IP; nothing to judge otherwise
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return []
+    where = "all network interfaces" if addr.is_unspecified else host
+    out = []
+    if not users:
+        can = "read" if read_only else "read, overwrite and delete"
+        out.append(f"listening on {where} (port {port}) with no --users: anyone who can "
+                   f"reach it can {can} every file in {root}. Require a login with --users "
+                   "FILE (create it: pyftp-server user add NAME --users FILE), or bind "
+                   "--host 127.0.0.1")
+    if not tls:
+        what = "passwords and files" if users else "files"
+        out.append(f"no TLS: {what} cross the network in clear text; add --tls-cert FILE "
+                   "--tls-key FILE")
+    return out
+
+
+# ---------------------------------------------------------------------- users
+def users_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyftp-server user",
+        description="Manage the users file that 'pyftp-server --users FILE' checks logins "
+                    "against. Passwords are read from a prompt (or one line of stdin when "
+                    "piped), never from the command line, and stored only as salted scrypt "
+                    "hashes in a file of mode 0600.")
+    sub = p.add_subparsers(dest="action", metavar="{add,del,list}", required=True)
+    add = sub.add_parser("add", help="add a user (asks for the password)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--read-only", action="store_true",
+                     help="this user may list and download, never change anything")
+    add.add_argument("--replace", action="store_true",
+                     help="set a new password (and flags) for an existing user")
+    rm = sub.add_parser("del", help="remove a user")
+    rm.add_argument("name", metavar="NAME")
+    sub.add_parser("list", help="show the users and whether they are read-only")
+    for sp in (add, rm, sub.choices["list"]):
+        sp.add_argument("--users", required=True, metavar="FILE", help="the users file")
+    return p
+
+
+def users_main(argv: list[str]) -> int:
+    """``pyftp-server user add|del|list ... --users FILE``."""
+    from .auth import UsersFileError, add_user, check_user_name, load_users, remove_user
+    args = users_parser().parse_args(argv)
+    try:
+        if args.action == "add":
+            check_user_name(args.name)
+            password = _read_new_password(args.name)
+            add_user(args.users, args.name, password, read_only=args.read_only,
+                     replace=args.replace)
+            print(f"pyftp-server: user {args.name} "
+                  f"{'updated' if args.replace else 'added'} in {args.users}"
+                  f"{' (read-only)' if args.read_only else ''}", file=sys.stderr)
+        elif args.action == "del":
+            remove_user(args.users, args.name)
+            print(f"pyftp-server: user {args.name} removed from {args.users}", file=sys.stderr)
+        else:
+            for name, record in sorted(load_users(args.users).items()):
+                print(f"{name}\t{'read-only' if record.read_only else 'read-write'}")
+    except UsersFileError as exc:
+        print(f"pyftp-server: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _read_new_password(name: str) -> str:
+    """A new password: prompted twice on a terminal, else one line of stdin."""
+    from .auth import UsersFileError
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+        first = getpass.getpass(f"password for {name}: ")
+        if not first:
+            raise UsersFileError("the password is empty; nothing changed")
+        if getpass.getpass("again: ") != first:
+            raise UsersFileError("the passwords do not match; nothing changed")
+        return first
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    password = line.rstrip("\r\n")
+    if not password:
+        raise UsersFileError("no password on stdin (pipe one line, e.g. from a password "
+                             "manager, or run in a terminal to be asked)")
+    return password
 
 
 # ---------------------------------------------------------------------- client
