@@ -251,15 +251,15 @@ class Storage:
             fd = os.open(r.real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as exc:
             raise _os_error(exc, r.vpath) from exc
-        f = os.fdopen(fd, "rb", buffering=0)
+        # fstat before fdopen: fdopen raises (and leaks the fd) on a directory
         st = os.fstat(fd)
         if stat_.S_ISDIR(st.st_mode):
-            f.close()
+            os.close(fd)
             raise IsDirectoryError(f"is a directory: {r.vpath}")
         if not stat_.S_ISREG(st.st_mode):
-            f.close()
+            os.close(fd)
             raise PermissionDeniedError(f"not a regular file: {r.vpath}")
-        return f, st, r.vpath
+        return os.fdopen(fd, "rb", buffering=0), st, r.vpath
 
     def digest(self, f, st: os.stat_result) -> str:
         """SHA-256 of an open file, from the cache when the file is unchanged."""
