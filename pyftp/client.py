@@ -117,6 +117,10 @@ class Client:
                 except ssl.SSLCertVerificationError as exc:
                     raise ConnectError(f"TLS: the certificate of {self.address} is not trusted "
                                        f"({exc.verify_message}); pass --cafile FILE") from exc
+                except (ssl.SSLEOFError, ConnectionError) as exc:
+                    raise ConnectError(f"{self.address} closed the connection during the TLS "
+                                       "handshake: the server may be full, or may not use "
+                                       "TLS") from exc
                 except (ssl.SSLError, OSError) as exc:
                     raise ConnectError(f"TLS handshake with {self.address} failed ({exc}); "
                                        "does the server use TLS?") from exc
@@ -134,6 +138,11 @@ class Client:
                 raise ConnectError(
                     f"{self.address} closed the connection during hello ({exc}); if the "
                     "server uses TLS, connect with --tls") from exc
+            except ProtocolError as exc:
+                tls_hint = ("" if self._ssl_context is not None
+                            else "; if the server uses TLS, connect with --tls")
+                raise ConnectError(f"{self.address} does not answer like a pyftp server "
+                                   f"({exc}){tls_hint}") from exc
         except BaseException:
             self._drop("connect failed")
             raise

@@ -255,6 +255,34 @@ def _refuse(conn: socket.socket, error: RemoteError, *, tls: bool) -> None:
         conn.close()
 
 
+def _handshake(tls: ssl.SSLSocket, limit: float) -> None:
+    """Finish a server-side TLS handshake within ``limit`` seconds in all.
+
+    A socket timeout bounds each read only, so a client dripping its hello one byte at
+    a time could hold the thread forever; this loop keeps one deadline instead.
+    """
+    deadline = time.monotonic() + limit
+    tls.settimeout(0.0)
+    with selectors.DefaultSelector() as sel:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                events = selectors.EVENT_READ
+            except ssl.SSLWantWriteError:
+                events = selectors.EVENT_WRITE
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the TLS handshake did not finish within {limit:g}s")
+            sel.register(tls, events)
+            ready = sel.select(left)
+            sel.unregister(tls)
+            if not ready:
+                raise TimeoutError(f"the TLS handshake did not finish within {limit:g}s")
+    tls.settimeout(None)
+
+
 def _fmt_peer(addr) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -287,7 +315,9 @@ class Session:
     def interrupt(self) -> None:
         """Wake the session's thread by shutting its socket (used by shutdown)."""
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            # the plain socket method: SSLSocket.shutdown would drop the TLS object under
+            # the feet of the thread that is reading through it
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -315,13 +345,14 @@ class Session:
         ctx = self.config.ssl_context
         assert ctx is not None
         try:
-            self.sock.settimeout(self.config.frame_timeout)
-            tls = ctx.wrap_socket(self.sock, server_side=True)
+            tls = ctx.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+            self.sock = tls  # from here on interrupt() reaches the handshake too
+            _handshake(tls, self.config.frame_timeout)
         except (OSError, ssl.SSLError) as exc:
-            self.server.log.info("%s TLS handshake failed: %s (a plain client on a TLS "
-                                 "server?)", self.peer, exc)
+            plain = "WRONG_VERSION_NUMBER" in str(exc) or "HTTP_REQUEST" in str(exc)
+            self.server.log.info("%s TLS handshake failed: %s%s", self.peer, exc,
+                                 " (a plain client on a TLS server?)" if plain else "")
             return False
-        self.sock = tls
         self.chan = Channel(tls, limit_rate=self.config.limit_rate)
         return True
 
