@@ -154,11 +154,18 @@ class Server:
         grace = self.config.shutdown_grace if grace is None else grace
         if self._listener is not None:
             try:
-                self._listener.close()
+                # shutdown wakes the accept loop's select at once on Linux; closing first
+                # would drop that wake-up and every stop would wait out the select timeout
+                self._listener.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         if self._accept_thread is not None:
             self._accept_thread.join()
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
         deadline = time.monotonic() + grace
         for session in self._snapshot():
             if not session.busy:
