@@ -290,6 +290,18 @@ def _handshake(tls: ssl.SSLSocket, limit: float) -> None:
     tls.settimeout(None)
 
 
+def _printable(text: str, limit: int) -> str:
+    """A client-chosen name made safe for one log line.
+
+    Line breaks and other control characters are escaped, so a file named
+    "x\\n... login ok admin" cannot forge a line in the log; long names are cut.
+    """
+    if text.isprintable() and len(text) <= limit:
+        return text
+    out = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
 def _fmt_peer(addr) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -402,8 +414,9 @@ class Session:
     def _log(self, op: str, outcome: str, started: float) -> None:
         ms = (time.perf_counter() - started) * 1000
         who = f"{self.peer} {self.user}" if self.user else self.peer
-        self.server.log.info("%s %s %s %s %dB %.1fms", who, op, self._log_path or "-",
-                             outcome, self._log_bytes, ms)
+        self.server.log.info("%s %s %s %s %dB %.1fms", who, _printable(op, 40),
+                             _printable(self._log_path or "-", 300), outcome,
+                             self._log_bytes, ms)
 
     def _best_effort(self, reply: dict) -> None:
         if self._streaming:

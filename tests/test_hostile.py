@@ -1,0 +1,724 @@
+"""A named catalogue of attacks against a live pyftp server.
+
+Each attack runs against a fresh server whose root sits in an "arena" next to things a
+broken jail would expose: a ``secret`` file, a ``sentinel.txt`` beside the root, a
+sibling folder whose name extends the root's (``root2``) and a folder outside. Symlinks
+inside the root point at all of them. After every attack the same four checks run:
+
+(a) the attacker got an error code or a closed connection (asserted by the attack),
+(b) an ordinary Client is still served: ls, put, get and a SHA-256 check,
+(c) nothing outside the root was read or written: the secret's bytes never reached
+    the attacker, and every entry outside the root has the same type, size, mtime
+    and contents as before, with nothing added,
+(d) no partial was published: every visible file in the root holds complete contents
+    (what it held before, or a payload the attack sent whole).
+
+Attacks speak raw bytes (tests/helpers.py's RawConn or bare sockets) so that the
+client library cannot tidy up what the server receives.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import selectors
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from helpers import RawConn
+from pyftp import Client
+from pyftp.protocol import MAX_SIZE, is_partial_name
+
+SECRET = b"TOP-SECRET-" + b"s" * 48
+SENTINEL = b"sentinel beside the root\n"
+GOOD = b"an ordinary file in the root\n"
+VICTIM = b"a file that mv attacks try to move out\n"
+PAYLOAD = b"attack payload, sent whole\n"
+#: how long any single read of an attacker may wait before the test gives up
+WAIT = 5.0
+
+
+# --------------------------------------------------------------------- the arena
+@dataclass
+class Arena:
+    """The served root, the things around it, and what the attack may leave behind."""
+
+    base: Path
+    root: Path
+    local: Path
+    server: object
+    #: every byte the attackers received (checked for the secret)
+    received: list[bytes] = field(default_factory=list)
+    #: contents a visible file in the root may have after the attack (complete ones)
+    complete: set[bytes] = field(default_factory=set)
+
+    @property
+    def address(self):
+        return self.server.address
+
+    def raw(self, hello: bool = True, **fields) -> "Attacker":
+        return Attacker(self, hello=hello, **fields)
+
+    def sock(self) -> socket.socket:
+        s = socket.create_connection(self.address, timeout=WAIT)
+        return s
+
+
+class Attacker(RawConn):
+    """A RawConn that records what it receives, for the secret check."""
+
+    def __init__(self, arena: Arena, **kw) -> None:
+        self.arena = arena
+        super().__init__(arena.address, timeout=WAIT, **kw)
+
+    def read_frame(self):
+        header, payload = super().read_frame()
+        self.arena.received.append(json.dumps(header).encode() + payload)
+        return header, payload
+
+    def expect_error(self, header: dict, code: str, payload: bytes = b"") -> dict:
+        reply, _ = self.request(header, payload)
+        assert reply.get("ok") is False and reply.get("error") == code, reply
+        assert isinstance(reply.get("message"), str) and reply["message"]
+        return reply
+
+    def expect_closed(self) -> None:
+        assert self.is_closed(), "the server kept a broken connection open"
+
+    def expect_alive(self) -> None:
+        """The connection still answers a harmless request."""
+        reply, _ = self.request({"op": "pwd"})
+        assert reply["ok"] is True, reply
+
+
+def _snapshot_outside(base: Path, root: Path) -> dict:
+    """Type, size, mtime and contents of everything in the arena outside the root."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        if Path(dirpath) == base and root.name in dirnames:
+            dirnames.remove(root.name)
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            if p.is_symlink():
+                snap[str(p)] = ("link", os.readlink(p))
+            elif p.is_dir():
+                snap[str(p)] = ("dir", st.st_mtime_ns, st.st_mode)
+            else:
+                snap[str(p)] = ("file", st.st_size, st.st_mtime_ns, st.st_mode,
+                                hashlib.sha256(p.read_bytes()).hexdigest())
+    st = base.stat()
+    snap[str(base)] = ("dir", st.st_mtime_ns)
+    return snap
+
+
+def _visible_files(root: Path) -> dict[str, bytes]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if is_partial_name(name) or p.is_symlink() or not p.is_file():
+                continue
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+@pytest.fixture
+def make_arena(tmp_path, make_server):
+    """``make_arena(**ServerConfig overrides)``: a fresh arena and server; checked after."""
+    made = []
+
+    def make(**overrides) -> Arena:
+        base = tmp_path / f"arena{len(made)}"
+        root = base / "root"
+        (root / "sub").mkdir(parents=True)
+        (root / "good.txt").write_bytes(GOOD)
+        (root / "victim.txt").write_bytes(VICTIM)
+        (root / "sub" / "inner.txt").write_bytes(GOOD)
+        os.mkfifo(root / "fifo")  # a read must never hang on it
+        (base / "secret").write_bytes(SECRET)
+        (base / "sentinel.txt").write_bytes(SENTINEL)
+        (base / "root2").mkdir()  # its name extends the root's: "root" + "2"
+        (base / "root2" / "sib.txt").write_bytes(SECRET)
+        (base / "outside").mkdir()
+        (base / "outside" / "inner").write_bytes(SECRET)
+        os.symlink(base / "secret", root / "link_file")
+        os.symlink("../outside", root / "link_dir")
+        os.symlink(base / "root2", root / "link_sibling")
+        os.symlink("/etc/passwd", root / "link_abs")
+        local = tmp_path / f"local{len(made)}"
+        local.mkdir()
+        a = Arena(base, root, local, make_server(root=root, **overrides))
+        a.complete = {GOOD, VICTIM, PAYLOAD}
+        made.append((a, _snapshot_outside(base, root)))
+        return a
+    yield make
+    for a, before in made:  # the four checks, after every attack
+        _check_ordinary_client(a)                                            # (b)
+        assert _snapshot_outside(a.base, a.root) == before, "something outside the root changed"
+        for blob in a.received:                                              # (c)
+            assert SECRET[:16] not in blob, "a byte from outside the root reached the attacker"
+        for name, data in _visible_files(a.root).items():                    # (d)
+            assert data in a.complete, f"{name} was published with incomplete contents"
+
+
+@pytest.fixture
+def arena(make_arena) -> Arena:
+    return make_arena()
+
+
+def _check_ordinary_client(a: Arena) -> None:
+    deadline = time.monotonic() + 10
+    # attacks that fill the server leave sessions that take a moment to end
+    while a.server.session_count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cfg = a.server.config
+    with Client(*a.address, timeout=WAIT) as c:
+        assert "good.txt" in [e.name for e in c.ls("/")]
+        if cfg.read_only or cfg.min_free > 1 << 50:  # a server that takes no uploads
+            c.get("good.txt", a.local / "probe.txt")
+            assert (a.local / "probe.txt").read_bytes() == GOOD
+            return
+        data = os.urandom(min(300_000, cfg.max_file_size or 300_000))
+        src = a.local / "probe.bin"
+        src.write_bytes(data)
+        res = c.put(src, "/probe.bin", overwrite=True)
+        assert res.sha256 == hashlib.sha256(data).hexdigest()
+        back = a.local / "back.bin"
+        c.get("/probe.bin", back)
+        assert back.read_bytes() == data
+        c.rm("/probe.bin")
+
+
+def _hdr(n: int) -> bytes:
+    return struct.pack(">I", n)
+
+
+def _frame(body: bytes) -> bytes:
+    return _hdr(len(body)) + body
+
+
+# --------------------------------------------------------------------- framing
+FRAMING = {
+    # name: raw bytes sent right after a good hello; the server must answer bad_frame and close
+    "header_length_0": _hdr(0),
+    "header_length_65537": _hdr(65537) + b"{" * 100,
+    "header_length_2**32-1": _hdr(2**32 - 1) + b"x" * 100,
+    "not_json": _frame(b"{this is not json"),
+    "not_utf8": _frame(b'{"op":"ls","path":"\xff\xfe"}'),
+    "json_array": _frame(b'["op","ls"]'),
+    "json_string": _frame(b'"ls"'),
+    "json_null": _frame(b"null"),
+    "json_number": _frame(b"42"),
+    "nan_constant": _frame(b'{"op":"ls","size":NaN}'),
+    "deep_nesting": _frame(b'{"a":' + b"[" * 30000 + b"]" * 30000 + b"}"),
+    "huge_number": _frame(b'{"op":"ls","size":' + b"9" * 5000 + b"}"),
+    "raw_nul_in_json": _frame(b'{"op":"stat","path":"a\x00b"}'),
+    "negative_size": _frame(b'{"op":"upper","size":-1}'),
+    "fractional_size": _frame(b'{"op":"upper","size":1.5}'),
+    "boolean_size": _frame(b'{"op":"upper","size":true}'),
+    "string_size": _frame(b'{"op":"upper","size":"10"}'),
+    "size_past_2**53": _frame(b'{"op":"upper","size":%d}' % (MAX_SIZE + 1)),
+    "tls_client_hello": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
+    "http_request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_framing_attack_gets_bad_frame_and_close(arena, name):
+    with arena.raw() as a:
+        a.send_raw(FRAMING[name])
+        try:
+            reply, _ = a.read_frame()
+        except ConnectionError:
+            reply = None  # closed without a reply: allowed, but we expect one
+        assert reply is not None and reply["ok"] is False and reply["error"] == "bad_frame", reply
+        a.expect_closed()
+
+
+@pytest.mark.parametrize("when", ["before_hello", "after_hello"])
+def test_framing_attack_before_hello_too(arena, when):
+    with arena.raw(hello=when == "after_hello") as a:
+        a.send_raw(_hdr(0))
+        reply, _ = a.read_frame()
+        assert reply["error"] == "bad_frame"
+        a.expect_closed()
+
+
+# --------------------------------------------------------------------- requests
+REQUESTS = {
+    # name: (header, payload, expected code); the connection must go on afterwards
+    "unknown_op": ({"op": "exec", "cmd": "rm -rf /"}, b"", "bad_request"),
+    "no_op": ({"path": "/"}, b"", "bad_request"),
+    "op_not_a_string": ({"op": ["ls"]}, b"", "bad_request"),
+    "path_not_a_string": ({"op": "get", "path": 123}, b"", "bad_request"),
+    "path_empty": ({"op": "stat", "path": ""}, b"", "bad_request"),
+    "path_too_long": ({"op": "stat", "path": "a/" * 3000}, b"", "bad_request"),
+    "name_too_long": ({"op": "mkdir", "path": "n" * 300}, b"", "bad_request"),
+    "total_not_an_int": ({"op": "put", "path": "x", "total": "10"}, b"", "bad_request"),
+    "total_negative": ({"op": "put", "path": "x", "total": -5}, b"", "bad_request"),
+    "total_float": ({"op": "put", "path": "x", "total": 1.0}, b"", "bad_request"),
+    "sha256_not_hex": ({"op": "put", "path": "x", "total": 1, "sha256": "zz"}, b"", "bad_request"),
+    "parents_not_bool": ({"op": "mkdir", "path": "d", "parents": "yes"}, b"", "bad_request"),
+    "offset_negative": ({"op": "get", "path": "good.txt", "offset": -1}, b"", "bad_request"),
+    "offset_past_end": ({"op": "get", "path": "good.txt", "offset": 10**6}, b"", "bad_request"),
+    "mtime_negative": ({"op": "put", "path": "x", "total": 1, "mtime": -1}, b"", "bad_request"),
+    "payload_on_ls": ({"op": "ls"}, b"surprise", "bad_request"),
+    "second_hello": ({"op": "hello", "version": 1}, b"", "bad_request"),
+    "nul_in_path": ({"op": "stat", "path": "good.txt\x00.jpg"}, b"", "bad_request"),
+    "nul_in_put_target": ({"op": "put", "path": "x\x00y", "total": 1}, b"", "bad_request"),
+    "nul_in_mv_dst": ({"op": "mv", "src": "victim.txt", "dst": "a\x00"}, b"", "bad_request"),
+    "lone_surrogate": ({"op": "stat", "path": "\ud800"}, b"", "bad_request"),
+    "read_a_partial": ({"op": "get", "path": ".good.txt.pyftp-part"}, b"", "permission_denied"),
+    "write_a_partial": ({"op": "put", "path": ".x.pyftp-part", "total": 1}, b"", "permission_denied"),
+    "get_a_fifo": ({"op": "get", "path": "fifo"}, b"", "permission_denied"),
+    "hash_a_fifo": ({"op": "hash", "path": "fifo"}, b"", "permission_denied"),
+    "rmdir_root": ({"op": "rmdir", "path": "/"}, b"", "permission_denied"),
+    "mv_root": ({"op": "mv", "src": "/", "dst": "/x"}, b"", "permission_denied"),
+    "mv_into_itself": ({"op": "mv", "src": "sub", "dst": "sub/deeper"}, b"", "bad_request"),
+    "upper_not_utf8": ({"op": "upper"}, b"\xff\xfe", "bad_request"),
+    "huge_total": ({"op": "put", "path": "big", "total": MAX_SIZE}, b"", "no_space"),
+}
+
+
+@pytest.mark.parametrize("name", REQUESTS)
+def test_bad_request_is_refused_and_session_goes_on(arena, name):
+    header, payload, code = REQUESTS[name]
+    with arena.raw() as a:
+        a.expect_error(header, code, payload)
+        a.expect_alive()
+    assert not (arena.root / "x").exists() and not (arena.root / "big").exists()
+
+
+def test_op_before_hello_gets_auth_required_and_no_data(arena):
+    with arena.raw(hello=False) as a:
+        for header in ({"op": "ls"}, {"op": "get", "path": "good.txt"},
+                       {"op": "put", "path": "x", "total": 1},
+                       {"op": "mkdir", "path": "d"}, {"op": "rm", "path": "good.txt"}):
+            reply, payload = a.request(header)
+            assert reply["error"] == "auth_required" and payload == b"", reply
+        reply, _ = a.request({"op": "hello", "version": 1})
+        assert reply["ok"] is True
+    assert (arena.root / "good.txt").read_bytes() == GOOD
+    assert not (arena.root / "d").exists()
+
+
+def test_unsupported_version_is_refused(arena):
+    with arena.raw(hello=False) as a:
+        a.expect_error({"op": "hello", "version": 99}, "unsupported_version")
+
+
+@pytest.mark.parametrize("name,header", [
+    ("ls_huge_size", {"op": "ls", "size": MAX_SIZE}),
+    ("upper_huge_size", {"op": "upper", "size": MAX_SIZE}),
+    ("upper_over_drain_limit", {"op": "upper", "size": 8 << 20}),
+])
+def test_huge_announced_payload_is_not_read(arena, name, header):
+    """A frame announcing more than the server will drain gets an error, then a close."""
+    with arena.raw() as a:
+        a.send_frame(header)
+        a.send_raw(b"x" * 1000)
+        reply, _ = a.read_frame()
+        assert reply["ok"] is False and reply["error"] in ("bad_request", "too_large"), reply
+        a.expect_closed()
+
+
+# --------------------------------------------------------------------- uploads
+def _put(a: Attacker, path: str, data: bytes, *, total: int | None = None,
+         sha: str | None = None, **extra) -> dict:
+    """Send a put header; return the first reply."""
+    header = {"op": "put", "path": path, "total": len(data) if total is None else total,
+              "sha256": sha or hashlib.sha256(data).hexdigest(), **extra}
+    reply, _ = a.request(header)
+    return reply
+
+
+def test_payload_cut_short_by_disconnect(arena):
+    data = os.urandom(1 << 20)
+    with arena.raw() as a:
+        assert _put(a, "cut.bin", data)["ok"] is True
+        a.send_frame({"op": "data", "size": len(data)})
+        a.send_raw(data[:300_000])
+    _wait_sessions_gone(arena)
+    assert not (arena.root / "cut.bin").exists()
+    partials = [p.name for p in arena.root.iterdir() if is_partial_name(p.name)]
+    assert partials, "the partial should be kept for a resume"
+
+
+def test_disconnect_between_put_and_data(arena):
+    with arena.raw() as a:
+        assert _put(a, "nodata.bin", PAYLOAD)["ok"] is True
+    _wait_sessions_gone(arena)
+    assert not (arena.root / "nodata.bin").exists()
+
+
+def test_data_frame_of_the_wrong_size(arena):
+    with arena.raw() as a:
+        assert _put(a, "wrong.bin", PAYLOAD)["ok"] is True
+        a.expect_error({"op": "data", "size": 3}, "bad_request", b"abc")
+        a.expect_alive()
+    assert not (arena.root / "wrong.bin").exists()
+
+
+def test_data_frame_replaced_by_another_op(arena):
+    with arena.raw() as a:
+        assert _put(a, "other.bin", PAYLOAD)["ok"] is True
+        a.expect_error({"op": "rm", "path": "good.txt"}, "bad_request")
+    assert (arena.root / "good.txt").read_bytes() == GOOD
+    assert not (arena.root / "other.bin").exists()
+
+
+def test_payload_not_matching_its_sha256(arena):
+    with arena.raw() as a:
+        assert _put(a, "forged.bin", PAYLOAD, sha=hashlib.sha256(b"other").hexdigest())["ok"]
+        reply, _ = a.request({"op": "data"}, PAYLOAD)
+        assert reply["error"] == "checksum_mismatch", reply
+        a.expect_alive()
+    assert not (arena.root / "forged.bin").exists()
+
+
+def test_overwrite_without_permission_keeps_the_file(arena):
+    with arena.raw() as a:
+        a.expect_error({"op": "put", "path": "good.txt", "total": len(PAYLOAD)}, "exists")
+    assert (arena.root / "good.txt").read_bytes() == GOOD
+
+
+def test_two_uploads_to_one_target(arena):
+    with arena.raw() as a, arena.raw() as b:
+        assert _put(a, "race.bin", PAYLOAD)["ok"] is True
+        b.expect_error({"op": "put", "path": "race.bin", "total": 5}, "busy")
+        reply, _ = a.request({"op": "data"}, PAYLOAD)
+        assert reply["ok"] is True
+    assert (arena.root / "race.bin").read_bytes() == PAYLOAD
+
+
+def test_too_large_is_answered_before_any_payload(make_arena):
+    arena = make_arena(max_file_size=1000)
+    with arena.raw() as a:
+        # no data frame is sent: the answer must come from the header alone
+        a.expect_error({"op": "put", "path": "big.bin", "total": 1001}, "too_large")
+        a.expect_alive()
+    assert not (arena.root / "big.bin").exists()
+
+
+def test_no_space_is_answered_before_any_payload(make_arena):
+    arena = make_arena(min_free=1 << 60)
+    with arena.raw() as a:
+        a.expect_error({"op": "put", "path": "fill.bin", "total": 10}, "no_space")
+        a.expect_alive()
+    assert not (arena.root / "fill.bin").exists()
+
+
+@pytest.mark.parametrize("header", [
+    {"op": "put", "path": "ro.bin", "total": 10},
+    {"op": "mkdir", "path": "ro"},
+    {"op": "rm", "path": "good.txt"},
+    {"op": "rmdir", "path": "sub"},
+    {"op": "mv", "src": "good.txt", "dst": "moved.txt"},
+], ids=lambda h: h["op"])
+def test_read_only_server_refuses_writes_before_payload(make_arena, header):
+    arena = make_arena(read_only=True)
+    with arena.raw() as a:
+        a.expect_error(header, "permission_denied")
+        a.expect_alive()
+    assert (arena.root / "good.txt").read_bytes() == GOOD
+    assert (arena.root / "sub").is_dir() and not (arena.root / "ro").exists()
+
+
+# --------------------------------------------------------------------- traversal
+# Each path is tried with every op on one connection. "Inside" outcomes are allowed
+# (".." is clamped at the root like chroot does), escapes never: the arena checks
+# prove nothing outside changed and no outside byte was received.
+TRAVERSAL = {
+    # name: (path, the code `get` must answer)
+    "dotdot": ("..", "is_a_directory"),
+    "dotdot_dotdot": ("../..", "is_a_directory"),
+    "dotdot_secret": ("../secret", "not_found"),
+    "deep_dotdot": ("../../../../../../../../etc/passwd", "not_found"),
+    "sub_then_up": ("sub/../../secret", "not_found"),
+    "dot_dotdot": ("./../secret", "not_found"),
+    "absolute": ("/etc/passwd", "not_found"),
+    "absolute_double_slash": ("//etc/passwd", "not_found"),
+    "backslash": ("..\\secret", "bad_request"),
+    "backslash_absolute": ("\\..\\..\\secret", "bad_request"),
+    "percent_encoded": ("%2e%2e/secret", "not_found"),
+    "percent_encoded_slash": ("..%2fsecret", "not_found"),
+    "dots_four": ("....//secret", "not_found"),
+    "symlink_file_out": ("link_file", "permission_denied"),
+    "symlink_absolute_out": ("link_abs", "permission_denied"),
+    "symlink_dir_out": ("link_dir/inner", "permission_denied"),
+    "symlink_dir_itself": ("link_dir", "permission_denied"),
+    "sibling_prefix": ("link_sibling/sib.txt", "permission_denied"),
+    "sibling_by_name": ("../root2/sib.txt", "not_found"),
+}
+
+
+@pytest.mark.parametrize("name", TRAVERSAL)
+def test_traversal(arena, name):
+    path, get_code = TRAVERSAL[name]
+    with arena.raw() as a:
+        # reads: never a byte from outside
+        a.expect_error({"op": "get", "path": path}, get_code)
+        for op in ("ls", "stat", "cd", "hash"):
+            reply, _ = a.request({"op": op, "path": path})
+            if reply["ok"] and op == "cd":
+                a.request({"op": "cd", "path": "/"})
+            if get_code in ("permission_denied", "bad_request"):
+                assert reply.get("error") == get_code, (op, reply)
+        if get_code in ("permission_denied", "bad_request"):
+            for header in ({"op": "put", "path": path + "/w", "total": 1},
+                           {"op": "mkdir", "path": path + "/m", "parents": True},
+                           {"op": "mv", "src": "good.txt", "dst": path + "/g"},
+                           {"op": "mv", "src": path + "/x", "dst": "x"}):
+                reply, _ = a.request(header)
+                assert reply.get("error") in (get_code, "not_a_directory"), (header, reply)
+        # writes: every one either fails or stays inside
+        reply = _put(a, path, PAYLOAD)
+        if reply["ok"]:
+            a.request({"op": "data"}, PAYLOAD)
+        reply = _put(a, path + "/planted.txt", PAYLOAD)
+        if reply["ok"]:
+            a.request({"op": "data"}, PAYLOAD)
+        a.request({"op": "mkdir", "path": path + "/newdir"})
+        a.request({"op": "mkdir", "path": path + "/p/q", "parents": True})
+        a.request({"op": "mv", "src": "victim.txt", "dst": path + "/stolen.txt"})
+        a.request({"op": "mv", "src": path, "dst": "pulled_in"})
+        a.request({"op": "rm", "path": path + "/x"})
+        a.request({"op": "rmdir", "path": path + "/newdir"})
+        a.expect_alive()
+    pulled = arena.root / "pulled_in"
+    if pulled.is_symlink():  # mv moved a link itself: still one the admin made
+        assert os.readlink(pulled) in {str(arena.base / "secret"), "../outside",
+                                       str(arena.base / "root2"), "/etc/passwd"}
+
+
+def test_moved_symlink_still_cannot_be_followed(arena):
+    """mv moves the link itself; reading it at its new name is still refused."""
+    with arena.raw() as a:
+        reply, _ = a.request({"op": "mv", "src": "link_file", "dst": "sub/renamed"})
+        assert reply["ok"] is True
+        a.expect_error({"op": "get", "path": "sub/renamed"}, "permission_denied")
+        reply, _ = a.request({"op": "rm", "path": "sub/renamed"})
+        assert reply["ok"] is True  # removes the link, never its target
+    assert (arena.base / "secret").read_bytes() == SECRET
+
+
+def test_overwriting_a_symlink_replaces_the_link_not_its_target(arena):
+    with arena.raw() as a:
+        assert _put(a, "link_file", PAYLOAD, overwrite=True)["ok"] is True
+        reply, _ = a.request({"op": "data"}, PAYLOAD)
+        assert reply["ok"] is True
+    assert not (arena.root / "link_file").is_symlink()
+    assert (arena.root / "link_file").read_bytes() == PAYLOAD
+    assert (arena.base / "secret").read_bytes() == SECRET
+
+
+def test_listing_hides_symlinks_out(arena):
+    with arena.raw() as a:
+        reply, payload = a.request({"op": "ls", "path": "/"})
+        names = {e["name"] for e in json.loads(payload)}
+    assert {"good.txt", "sub"} <= names
+    assert not names & {"link_file", "link_dir", "link_sibling", "link_abs"}
+
+
+# --------------------------------------------------------------------- connections
+def _wait_sessions_gone(arena: Arena, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while arena.server.session_count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert arena.server.session_count == 0, "sessions did not end"
+
+
+def _wait_all_closed(socks: list[socket.socket], limit: float, drip: bytes = b"") -> int:
+    """Wait (bounded) until the server closes every socket; optionally drip bytes.
+
+    Returns how many stayed open. With ``drip``, one more byte of it goes to every
+    open socket about every 0.2 s: each read is quick, yet the frame never finishes.
+    """
+    sel = selectors.DefaultSelector()
+    pos = {}
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        pos[s] = 0
+    deadline = time.monotonic() + limit
+    try:
+        while pos and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.2):
+                s = key.fileobj
+                try:
+                    data = s.recv(65536)
+                except (ConnectionError, BlockingIOError):
+                    data = b""
+                if not data:
+                    sel.unregister(s)
+                    del pos[s]
+            if drip:
+                for s in list(pos):
+                    if pos[s] < len(drip):
+                        try:
+                            s.send(drip[pos[s]:pos[s] + 1])
+                            pos[s] += 1
+                        except (BlockingIOError, ConnectionError):
+                            pass
+    finally:
+        sel.close()
+    return len(pos)
+
+
+SLOW_HEADER = _frame(json.dumps({"op": "ls", "path": "/" + "a" * 200}).encode())
+
+
+@pytest.mark.parametrize("style", ["stalled_prefix", "slow_drip"])
+def test_200_slowloris_connections(make_arena, style):
+    arena = make_arena(frame_timeout=1.0, max_clients=260, max_per_ip=260)
+    socks = []
+    try:
+        for _ in range(200):
+            s = arena.sock()
+            socks.append(s)
+            if style == "stalled_prefix":
+                s.sendall(SLOW_HEADER[:2])
+            else:
+                s.sendall(SLOW_HEADER[:1])
+        # while all 200 hang on, an ordinary client is served
+        _check_ordinary_client_now(arena)
+        open_left = _wait_all_closed(socks, limit=20.0,
+                                     drip=SLOW_HEADER[1:] if style == "slow_drip" else b"")
+        assert open_left == 0, f"{open_left} slowloris connections are still open"
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _check_ordinary_client_now(arena: Arena) -> None:
+    with Client(*arena.address, timeout=WAIT) as c:
+        assert c.stat("good.txt").size == len(GOOD)
+        local = arena.local / "during.txt"
+        c.get("good.txt", local)
+        assert local.read_bytes() == GOOD
+
+
+def test_connection_flood_past_max_clients(make_arena):
+    arena = make_arena(max_clients=5, max_per_ip=100)
+    held = [arena.raw() for _ in range(5)]
+    try:
+        refused = 0
+        for _ in range(40):
+            with socket.create_connection(arena.address, timeout=WAIT) as s:
+                conn = _Plain(s)
+                reply = conn.read_reply()
+                assert reply["ok"] is False and reply["error"] == "busy", reply
+                assert "try again" in reply["message"]
+                assert conn.closed()
+                refused += 1
+        assert refused == 40
+        for h in held:  # the admitted ones were not disturbed
+            h.expect_alive()
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_too_many_connections_from_one_address(make_arena):
+    arena = make_arena(max_clients=100, max_per_ip=3)
+    held = [arena.raw() for _ in range(3)]
+    try:
+        with socket.create_connection(arena.address, timeout=WAIT) as s:
+            conn = _Plain(s)
+            reply = conn.read_reply()
+            assert reply["error"] == "busy" and "127.0.0.1" in reply["message"], reply
+            assert conn.closed()
+    finally:
+        for h in held:
+            h.close()
+
+
+class _Plain:
+    """Reads one frame from a bare socket (the refusal happens before any hello)."""
+
+    def __init__(self, s: socket.socket) -> None:
+        self.s = s
+        self.buf = b""
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            assert chunk, "closed before a whole frame"
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_reply(self) -> dict:
+        (n,) = struct.unpack(">I", self._exact(4))
+        return json.loads(self._exact(n))
+
+    def closed(self) -> bool:
+        try:
+            return self.s.recv(1) == b""
+        except ConnectionError:
+            return True
+
+
+def test_idle_connection_is_closed(make_arena):
+    arena = make_arena(idle_timeout=0.5)
+    with arena.raw() as a:
+        assert a.is_closed()  # reads until EOF; the socket timeout (5 s) bounds it
+    with arena.raw(hello=False) as a:
+        assert a.is_closed()
+
+
+def test_disconnect_in_the_middle_of_get(arena):
+    big = os.urandom(8 << 20)
+    (arena.root / "big.bin").write_bytes(big)
+    arena.complete.add(big)
+    for linger in (False, True):
+        conn = arena.raw()
+        s = conn.sock
+        conn.send_frame({"op": "get", "path": "big.bin"})
+        got = s.recv(65536)
+        assert got
+        if linger:  # an abortive close: the server sees a reset, not an EOF
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    _wait_sessions_gone(arena)
+
+
+def test_disconnect_in_the_middle_of_a_resumed_put(arena):
+    """Cut twice, then finish: only the whole, verified file is ever published."""
+    data = os.urandom(600_000)
+    digest = hashlib.sha256(data).hexdigest()
+    for cut in (100_000, 400_000):
+        with arena.raw() as a:
+            reply = _put(a, "resumed.bin", data)
+            assert reply["ok"] is True
+            offset = reply["offset"]
+            a.send_frame({"op": "data", "size": len(data) - offset})
+            a.send_raw(data[offset:cut])
+        _wait_sessions_gone(arena)
+        assert not (arena.root / "resumed.bin").exists()
+    with arena.raw() as a:
+        reply = _put(a, "resumed.bin", data)
+        assert reply["offset"] > 0, "the partial was not resumed"
+        reply, _ = a.request({"op": "data"}, data[reply["offset"]:])
+        assert reply["ok"] is True and reply["sha256"] == digest
+    assert (arena.root / "resumed.bin").read_bytes() == data
+    arena.complete.add(data)
+
+
+# --------------------------------------------------------------------- logs
+def test_log_lines_cannot_be_forged(arena, caplog):
+    """Names with line breaks must not start a fake line in the server log."""
+    caplog.set_level(logging.INFO, logger="pyftp.server")
+    evil = "x\n2024-01-01 00:00:00 INFO 6.6.6.6 login ok admin"
+    with arena.raw() as a:
+        a.expect_error({"op": evil}, "bad_request")
+        a.expect_error({"op": "stat", "path": evil}, "not_found")
+    for record in caplog.records:
+        assert "\n" not in record.getMessage(), record.getMessage()
