@@ -337,75 +337,227 @@ def _read_new_password(name: str) -> str:
 
 
 # ---------------------------------------------------------------------- client
+CLIENT_EXIT_CODES = """\
+exit codes:
+  0    every command succeeded
+  1    an operation failed (remote or local file problem, or the connection dropped)
+  2    usage error (bad option, unknown command, missing argument)
+  3    could not connect or log in
+  4    protocol error from the peer (not a pyftp server, or a broken one)
+  130  interrupted (Ctrl-C)
+"""
+
+CLIENT_EPILOG = CLIENT_EXIT_CODES + """
+environment:
+  PYFTP_HOST, PYFTP_PORT, PYFTP_USER   defaults for HOST, PORT and --user
+  PYFTP_PASSWORD                       the password for --user (else you are asked)
+
+examples:
+  pyftp 127.0.0.1                                  the interactive shell
+  pyftp 127.0.0.1:6971 -c "put dist/app.whl; ls -l"
+  pyftp --json ci.example:6971 -b deploy.pyftp      one JSON object per command
+  printf 'cd /in\\n-mkdir logs\\nput a.log logs/\\n' | pyftp HOST -b -
+"""
+
+
+def _positive(parse, what: str):
+    def check(text: str):
+        value = parse(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be more than zero: {text!r}")
+        return value
+    check.__name__ = parse.__name__
+    return check
+
+
 def client_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyftp", description="pyftp client")
-    p.add_argument("target", nargs="?", help="HOST[:PORT]")
-    p.add_argument("-c", dest="commands", help="';'-separated commands to run")
+    p = argparse.ArgumentParser(
+        prog="pyftp", usage="pyftp [OPTIONS] [HOST[:PORT]] [-c COMMANDS | -b FILE]",
+        description="The pyftp client. With HOST alone: the interactive shell (type help "
+                    "there). With -c or -b: run commands and exit, for scripts and CI. "
+                    "Results go to stdout; progress and messages to stderr.",
+        epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", nargs="?", metavar="HOST[:PORT]",
+                   help="server to connect to (default port 6971)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-c", dest="commands", metavar="COMMANDS",
+                      help="run these ';'-separated shell commands, then exit")
+    mode.add_argument("-b", dest="batch", metavar="FILE",
+                      help="run the commands in FILE, one per line ('-' reads stdin; '#' "
+                           "starts a comment). The first failure stops the run, unless its "
+                           "line starts with '-'")
+    p.add_argument("--user", metavar="NAME",
+                   help="log in as NAME; the password comes from PYFTP_PASSWORD or a prompt, "
+                        "never from the command line")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object per command on stdout (NDJSON)")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress and no confirmations; errors and requested output "
+                          "(ls, hash, ...) only")
+    out.add_argument("--no-progress", action="store_true", help="no progress display")
+    net = p.add_argument_group("connection")
+    net.add_argument("--timeout", type=_positive(parse_duration, "--timeout"), default=30.0,
+                     metavar="S", help="give up on a silent server after S seconds (default 30)")
+    net.add_argument("--limit-rate", type=_positive(parse_size, "--limit-rate"), metavar="RATE",
+                     help="at most RATE bytes per second, e.g. 500K or 10M (as in curl)")
+    net.add_argument("--tls", action="store_true", help="connect with TLS")
+    net.add_argument("--cafile", metavar="FILE",
+                     help="trust the certificates in FILE (implies --tls)")
+    net.add_argument("--insecure", action="store_true",
+                     help="TLS without checking the certificate (implies --tls)")
     p.add_argument("--version", action="version", version=f"pyftp {__version__}")
     return p
 
 
 def split_target(text: str, default_port: int) -> tuple[str, int]:
-    """'host', 'host:port', '[::1]:port' -> (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise ValueError(f"no host in {text!r}")
-    if port and not port.isdigit():
-        raise ValueError(f"bad port in {text!r}")
-    return host, int(port) if port else default_port
+    """'host', 'host:port', '[::1]:port' -> (host, port). Raises ValueError."""
+    from .repl import parse_target
+    return parse_target(text, default_port)
+
+
+def exit_code_for(exc: BaseException | None) -> int:
+    """The one mapping from what went wrong to the documented exit code."""
+    from .errors import (AuthFailedError, AuthRequiredError, CancelledError, ConnectError,
+                         ProtocolError, UnsupportedVersionError)
+    from .repl import UsageError
+    if exc is None:
+        return EXIT_OK
+    if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, (ProtocolError, UnsupportedVersionError)):
+        return EXIT_PROTOCOL
+    if isinstance(exc, (ConnectError, AuthFailedError, AuthRequiredError)):
+        return EXIT_CONNECT
+    return EXIT_FAILED
+
+
+class _Usage(Exception):
+    """A usage problem found before any command runs (exit 2)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    import shlex
+    """``pyftp``: the shell, or one-shot commands with -c / -b. Returns the exit code."""
+    parser = client_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _client(args)
+    except _Usage as exc:
+        print(f"pyftp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\npyftp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of stdout went away (pyftp -c ls | head -1): nothing left to say
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAILED
 
-    from .errors import ConnectError, LocalError, ProtocolError, PyftpError, RemoteError
+
+def _read_commands(args) -> list[tuple[int, str]]:
+    """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
+    if args.commands is not None:
+        from .repl import split_commands
+        return list(enumerate(split_commands(args.commands), 1))
+    try:
+        if args.batch == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.batch, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+    except OSError as exc:
+        raise _Usage(f"cannot read the batch file {args.batch}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _Usage(f"the batch file is not text: {exc}") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append((number, line))
+    return out
+
+
+def _client(args) -> int:
+    one_shot = args.commands is not None or args.batch is not None
+    target = args.target or os.environ.get("PYFTP_HOST") or None
+    port_text = os.environ.get("PYFTP_PORT", "")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise _Usage(f"PYFTP_PORT={port_text!r} is not a port number (1-65535)")
     from .protocol import DEFAULT_PORT
-    args = client_parser().parse_args(argv)
-    if not args.target or not args.commands:
-        print("pyftp: give HOST[:PORT] -c 'COMMANDS'", file=sys.stderr)
-        return EXIT_USAGE
+    default_port = int(port_text) if port_text else DEFAULT_PORT
+    user = args.user or os.environ.get("PYFTP_USER") or None
+    password = os.environ.get("PYFTP_PASSWORD")
+    interactive_stdin = sys.stdin is not None and sys.stdin.isatty() and args.batch != "-"
+    if user and password is None:
+        if not interactive_stdin:
+            raise _Usage(f"--user {user} needs a password: set PYFTP_PASSWORD (there is no "
+                         "terminal to ask on)")
+        import getpass
+        password = getpass.getpass(f"password for {user}: ")
+    commands = _read_commands(args) if one_shot else []
+    if one_shot and not commands:
+        raise _Usage("no commands to run (the -c text or the batch file is empty)")
+
+    from rich.console import Console
+
     from .client import Client
+    from .repl import Shell
+    stdout_tty = sys.stdout.isatty()
+    err_tty = sys.stderr.isatty()
+    # a pipe gets long lines unwrapped, so scripts can cut and grep them
+    console = Console(file=sys.stdout, highlight=False, width=None if stdout_tty else 100_000)
+    err_console = Console(file=sys.stderr, highlight=False)
+    if args.quiet or args.no_progress:
+        progress = "off"
+    elif not one_shot and err_tty:
+        progress = "rich"
+    else:
+        progress = "tqdm" if err_tty else "lines"
+    tls = args.tls or bool(args.cafile) or args.insecure
+
+    def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
+        return Client(host, port, user=user, password=password, timeout=args.timeout,
+                      limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
+                      insecure=args.insecure)
+
+    shell = Shell(console=console, err_console=err_console, progress=progress,
+                  progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
+                  interactive=not one_shot, connector=connector, user=user,
+                  password=password, default_port=default_port,
+                  getpass=_ask_password if interactive_stdin else None)
+    if target:
+        import shlex
+        opened = shell.execute(f"open {shlex.quote(target)}", prefix="pyftp: ")
+        if not opened.ok:
+            return exit_code_for(opened.error)
+    if args.limit_rate:
+        from .ui import human_size
+        shell._info(f"transfers limited to {human_size(args.limit_rate)}/s")
+    if not one_shot:
+        return shell.run()
     try:
-        host, port = split_target(args.target, DEFAULT_PORT)
-    except ValueError as exc:
-        print(f"pyftp: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        client = Client(host, port)
-    except PyftpError as exc:
-        print(f"pyftp: {exc}", file=sys.stderr)
-        return EXIT_CONNECT
-    with client:
-        for line in args.commands.split(";"):
-            words = shlex.split(line)
-            if not words:
+        for number, line in commands:
+            ignore = line.startswith("-")
+            if ignore:
+                line = line[1:].lstrip()
+            where = f"line {number}: " if args.batch is not None else ""
+            outcome = shell.execute(line, prefix=f"pyftp: {where}")
+            if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
                 continue
-            cmd, rest = words[0], words[1:]
-            try:
-                if cmd == "ls":
-                    for e in client.ls(*rest[:1]):
-                        print(e.name + ("/" if e.is_dir else ""))
-                elif cmd == "get":
-                    client.get(*rest[:2])
-                elif cmd == "put":
-                    client.put(*rest[:2])
-                elif cmd == "hash":
-                    print(client.hash(rest[0]))
-                elif cmd == "upper":
-                    print(client.upper(" ".join(rest)))
-                else:
-                    print(f"pyftp: unknown command {cmd!r}", file=sys.stderr)
-                    return EXIT_USAGE
-            except ProtocolError as exc:
-                print(f"pyftp: {exc}", file=sys.stderr)
-                return EXIT_PROTOCOL
-            except (RemoteError, LocalError, PyftpError) as exc:
-                print(f"pyftp: {exc}", file=sys.stderr)
-                return EXIT_FAILED
+            return exit_code_for(outcome.error)
+    finally:
+        shell._close_client()
     return EXIT_OK
+
+
+def _ask_password(prompt: str) -> str:
+    import getpass
+    return getpass.getpass(prompt)

@@ -1,0 +1,459 @@
+"""How pyftp looks: listings, error lines, transfer summaries and progress displays.
+
+Everything a person sees is rendered here, so the shell and the one-shot CLI look the
+same and the client library never prints. Progress comes in four modes, picked by the
+caller: a rich bar (the shell), a tqdm bar on stderr (one-shot at a terminal), short
+periodic plain lines (one-shot in a CI log, where a redrawn bar would be noise), or
+nothing. Each mode offers the same two context managers, :meth:`Reporter.transfer`
+(one file; yields the ``on_progress(done, total)`` callback :class:`pyftp.Client`
+wants) and :meth:`Reporter.job` (an overall bar around several files, for mget/mput).
+
+Names from a server may hold anything a file system allows: control characters, or
+bytes that are not UTF-8 (held as lone surrogates, PEP 383). :func:`safe_name` turns
+them into visible escapes before they reach a terminal, so a hostile name can neither
+move the cursor nor crash the encoder.
+
+Import rule: rich, tqdm and :mod:`pyftp.errors` only; entries are duck-typed (anything
+with ``name``, ``type``, ``size``, ``mtime``), so the client is never imported here.
+"""
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from typing import IO, Callable, Iterable, Iterator, Protocol
+
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .errors import PyftpError, RemoteError
+
+__all__ = [
+    "human_size", "format_mtime", "safe_name", "error_text", "print_error",
+    "listing", "transfer_summary", "Reporter", "RichReporter", "TqdmReporter",
+    "LinesReporter", "make_reporter", "PROGRESS_MODES",
+]
+
+#: the values ``make_reporter`` accepts
+PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
+
+ProgressCallback = Callable[[int, int], object]
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+class EntryLike(Protocol):
+    """What a listing needs to know about one file or folder."""
+
+    name: str
+    type: str
+    size: int
+    mtime: float
+
+
+# --------------------------------------------------------------------------- text
+def human_size(n: int | float | None) -> str:
+    """Bytes as people read them, in binary units: 0 B, 512 B, 1.5 KiB, 20.0 MiB."""
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{int(n)} B"
+    value = float(n)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """'0.4 s', '12 s', '3 min 05 s', '2 h 01 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def format_mtime(ts: float) -> str:
+    """A modification time in local time, sortable and unambiguous: 2026-05-09 07:35."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return "?"
+
+
+def safe_name(name: str) -> str:
+    """``name`` with everything unprintable shown as an escape.
+
+    Bytes that were not UTF-8 (surrogates U+DC80..U+DCFF) become ``\\xNN``, other lone
+    surrogates ``\\uNNNN``, control and invisible format characters ``\\xNN`` or
+    ``\\uNNNN``. Ordinary text, spaces and accents are left alone.
+    """
+    if name.isprintable():
+        return name
+    out = []
+    for ch in name:
+        if ch.isprintable():
+            out.append(ch)
+            continue
+        cp = ord(ch)
+        if 0xDC80 <= cp <= 0xDCFF:
+            out.append(f"\\x{cp - 0xDC00:02x}")
+        elif cp < 0x100:
+            out.append(f"\\x{cp:02x}")
+        else:
+            out.append(f"\\u{cp:04x}")
+    return "".join(out)
+
+
+_HAS_REASON = re.compile(r"^[a-z][a-zA-Z0-9 _-]{1,40}: ")
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong, e.g. ``not found: /docs/x.txt``.
+
+    Server messages already start with their reason (``not found: ...``); those that
+    do not get the error's title in front, so every line says what kind of failure
+    it was. The text is made safe for a terminal.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled"
+    if isinstance(exc, RemoteError):
+        msg = exc.message or exc.title
+        if not (msg.startswith(exc.title) or _HAS_REASON.match(msg)):
+            msg = f"{exc.title}: {msg}"
+    elif isinstance(exc, PyftpError):
+        msg = exc.message or type(exc).__name__
+    elif isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        msg = f"{exc.strerror or exc}{where}"
+    else:
+        msg = f"unexpected error ({type(exc).__name__}: {exc}); please report it"
+    return safe_name(" ".join(msg.split()))
+
+
+def print_error(console: Console, text: str, *, prefix: str = "") -> None:
+    """Print one red line (never markup: the text may name any file)."""
+    console.print(Text(prefix + text, style="bold red"), soft_wrap=True, highlight=False)
+
+
+# --------------------------------------------------------------------------- listings
+def _name_text(entry: EntryLike) -> Text:
+    name = safe_name(entry.name)
+    if entry.type == "dir":
+        return Text(name + "/", style="bold blue")
+    return Text(name)
+
+
+def listing(entries: Iterable[EntryLike], *, long: bool = False,
+            plain: bool = False) -> RenderableType:
+    """Render a directory listing.
+
+    Short form: names in columns (one per line when ``plain``, i.e. not a terminal,
+    so ``pyftp -c ls | wc -l`` counts files). Long form (``ls -l``): a table of name,
+    size and modification time with a one-line summary. Folders end in ``/`` and are
+    coloured, in both forms.
+    """
+    items = list(entries)
+    if not long:
+        names = [_name_text(e) for e in items]
+        if plain:
+            return Group(*names) if names else Text("")
+        return Columns(names, padding=(0, 2)) if names else Text("(empty)", style="dim")
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim",
+                  show_edge=False)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Size", justify="right", no_wrap=True)
+    table.add_column("Modified", no_wrap=True, style="dim" if not plain else None)
+    folders = files = total = 0
+    for e in items:
+        if e.type == "dir":
+            folders += 1
+            size = "-"
+        else:
+            files += 1
+            total += e.size
+            size = human_size(e.size)
+        table.add_row(_name_text(e), size, format_mtime(e.mtime))
+    summary = Text(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
+                   f"{human_size(total)}", style="dim")
+    return Group(table, summary)
+
+
+def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
+                     offset: int, seconds: float, sha256: str) -> Text:
+    """The line after a finished get or put: what went where, how much, how fast.
+
+    ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), SHA-256 verified``
+    """
+    rate = sent / seconds if seconds > 0 else 0.0
+    text = Text()
+    text.append(f"{verb} ", style="bold green")
+    text.append(safe_name(source))
+    text.append(" -> ")
+    text.append(safe_name(target))
+    text.append(f"  {human_size(total)} in {human_duration(seconds)}")
+    if sent and seconds > 0:
+        text.append(f" ({human_size(rate)}/s)")
+    if offset:
+        text.append(f", resumed at {human_size(offset)}", style="yellow")
+    text.append(f", SHA-256 {sha256[:12]}… verified", style="dim")
+    return text
+
+
+# --------------------------------------------------------------------------- progress
+def _noop(done: int, total: int) -> None:
+    return None
+
+
+class Reporter:
+    """Progress display that shows nothing (``--quiet``, ``--no-progress``).
+
+    Subclasses draw something; all share this interface, so callers never branch on
+    the mode.
+    """
+
+    @contextmanager
+    def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
+        """Show one transfer while the block runs; yields ``on_progress(done, total)``.
+
+        ``label`` is shown as given (make it safe first); ``total`` may be None when
+        the size is not known yet; the callback's ``total`` then fills it in.
+        """
+        yield _noop
+
+    @contextmanager
+    def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
+        """An overall display around several :meth:`transfer` blocks (mget, mput)."""
+        yield
+
+
+class RichReporter(Reporter):
+    """Live rich bars on a console: name, bytes done / total, speed, ETA.
+
+    Bars are transient: once a transfer ends the bar disappears and the caller prints
+    a one-line summary, so a finished session reads like a log, not a pile of bars.
+    """
+
+    def __init__(self, console: Console, *, transient: bool = True) -> None:
+        self.console = console
+        self.transient = transient
+        self._progress = None
+        self._overall = None  # TaskID of the job bar
+        self._job_done = 0  # bytes of files already finished within the job
+        self._job_files = (0, 0)  # (finished, planned)
+        self._job_label = ""
+
+    def _make(self):
+        from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
+                                   TextColumn, TimeRemainingColumn)
+
+        class SpeedColumn(ProgressColumn):
+            """Speed in the same binary units as the sizes beside it (MiB/s)."""
+
+            def render(self, task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("?" if speed is None else f"{human_size(speed)}/s",
+                            style="progress.data.speed")
+        return Progress(
+            TextColumn("{task.fields[label]}", markup=False),
+            BarColumn(bar_width=40),
+            DownloadColumn(binary_units=True),
+            SpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console, transient=self.transient, expand=False,
+            refresh_per_second=8)
+
+    @contextmanager
+    def _session(self):
+        if self._progress is not None:
+            yield self._progress
+            return
+        progress = self._make()
+        self._progress = progress
+        progress.start()
+        try:
+            yield progress
+        finally:
+            progress.stop()
+            self._progress = None
+
+    @contextmanager
+    def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
+        with self._session() as progress:
+            self._job_label, self._job_done, self._job_files = label, 0, (0, files)
+            self._overall = progress.add_task("", total=total, label=self._overall_label())
+            try:
+                yield
+            finally:
+                progress.remove_task(self._overall)
+                self._overall = None
+
+    def _overall_label(self) -> str:
+        done, planned = self._job_files
+        return f"{self._job_label} ({done}/{planned} files)"
+
+    @contextmanager
+    def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
+        with self._session() as progress:
+            task = progress.add_task("", total=total, label=label)
+            started = False
+            last = 0
+
+            def on_progress(done: int, total_: int) -> None:
+                nonlocal started, last
+                if not started:
+                    # reset: bytes kept from an earlier attempt must not count as speed
+                    progress.reset(task, total=total_, completed=done, label=label)
+                    started = True
+                else:
+                    progress.update(task, completed=done, total=total_)
+                last = done
+                if self._overall is not None:
+                    progress.update(self._overall, completed=self._job_done + done)
+            try:
+                yield on_progress
+            finally:
+                progress.remove_task(task)
+                if self._overall is not None:
+                    self._job_done += last
+                    done, planned = self._job_files
+                    self._job_files = (done + 1, planned)
+                    progress.update(self._overall, completed=self._job_done,
+                                    label=self._overall_label())
+
+
+class TqdmReporter(Reporter):
+    """tqdm bars on a stream (stderr at a terminal, in one-shot mode)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._overall = None
+
+    def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
+        from tqdm import tqdm
+        return tqdm(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
+                    unit_divisor=1024, file=self.stream, leave=leave, position=position,
+                    dynamic_ncols=True, mininterval=0.2)
+
+    @contextmanager
+    def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
+        self._overall = self._bar(f"{label} ({files} files)", total, 0, 0, False)
+        try:
+            yield
+        finally:
+            self._overall.close()
+            self._overall = None
+
+    @contextmanager
+    def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
+        bar = None
+        last = 0
+        position = 1 if self._overall is not None else 0
+
+        def on_progress(done: int, total_: int) -> None:
+            nonlocal bar, last
+            if bar is None:
+                # created on the first report, so a resumed start is not counted as speed
+                bar = self._bar(label, total_, done, position, position == 0)
+            else:
+                bar.update(done - last)
+            if self._overall is not None:
+                self._overall.update(done - last)
+            last = done
+        try:
+            yield on_progress
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+class LinesReporter(Reporter):
+    """Short plain lines every ``interval`` seconds, for logs that keep every byte.
+
+    A transfer shorter than ``interval`` prints nothing: the caller's summary line
+    says all there is to say.
+    """
+
+    def __init__(self, stream: IO[str], *, interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
+        self._job: list | None = None  # [label, files_done, files, bytes_done, total]
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    @contextmanager
+    def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
+        self._job = [label, 0, files, 0, total]
+        try:
+            yield
+        finally:
+            self._job = None
+
+    @contextmanager
+    def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
+        start = self.clock()
+        last_print = start
+        first: int | None = None
+        last = 0
+
+        def on_progress(done: int, total_: int) -> None:
+            nonlocal last_print, first, last
+            last = done
+            if first is None:
+                first = done
+            now = self.clock()
+            if now - last_print < self.interval:
+                return
+            last_print = now
+            rate = (done - first) / (now - start) if now > start else 0.0
+            parts = [f"{label}: {human_size(done)}"]
+            if total_ is not None and total_ > 0:
+                parts[0] += f" / {human_size(total_)} ({100 * done // total_}%)"
+            parts.append(f"{human_size(rate)}/s")
+            if rate > 0 and total_ is not None and total_ > done:
+                parts.append(f"ETA {human_duration((total_ - done) / rate)}")
+            if self._job is not None:
+                jl, fdone, files, bdone, jtotal = self._job
+                parts.append(f"{jl} {fdone}/{files} files")
+            self._write(", ".join(parts))
+        try:
+            yield on_progress
+        finally:
+            if self._job is not None:
+                self._job[1] += 1
+                self._job[3] += last
+
+
+def make_reporter(mode: str, *, console: Console | None = None,
+                  stream: IO[str] | None = None, interval: float = 5.0,
+                  clock: Callable[[], float] = time.monotonic) -> Reporter:
+    """The progress display for ``mode`` (one of :data:`PROGRESS_MODES`).
+
+    ``rich`` draws on ``console``; ``tqdm`` and ``lines`` write to ``stream``
+    (stderr in the CLI, so stdout carries only results).
+    """
+    if mode == "off":
+        return Reporter()
+    if mode == "rich":
+        if console is None:
+            console = Console(stderr=True)
+        return RichReporter(console)
+    if stream is None:
+        import sys
+        stream = sys.stderr
+    if mode == "tqdm":
+        return TqdmReporter(stream)
+    if mode == "lines":
+        return LinesReporter(stream, interval=interval, clock=clock)
+    raise ValueError(f"unknown progress mode {mode!r}; use one of {', '.join(PROGRESS_MODES)}")
