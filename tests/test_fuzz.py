@@ -160,3 +160,12 @@ def test_any_json_value_as_a_header(value):
         assert isinstance(events[0], Header) and events[0].fields == value
     else:
         assert isinstance(events[-1], ProtocolError)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(MAX_HEADER + 1, 2**32 - 1), st.integers(0, 4096), cut_lists)
+def test_an_oversized_length_is_refused_before_its_body_is_buffered(length, extra, cuts):
+    """Announcing more than the cap fails at once, however the bytes are cut."""
+    stream = struct.pack(">I", length) + b"{" * (MAX_HEADER + extra)
+    events = _drive(stream, cuts)
+    assert isinstance(events[-1], ProtocolError) and not events[:-1]
