@@ -163,6 +163,14 @@ def server_main(argv: list[str] | None = None) -> int:
         max_auth_failures=args.max_auth_failures, ssl_context=ssl_context,
         shutdown_grace=args.shutdown_grace, min_free=args.min_free)
     server = Server(config)
+    # handlers go in before the startup line: a supervisor may signal as soon as it
+    # reads that line, and the default handlers would kill us with a traceback
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         server.start()
     except OSError as exc:
@@ -186,12 +194,6 @@ def server_main(argv: list[str] | None = None) -> int:
                   f"protect the password hashes with: chmod 600 {args.users}",
                   file=sys.stderr, flush=True)
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
         while not stop.wait(3600):
             pass

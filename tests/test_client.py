@@ -1,0 +1,412 @@
+"""pyftp.Client against a real server on loopback (the conftest fixtures)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+
+import pytest
+
+from pyftp import Client, errors
+from pyftp.client import Entry, TransferResult
+from pyftp.protocol import partial_name
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def files(root):
+    (root / "a.txt").write_bytes(b"alpha\n")
+    (root / "sub").mkdir()
+    (root / "sub" / "b.txt").write_bytes(b"beta")
+    return root
+
+
+def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``cond`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def local_dots(folder) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.startswith("."))
+
+
+# ------------------------------------------------------------------ connection
+
+def test_connect_says_hello(server):
+    host, port = server.address
+    with Client(host, port, timeout=5) as c:
+        assert c.connected
+        assert c.server_info["version"] == 1
+        assert "sha256" in c.server_info["features"]
+        assert c.address == f"{host}:{port}"
+    assert not c.connected
+
+
+def test_connect_later(server):
+    c = Client(*server.address, connect=False)
+    assert not c.connected
+    with pytest.raises(errors.TransportError, match="reconnect"):
+        c.pwd()
+    c.connect()
+    try:
+        assert c.pwd() == "/"
+    finally:
+        c.close()
+    c.close()  # twice is fine
+
+
+def test_connect_error_on_a_closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(errors.ConnectError, match="pyftp-server running"):
+        Client("127.0.0.1", port, timeout=5)
+
+
+def test_server_closing_on_a_client_gives_transport_error(make_server):
+    s = make_server(idle_timeout=0.2)
+    c = Client(*s.address, timeout=5)
+    try:
+        wait_for(lambda: s.session_count == 0, what="the server to drop the idle client")
+        with pytest.raises(errors.TransportError):
+            c.pwd()
+        assert not c.connected
+        c.reconnect()
+        assert c.pwd() == "/"
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ simple ops
+
+def test_ls_stat_cd_pwd(client, files):
+    entries = client.ls()
+    assert [(e.name, e.type, e.size) for e in entries] == [("a.txt", "file", 6), ("sub", "dir", 0)]
+    assert all(isinstance(e, Entry) for e in entries)
+    assert entries[1].is_dir and not entries[0].is_dir
+    assert entries[0].mtime == pytest.approx(os.stat(files / "a.txt").st_mtime, abs=1e-5)
+    assert [e.name for e in client.ls("sub")] == ["b.txt"]
+    st = client.stat("sub/b.txt")
+    assert (st.name, st.type, st.size) == ("b.txt", "file", 4)
+    assert client.pwd() == "/"
+    assert client.cd("sub") == "/sub"
+    assert client.pwd() == "/sub"
+    assert [e.name for e in client.ls()] == ["b.txt"]
+    assert client.exists("b.txt") and not client.exists("nope")
+    assert client.cd("..") == "/"
+
+
+def test_mkdir_rm_rmdir_mv(client, files):
+    assert client.mkdir("d") == "/d"
+    assert client.mkdir("x/y/z", parents=True) == "/x/y/z"
+    assert (files / "x" / "y" / "z").is_dir()
+    client.mv("a.txt", "d/a.txt")
+    assert (files / "d" / "a.txt").read_bytes() == b"alpha\n"
+    with pytest.raises(errors.AlreadyExistsError):
+        client.mv("sub/b.txt", "d/a.txt")
+    client.mv("sub/b.txt", "d/a.txt", overwrite=True)
+    assert (files / "d" / "a.txt").read_bytes() == b"beta"
+    client.rm("d/a.txt")
+    client.rmdir("d")
+    assert not (files / "d").exists()
+
+
+def test_hash_and_upper(client, files):
+    assert client.hash("a.txt") == sha(b"alpha\n")
+    assert client.upper("hello wörld") == "HELLO WÖRLD"
+    assert client.upper("") == ""
+
+
+@pytest.mark.parametrize("call, cls", [
+    (lambda c: c.stat("missing"), errors.NotFoundError),
+    (lambda c: c.cd("a.txt"), errors.NotDirectoryError),
+    (lambda c: c.rm("sub"), errors.IsDirectoryError),
+    (lambda c: c.rmdir("sub"), errors.NotEmptyError),
+    (lambda c: c.mkdir("sub"), errors.AlreadyExistsError),
+    (lambda c: c.stat("a\\b"), errors.BadRequestError),
+    (lambda c: c.hash("sub"), errors.IsDirectoryError),
+    (lambda c: c.ls(partial_name("x")), errors.PermissionDeniedError),
+])
+def test_error_classes_per_code_and_the_connection_goes_on(client, files, call, cls):
+    with pytest.raises(cls) as info:
+        call(client)
+    assert info.value.code == cls.code
+    assert client.connected and client.pwd() == "/"
+
+
+def test_read_only_server_raises_permission_denied(make_server, files, tmp_path):
+    s = make_server(read_only=True)
+    src = tmp_path / "up.txt"
+    src.write_bytes(b"x")
+    with Client(*s.address, timeout=5) as c:
+        assert "read_only" in c.server_info["features"]
+        with pytest.raises(errors.PermissionDeniedError, match="read-only"):
+            c.put(src, "up.txt")
+        with pytest.raises(errors.PermissionDeniedError):
+            c.mkdir("d")
+        assert c.hash("a.txt") == sha(b"alpha\n")
+
+
+def test_too_large_and_no_space(make_server, tmp_path):
+    src = tmp_path / "up.bin"
+    src.write_bytes(b"x" * 100)
+    s = make_server(max_file_size=99)
+    with Client(*s.address, timeout=5) as c:
+        with pytest.raises(errors.TooLargeError):
+            c.put(src)
+    s2 = make_server(min_free=2**62)
+    with Client(*s2.address, timeout=5) as c:
+        with pytest.raises(errors.NoSpaceError):
+            c.put(src)
+        assert c.connected
+
+
+def test_busy_when_another_upload_holds_the_path(server, root, tmp_path):
+    from tests.helpers import RawConn
+    src = tmp_path / "x.bin"
+    src.write_bytes(b"mine")
+    with RawConn(server.address) as raw:
+        reply, _ = raw.request({"op": "put", "path": "x.bin", "total": 3})
+        assert reply["ok"]
+        with Client(*server.address, timeout=5) as c:
+            with pytest.raises(errors.BusyError):
+                c.put(src, "x.bin")
+            assert c.connected
+        raw.send_frame({"op": "data", "size": 3}, b"abc")
+        assert raw.read_frame()[0]["ok"]
+    assert (root / "x.bin").read_bytes() == b"abc"
+
+
+# ------------------------------------------------------------------ get
+
+def test_get_to_a_new_name(client, files, tmp_path):
+    out = tmp_path / "copy.txt"
+    res = client.get("a.txt", out)
+    assert isinstance(res, TransferResult)
+    assert out.read_bytes() == b"alpha\n"
+    assert (res.remote, res.local, res.total, res.sent, res.offset, res.sha256) == (
+        "a.txt", str(out), 6, 6, 0, sha(b"alpha\n"))
+    # the remote mtime is kept
+    assert os.stat(out).st_mtime == pytest.approx(os.stat(files / "a.txt").st_mtime, abs=1e-5)
+    assert local_dots(tmp_path) == []
+
+
+def test_get_into_an_existing_folder(client, files, tmp_path):
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    res = client.get("sub/b.txt", dest)
+    assert res.local == str(dest / "b.txt")
+    assert (dest / "b.txt").read_bytes() == b"beta"
+
+
+def test_get_without_a_local_name_uses_the_cwd(client, files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    client.get("sub/b.txt")
+    assert (tmp_path / "b.txt").read_bytes() == b"beta"
+
+
+def test_get_into_a_missing_local_folder(client, files, tmp_path):
+    with pytest.raises(errors.LocalError, match="does not exist"):
+        client.get("a.txt", tmp_path / "nope" / "a.txt")
+    assert client.connected
+
+
+def test_get_of_a_missing_file_leaves_nothing(client, files, tmp_path):
+    with pytest.raises(errors.NotFoundError):
+        client.get("missing.txt", tmp_path / "m.txt")
+    assert os.listdir(tmp_path) == ["root"]
+    assert client.connected
+
+
+def test_get_replaces_an_existing_local_file_only_when_verified(client, files, tmp_path):
+    out = tmp_path / "a.txt"
+    out.write_bytes(b"old")
+    client.get("a.txt", out)
+    assert out.read_bytes() == b"alpha\n"
+
+
+def test_download_resumes_a_partial(client, root, tmp_path):
+    data = os.urandom(700_000)
+    (root / "big.bin").write_bytes(data)
+    out = tmp_path / "big.bin"
+    (tmp_path / partial_name("big.bin")).write_bytes(data[:250_000])
+    seen: list[tuple[int, int]] = []
+    res = client.get("big.bin", out, on_progress=lambda d, t: seen.append((d, t)))
+    assert out.read_bytes() == data
+    assert (res.offset, res.sent, res.total) == (250_000, 450_000, 700_000)
+    assert seen[0] == (250_000, 700_000) and seen[-1] == (700_000, 700_000)
+    assert local_dots(tmp_path) == []
+
+
+def test_download_with_a_corrupt_prefix_starts_over(client, root, tmp_path):
+    data = os.urandom(300_000)
+    (root / "f.bin").write_bytes(data)
+    out = tmp_path / "f.bin"
+    (tmp_path / partial_name("f.bin")).write_bytes(b"\x00" * 100_000)  # not this file
+    res = client.get("f.bin", out)
+    assert out.read_bytes() == data and res.offset == 0
+    assert local_dots(tmp_path) == []
+
+
+def test_download_with_a_partial_longer_than_the_file_starts_over(client, files, tmp_path):
+    out = tmp_path / "a.txt"
+    (tmp_path / partial_name("a.txt")).write_bytes(b"much longer than six bytes")
+    client.get("a.txt", out)
+    assert out.read_bytes() == b"alpha\n"
+    assert local_dots(tmp_path) == []
+
+
+def test_download_resume_false_ignores_the_partial(client, files, tmp_path):
+    (tmp_path / partial_name("a.txt")).write_bytes(b"alp")
+    res = client.get("a.txt", tmp_path / "a.txt", resume=False)
+    assert res.offset == 0 and (tmp_path / "a.txt").read_bytes() == b"alpha\n"
+
+
+def test_progress_is_absolute_and_monotonic(client, root, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    (root / "big").write_bytes(data)
+    seen: list[tuple[int, int]] = []
+    client.get("big", tmp_path / "big", on_progress=lambda d, t: seen.append((d, t)))
+    dones = [d for d, _ in seen]
+    assert dones == sorted(dones) and dones[0] == 0 and dones[-1] == len(data)
+    assert {t for _, t in seen} == {len(data)}
+    up: list[tuple[int, int]] = []
+    client.put(tmp_path / "big", "big2", on_progress=lambda d, t: up.append((d, t)))
+    dones = [d for d, _ in up]
+    assert dones == sorted(dones) and dones[0] == 0 and dones[-1] == len(data)
+    assert {t for _, t in up} == {len(data)}
+
+
+def test_progress_for_an_empty_file(client, root, tmp_path):
+    (root / "empty").write_bytes(b"")
+    seen: list = []
+    client.get("empty", tmp_path / "empty", on_progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (0, 0)
+    assert (tmp_path / "empty").read_bytes() == b""
+    up: list = []
+    res = client.put(tmp_path / "empty", "empty2", on_progress=lambda d, t: up.append((d, t)))
+    assert up and up[-1] == (0, 0)
+    assert res.sha256 == sha(b"") and (root / "empty2").read_bytes() == b""
+
+
+# ------------------------------------------------------------------ put
+
+def test_put_and_get_round_trip_many_chunks(client, root, tmp_path):
+    src = tmp_path / "src.bin"
+    data = os.urandom(5 * 1024 * 1024 + 333)
+    src.write_bytes(data)
+    os.utime(src, ns=(1_600_000_000_123_456_000, 1_600_000_000_123_456_000))
+    res = client.put(src, "copy.bin")
+    assert (res.remote, res.total, res.sent, res.offset, res.sha256) == (
+        "/copy.bin", len(data), len(data), 0, sha(data))
+    assert (root / "copy.bin").read_bytes() == data
+    assert os.stat(root / "copy.bin").st_mtime_ns // 1000 == 1_600_000_000_123_456
+    back = tmp_path / "back.bin"
+    assert client.get("copy.bin", back).sha256 == sha(data)
+    assert back.read_bytes() == data
+
+
+def test_put_default_remote_name_and_overwrite(client, root, tmp_path):
+    src = tmp_path / "notes.txt"
+    src.write_bytes(b"v1")
+    client.put(src)
+    assert (root / "notes.txt").read_bytes() == b"v1"
+    src.write_bytes(b"v2")
+    with pytest.raises(errors.AlreadyExistsError):
+        client.put(src)
+    assert (root / "notes.txt").read_bytes() == b"v1"
+    assert client.connected
+    client.put(src, overwrite=True)
+    assert (root / "notes.txt").read_bytes() == b"v2"
+
+
+def test_put_into_the_remote_cwd(client, files, tmp_path):
+    src = tmp_path / "n.txt"
+    src.write_bytes(b"n")
+    client.cd("sub")
+    assert client.put(src).remote == "/sub/n.txt"
+    assert (files / "sub" / "n.txt").read_bytes() == b"n"
+
+
+def test_put_of_a_directory_or_missing_file(client, root, tmp_path):
+    with pytest.raises(errors.LocalError, match="directory"):
+        client.put(tmp_path)
+    with pytest.raises(errors.LocalError, match="cannot read"):
+        client.put(tmp_path / "missing.bin")
+    assert client.connected and os.listdir(root) == []
+
+
+def test_put_resumes_a_partial_on_the_server(server, root, tmp_path):
+    from tests.helpers import RawConn
+    data = os.urandom(400_000)
+    src = tmp_path / "r.bin"
+    src.write_bytes(data)
+    raw = RawConn(server.address)
+    raw.request({"op": "put", "path": "r.bin", "total": len(data), "sha256": sha(data)})
+    raw.send_frame({"op": "data", "size": len(data)}, data[:100_000])
+    part = root / partial_name("r.bin")
+    wait_for(lambda: part.exists() and part.stat().st_size == 100_000, what="the partial")
+    raw.close()
+    wait_for(lambda: server.session_count == 0, what="the interrupted session to end")
+    with Client(*server.address, timeout=5) as c:
+        res = c.put(src, "r.bin")
+        assert res.offset == 100_000 and res.sent == 300_000
+    assert (root / "r.bin").read_bytes() == data
+    assert os.listdir(root) == ["r.bin"]
+
+
+def test_put_whose_server_partial_is_corrupt_is_sent_again(server, root, tmp_path):
+    data = os.urandom(200_000)
+    src = tmp_path / "r.bin"
+    src.write_bytes(data)
+    # a partial with matching metadata but wrong bytes (say, a disk error)
+    from tests.helpers import RawConn
+    raw = RawConn(server.address)
+    raw.request({"op": "put", "path": "r.bin", "total": len(data), "sha256": sha(data)})
+    raw.send_frame({"op": "data", "size": len(data)}, b"\x00" * 50_000)
+    part = root / partial_name("r.bin")
+    wait_for(lambda: part.exists() and part.stat().st_size == 50_000, what="the partial")
+    raw.close()
+    wait_for(lambda: server.session_count == 0, what="the interrupted session to end")
+    with Client(*server.address, timeout=5) as c:
+        res = c.put(src, "r.bin")
+        assert res.offset == 0 and res.sha256 == sha(data)
+    assert (root / "r.bin").read_bytes() == data
+
+
+# ------------------------------------------------------------------ broken state
+
+def test_broken_connection_sticks_until_reconnect(make_server, files):
+    s = make_server(idle_timeout=0.5)
+    c = Client(*s.address, timeout=5)
+    try:
+        c.cd("sub")
+        # the server drops the connection under the client
+        wait_for(lambda: s.session_count == 0, what="the server to drop the client")
+        with pytest.raises(errors.TransportError):
+            c.pwd()
+        assert not c.connected
+        with pytest.raises(errors.TransportError, match="reconnect"):
+            c.ls()  # never reused out of step
+        c.reconnect()
+        assert c.connected
+        assert c.pwd() == "/sub"  # the session's directory is restored
+        assert [e.name for e in c.ls()] == ["b.txt"]
+    finally:
+        c.close()
+
+
+def test_unsupported_version_is_raised(server, monkeypatch):
+    import pyftp.client as client_mod
+    monkeypatch.setattr(client_mod, "VERSION", 99)
+    with pytest.raises(errors.UnsupportedVersionError):
+        Client(*server.address, timeout=5)
