@@ -142,11 +142,17 @@ def server_main(argv: list[str] | None = None) -> int:
     authenticator, users_note = None, ""
     if args.users:
         try:
-            authenticator, count = _file_authenticator(args.users)
+            from .auth import Users
+            users = Users(args.users)
+            authenticator, count = file_authenticator(users), len(users.names)
         except PyftpError as exc:
             print(f"pyftp-server: {exc}", file=sys.stderr)
             return EXIT_USAGE
         users_note = f"; login required, {count} user{'s' if count != 1 else ''}"
+        if not count:
+            print(f"pyftp-server: warning: {args.users} has no users, so nobody can log in "
+                  f"(add one: pyftp-server user add NAME --users {args.users})",
+                  file=sys.stderr)
     ssl_context = None
     if args.tls_cert or args.tls_key:
         try:
@@ -205,16 +211,14 @@ def server_main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _file_authenticator(path: str):
-    """(authenticator for ServerConfig, number of users) from a users file."""
-    from .auth import Users
+def file_authenticator(users):
+    """A ``ServerConfig.authenticator`` checking logins against a :class:`pyftp.auth.Users`."""
     from .server import Account
-    users = Users(path)
 
     def authenticate(name: str, password: str) -> "Account | None":
         record = users.authenticate(name, password)
         return Account(record.name, record.read_only) if record is not None else None
-    return authenticate, len(users.names)
+    return authenticate
 
 
 def server_tls_context(cert: str | None, key: str | None = None):
