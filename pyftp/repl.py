@@ -416,7 +416,9 @@ class Shell(cmd.Cmd):
             fields = getattr(self, "do_" + name)(arg or "") or {}
         except (Exception, KeyboardInterrupt) as exc:
             self._failed(name or (word or "?"), exc, prefix)
+            self._update_prompt()
             return Outcome(name, False, exc)
+        self._update_prompt()
         if self.json_output:
             self._emit_json({"command": name, "ok": True, **fields})
         return Outcome(name, True, None, fields)
@@ -427,7 +429,6 @@ class Shell(cmd.Cmd):
             self.stdout.write("\n")
             line = "quit"
         self.execute(line)
-        self._update_prompt()
         return self._quit
 
     def emptyline(self) -> bool:
@@ -480,7 +481,7 @@ class Shell(cmd.Cmd):
             if name in ("get", "mget"):
                 text += " (the partial download is kept hidden; run it again to resume)"
             elif name in ("put", "mput"):
-                text += " (nothing was published; run it again to resume the upload)"
+                text += " (an unfinished upload is never published; run it again to resume)"
         print_error(self.err_console, text, prefix=prefix)
         if self.json_output:
             self._emit_json({"command": name, "ok": False, "error": _error_code(exc),

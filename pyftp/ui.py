@@ -320,8 +320,9 @@ class RichReporter(Reporter):
             try:
                 yield on_progress
             finally:
-                progress.remove_task(task)
                 if self._overall is not None:
+                    # a job shares one display: each file's bar makes room for the next
+                    progress.remove_task(task)
                     self._job_done += last
                     done, planned = self._job_files
                     self._job_files = (done + 1, planned)
@@ -338,7 +339,12 @@ class TqdmReporter(Reporter):
 
     def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
         from tqdm import tqdm
-        return tqdm(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
+
+        class Bar(tqdm):
+            # no monitor thread: it outlives the bar and fights Ctrl-C; the bar is
+            # redrawn on every update anyway
+            monitor_interval = 0
+        return Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
                     unit_divisor=1024, file=self.stream, leave=leave, position=position,
                     dynamic_ncols=True, mininterval=0.2)
 
