@@ -234,14 +234,14 @@ def server_tls_context(cert: str | None, key: str | None = None):
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:  # before OSError: SSLError is one
+        raise ValueError(f"TLS: cannot load the certificate {cert}"
+                         f"{' and key ' + key if key else ''} ({exc.reason or exc}); both must "
+                         "be PEM files and the key must belong to the certificate") from None
     except FileNotFoundError as exc:
         raise ValueError(f"TLS: no such file: {exc.filename or cert}") from None
     except OSError as exc:
         raise ValueError(f"TLS: cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
-    except ssl.SSLError as exc:
-        raise ValueError(f"TLS: cannot load the certificate {cert}"
-                         f"{' and key ' + key if key else ''} ({exc.reason or exc}); both must "
-                         "be PEM files and the key must belong to the certificate") from None
     return ctx
 
 
