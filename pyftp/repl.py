@@ -511,10 +511,7 @@ class Shell(cmd.Cmd):
     def _attach(self, client: Client) -> None:
         self.client = client
         self.cache.clear()
-        try:
-            self.cwd = client.pwd()
-        except PyftpError:
-            self.cwd = "/"
+        self.cwd = client.pwd()
 
     def _close_client(self) -> None:
         if self.client is not None:

@@ -1,0 +1,300 @@
+"""``pyftp -c`` and ``pyftp -b`` as real subprocesses, the way scripts and CI run them:
+every exit code, --json parsed line by line, stdout vs stderr, env defaults."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pyftp._version import __version__
+from pyftp.server import Account
+
+BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
+PYFTP = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
+
+
+def clean_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
+    env.update(extra)
+    return env
+
+
+def pyftp(*args: str, cwd, env: dict | None = None, input: str | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*PYFTP, *args], cwd=cwd, env=env or clean_env(), input=input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def target(server) -> str:
+    host, port = server.address
+    return f"{host}:{port}"
+
+
+@pytest.fixture
+def local(tmp_path):
+    d = tmp_path / "local"
+    d.mkdir()
+    (d / "a.txt").write_bytes(b"hello pyftp\n")
+    return d
+
+
+A_SHA = hashlib.sha256(b"hello pyftp\n").hexdigest()
+
+
+# ------------------------------------------------------------------ exit 0, stdout/stderr
+def test_c_runs_commands_with_results_on_stdout_only(target, local, root):
+    r = pyftp(target, "-c", "put a.txt; ls; hash a.txt; upper done", cwd=local)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("put a.txt -> /a.txt  12 B")
+    assert lines[1:] == ["a.txt", f"{A_SHA}  a.txt", "DONE"]
+    assert "connected to" in r.stderr and A_SHA not in r.stderr
+    assert (root / "a.txt").read_bytes() == b"hello pyftp\n"
+
+
+def test_quiet_keeps_only_requested_output(target, local):
+    r = pyftp("--quiet", target, "-c", "put a.txt; hash a.txt", cwd=local)
+    assert r.returncode == 0
+    assert r.stdout == f"{A_SHA}  a.txt\n"
+    assert r.stderr == ""
+
+
+def test_python_dash_m_runs_the_same_client(target, local):
+    r = subprocess.run([sys.executable, "-m", "pyftp", target, "-c", "pwd"], cwd=local,
+                       env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "/\n")
+
+
+# ------------------------------------------------------------------ exit 1
+def test_failed_operation_exits_1_and_stops(target, local):
+    r = pyftp(target, "-c", "get docs/x.txt; ls", cwd=local)
+    assert r.returncode == 1
+    assert "pyftp: not found: /docs/x.txt" in r.stderr
+    assert r.stdout == ""  # ls never ran
+    assert sorted(os.listdir(local)) == ["a.txt"]
+
+
+# ------------------------------------------------------------------ exit 2
+@pytest.mark.parametrize("args, message", [
+    (["TARGET", "-c", "frobnicate"], "unknown command: frobnicate"),
+    (["TARGET", "-c", "get"], "usage: get REMOTE [LOCAL]"),
+    (["--limit-rate", "abc", "TARGET", "-c", "ls"], "not a size"),
+    (["--timeout", "0", "TARGET", "-c", "ls"], "more than zero"),
+    (["-c", "ls"], "not connected"),
+    (["TARGET", "-c", "ls", "-b", "f"], "not allowed with argument"),
+    (["TARGET", "-b", "no-such-file"], "cannot read the batch file"),
+    (["TARGET", "-c", " ; "], "no commands to run"),
+    (["nohost:notaport", "-c", "ls"], "bad port"),
+])
+def test_usage_errors_exit_2(target, local, args, message):
+    r = pyftp(*[target if a == "TARGET" else a for a in args], cwd=local)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and r.stdout == ""
+    assert "Traceback" not in r.stderr
+
+
+def test_user_without_password_and_without_a_terminal_is_a_usage_error(target, local):
+    r = pyftp("--user", "ann", target, "-c", "ls", cwd=local)
+    assert r.returncode == 2 and "PYFTP_PASSWORD" in r.stderr
+
+
+# ------------------------------------------------------------------ exit 3
+def test_connection_refused_exits_3(local):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    r = pyftp(f"127.0.0.1:{port}", "-c", "ls", cwd=local)
+    assert r.returncode == 3
+    assert "could not connect to 127.0.0.1:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.fixture
+def auth_target(make_server):
+    server = make_server(authenticator=lambda u, p: Account(u) if (u, p) == ("ann", "s3cret") else None)
+    host, port = server.address
+    return f"{host}:{port}"
+
+
+def test_login_with_user_and_password_from_the_environment(auth_target, local):
+    r = pyftp("--user", "ann", auth_target, "-c", "pwd", cwd=local,
+              env=clean_env(PYFTP_PASSWORD="s3cret"))
+    assert (r.returncode, r.stdout) == (0, "/\n"), r.stderr
+    r = pyftp(auth_target, "-c", "pwd", cwd=local,
+              env=clean_env(PYFTP_USER="ann", PYFTP_PASSWORD="s3cret"))
+    assert r.returncode == 0
+
+
+@pytest.mark.parametrize("env", [{"PYFTP_USER": "ann", "PYFTP_PASSWORD": "wrong"}, {}])
+def test_login_failed_or_missing_exits_3(auth_target, local, env):
+    r = pyftp(auth_target, "-c", "ls", cwd=local, env=clean_env(**env))
+    assert r.returncode == 3
+    assert ("login failed" if env else "login required") in r.stderr
+
+
+# ------------------------------------------------------------------ exit 4
+def _frame(header: dict) -> bytes:
+    body = json.dumps(header).encode()
+    return len(body).to_bytes(4, "big") + body
+
+
+@pytest.fixture
+def garbage_server():
+    """A TCP server that logs the client in properly, then answers the first real
+    command with a frame whose header is not JSON."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(20)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn, conn.makefile("rb") as f:
+            conn.settimeout(20)
+            try:
+                while True:
+                    head = f.read(4)
+                    if len(head) < 4:
+                        return
+                    op = json.loads(f.read(int.from_bytes(head, "big")))["op"]
+                    if op == "hello":
+                        conn.sendall(_frame({"ok": True, "version": 1, "server": "odd/1",
+                                             "features": []}))
+                    elif op == "pwd":
+                        conn.sendall(_frame({"ok": True, "cwd": "/"}))
+                    else:
+                        conn.sendall(b"\x00\x00\x00\x09not json!")
+            except (OSError, ValueError):
+                pass
+    t = threading.Thread(target=serve, name="garbage-server")
+    t.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        t.join(20)
+
+
+def test_protocol_error_from_the_peer_exits_4(garbage_server, local):
+    r = pyftp("--json", garbage_server, "-c", "ls", cwd=local)
+    assert r.returncode == 4
+    assert "pyftp: protocol error: frame header is not valid JSON" in r.stderr
+    opened, failure = (json.loads(line) for line in r.stdout.splitlines())
+    assert opened["ok"] is True and opened["server"] == "odd/1"
+    assert failure["command"] == "ls" and failure["ok"] is False
+    assert failure["error"] == "bad_frame"
+
+
+# ------------------------------------------------------------------ exit 130
+def test_sigint_during_a_transfer_exits_130_and_publishes_nothing(target, local, root):
+    (local / "big.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    p = subprocess.Popen([*PYFTP, "--limit-rate", "512K", target, "-c", "put big.bin"],
+                         cwd=local, env=clean_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        started = wait_for(lambda: any(n.startswith(".big.bin") for n in os.listdir(root)))
+        assert started, "the upload never started"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130
+    assert "cancelled: put" in err and "Traceback" not in err
+    assert not (root / "big.bin").exists()
+
+
+# ------------------------------------------------------------------ --json
+def test_json_is_one_object_per_command(target, local):
+    r = pyftp("--json", target, "-c", "put a.txt; ls; get nope.txt; ls", cwd=local)
+    assert r.returncode == 1
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["command"] for o in objs] == ["open", "put", "ls", "get"]
+    put = objs[1]
+    assert put["ok"] is True and put["path"] == "/a.txt" and put["size"] == 12
+    assert put["sha256"] == A_SHA and isinstance(put["seconds"], float)
+    assert [e["name"] for e in objs[2]["entries"]] == ["a.txt"]
+    assert objs[3] == {"command": "get", "ok": False, "error": "not_found",
+                       "message": "not found: /nope.txt"}
+
+
+# ------------------------------------------------------------------ -b
+def test_batch_file_comments_dash_prefix_and_first_failure_stops(target, local, root):
+    (local / "deploy.pyftp").write_text(
+        "# upload the build\n"
+        "mkdir out\n"
+        "-mkdir out\n"
+        "\n"
+        "put a.txt out/\n"
+        "get missing.txt\n"
+        "mkdir never\n")
+    r = pyftp("--json", target, "-b", "deploy.pyftp", cwd=local)
+    assert r.returncode == 1
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(o["command"], o["ok"]) for o in objs] == [
+        ("open", True), ("mkdir", True), ("mkdir", False), ("put", True), ("get", False)]
+    assert "pyftp: line 3: already exists" in r.stderr
+    assert "pyftp: line 6: not found: /missing.txt" in r.stderr
+    assert (root / "out" / "a.txt").exists() and not (root / "never").exists()
+
+
+def test_batch_from_stdin(target, local):
+    r = pyftp(target, "-b", "-", cwd=local, input="put a.txt\n  # a comment\nhash a.txt\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"{A_SHA}  a.txt"
+
+
+# ------------------------------------------------------------------ env, version, options
+def test_host_and_port_from_the_environment(server, local):
+    host, port = server.address
+    r = pyftp("-c", "pwd", cwd=local, env=clean_env(PYFTP_HOST=host, PYFTP_PORT=str(port)))
+    assert (r.returncode, r.stdout) == (0, "/\n"), r.stderr
+    r = pyftp("-c", "pwd", cwd=local, env=clean_env(PYFTP_HOST=host, PYFTP_PORT="http"))
+    assert r.returncode == 2 and "PYFTP_PORT" in r.stderr
+
+
+def test_version_is_fast_to_import(tmp_path):
+    r = pyftp("--version", cwd=tmp_path)
+    assert (r.returncode, r.stdout.strip()) == (0, f"pyftp {__version__}")
+    probe = ("import sys\nfrom pyftp.cli import main\ntry:\n    main(['--version'])\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('rich', 'tqdm', 'socket', 'ssl') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.stdout.strip().endswith("[]"), r.stdout + r.stderr
+
+
+def test_help_documents_the_exit_codes(tmp_path):
+    r = pyftp("--help", cwd=tmp_path)
+    assert r.returncode == 0
+    for line in ("0    every command", "1    an operation failed", "2    usage error",
+                 "3    could not connect", "4    protocol error", "130  interrupted"):
+        assert line in r.stdout
+    assert "--limit-rate RATE" in r.stdout and "PYFTP_PASSWORD" in r.stdout
+
+
+def test_limit_rate_is_accepted_and_said(target, local, root):
+    r = pyftp("--limit-rate", "10M", "--timeout", "20s", target, "-c", "put a.txt", cwd=local)
+    assert r.returncode == 0, r.stderr
+    assert "transfers limited to 10.0 MiB/s" in r.stderr
+    assert (root / "a.txt").read_bytes() == b"hello pyftp\n"
