@@ -21,18 +21,30 @@ import socket
 import ssl
 import stat as stat_
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from ._version import __version__
-from .errors import (ChecksumMismatchError, ConnectError, LocalError, ProtocolError,
-                     RemoteError, TransportError, UnsupportedVersionError)
-from .protocol import DEFAULT_PORT, VERSION, partial_name, raise_for_reply
+from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
+                     ProtocolError, PyftpError, RemoteError, TransportError,
+                     UnsupportedVersionError)
+from .protocol import DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply
 from .transport import CHUNK, Channel
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, int], object]
+
+#: requests kept in flight by the pipelined methods
+PIPELINE_WINDOW = 64
+#: request bytes in flight beyond which no more are sent (far below any socket buffer)
+PIPELINE_BYTES = 16 * 1024
+#: put_many reads files up to this size into memory in one go
+SMALL_PUT = 1 << 20
+#: the largest listing payload accepted
+LISTING_LIMIT = 1 << 30
+_SIMPLE_OPS = frozenset({"stat", "hash", "mkdir", "rm", "rmdir", "mv", "pwd"})
 
 
 @dataclass(frozen=True)
@@ -460,6 +472,484 @@ class Client:
         return TransferResult(str(final.get("path", remote)), local, total, total - offset,
                               offset, str(final.get("sha256", digest)),
                               time.monotonic() - started)
+
+    # ------------------------------------------------------------------ many files
+    # A folder of small files must not cost a round trip each. The server answers
+    # requests strictly in order, so the methods below keep a window of requests in
+    # flight on the one connection and read the replies as they come. The window is
+    # bounded in count and in request bytes: requests the server has not read yet always
+    # fit in the socket buffers, so this side never blocks sending while the server
+    # blocks sending replies to it (the pipelining deadlock).
+
+    def _pipeline(self, count: int, make_frame: Callable[[int], bytes | None],
+                  on_reply: Callable[[int, dict], object], window: int) -> None:
+        """Send up to ``window`` requests ahead and hand each reply header to ``on_reply``.
+
+        ``make_frame(i)`` encodes request ``i`` when it is about to be sent (None skips
+        it: the caller has recorded why). ``on_reply(i, header)`` must read everything
+        that belongs to reply ``i`` (payload, digest frame) and must not raise for a
+        per-file error. Anything that escapes drops the connection: it is out of step.
+        """
+        chan = self._channel()
+        window = max(1, int(window))
+        inflight: deque[tuple[int, int]] = deque()
+        queued = 0  # request bytes sent and not yet answered
+        nxt = 0
+        try:
+            while nxt < count or inflight:
+                if nxt < count and len(inflight) <= window // 2:
+                    batch: list[bytes] = []
+                    while nxt < count and len(inflight) < window and (
+                            not inflight or queued < PIPELINE_BYTES):
+                        frame = make_frame(nxt)
+                        if frame is not None:
+                            batch.append(frame)
+                            inflight.append((nxt, len(frame)))
+                            queued += len(frame)
+                        nxt += 1
+                    if batch:
+                        chan.send_bytes(b"".join(batch))
+                if not inflight:
+                    continue
+                i, size = inflight.popleft()
+                queued -= size
+                on_reply(i, self._recv_reply())
+        except BaseException:
+            self._drop("a pipelined batch was interrupted")
+            raise
+
+    def call_many(self, requests: Sequence[dict], *,
+                  window: int = PIPELINE_WINDOW) -> list[dict | RemoteError]:
+        """Send many payload-free requests pipelined; return each reply or its error.
+
+        Only ops whose reply has no payload are allowed (stat, hash, mkdir, rm, rmdir,
+        mv, pwd). Per-request errors are returned in place, in order; a connection
+        failure raises :class:`~pyftp.errors.TransportError`.
+        """
+        for r in requests:
+            if r.get("op") not in _SIMPLE_OPS:
+                raise ValueError(f"call_many() cannot pipeline {r.get('op')!r}; "
+                                 f"allowed: {', '.join(sorted(_SIMPLE_OPS))}")
+        results: list = [None] * len(requests)
+
+        def frame(i: int) -> bytes | None:
+            try:
+                return encode_frame(requests[i])
+            except ValueError as exc:
+                results[i] = BadRequestError(f"request too large: {exc}")
+                return None
+
+        def reply(i: int, header: dict) -> None:
+            results[i] = dict(header) if header.get("ok") is True else _reply_error(header)
+            if header.get("size"):
+                raise ProtocolError(f"unexpected payload in a reply to {requests[i].get('op')}")
+        self._pipeline(len(requests), frame, reply, window)
+        return results
+
+    def hash_many(self, paths: Sequence[str], *,
+                  window: int = PIPELINE_WINDOW) -> list[str | RemoteError]:
+        """SHA-256 of many remote files, pipelined; an error in place of a failed one."""
+        out: list[str | RemoteError] = []
+        for r in self.call_many([{"op": "hash", "path": p} for p in paths], window=window):
+            out.append(r if isinstance(r, RemoteError) else str(r.get("sha256", "")))
+        return out
+
+    def ls_many(self, paths: Sequence[str], *,
+                window: int = PIPELINE_WINDOW) -> list[list[Entry] | RemoteError]:
+        """List many remote directories pipelined; an error in place of a failed one."""
+        results: list = [None] * len(paths)
+
+        def frame(i: int) -> bytes | None:
+            try:
+                return encode_frame({"op": "ls", "path": paths[i]})
+            except ValueError as exc:
+                results[i] = BadRequestError(f"path too long: {exc}")
+                return None
+
+        def reply(i: int, header: dict) -> None:
+            if header.get("ok") is not True:
+                results[i] = _reply_error(header)
+                return
+            results[i] = _parse_listing(self._channel().recv_payload(LISTING_LIMIT, self.timeout))
+        self._pipeline(len(paths), frame, reply, window)
+        return results
+
+    def get_many(self, pairs: Sequence[tuple[str, str | os.PathLike]], *,
+                 resume: bool = True, keep_mtime: bool = True,
+                 window: int = PIPELINE_WINDOW,
+                 on_bytes: Callable[[int, int, int], object] | None = None,
+                 on_file: Callable[[int, "TransferResult | PyftpError"], object] | None = None,
+                 ) -> list[TransferResult | PyftpError]:
+        """Download many ``(remote, local_file)`` pairs with requests pipelined.
+
+        Each file is verified and published exactly as :meth:`get` does it: written to a
+        hidden partial beside ``local_file`` (which must name a file in an existing
+        folder), continued from that partial when ``resume``, checked against the
+        server's SHA-256 and only then renamed into place (a resumed file that does not
+        match is fetched once more from zero). Per-file failures (not found, a local
+        write error, a checksum mismatch) are returned in place of the result and do
+        not stop the batch. A connection failure raises
+        :class:`~pyftp.errors.TransportError`; files finished before it were already
+        reported through ``on_file(index, result_or_error)`` and are complete.
+        ``on_bytes(index, done, total)`` reports each file's bytes.
+        """
+        items = [(str(r), os.fspath(l)) for r, l in pairs]
+        results: list = [None] * len(items)
+        offsets = [0] * len(items)
+        fresh: list[int] = []
+
+        def finish(i: int, res) -> None:
+            results[i] = res
+            if on_file:
+                on_file(i, res)
+
+        def frame(i: int) -> bytes | None:
+            remote, target = items[i]
+            offset = 0
+            if resume:
+                try:
+                    offset = os.path.getsize(_partial_path(target))
+                except OSError:
+                    offset = 0
+            offsets[i] = offset
+            try:
+                return encode_frame({"op": "get", "path": remote, "offset": offset})
+            except ValueError as exc:
+                finish(i, BadRequestError(f"path too long: {exc}"))
+                return None
+
+        def reply(i: int, header: dict) -> None:
+            started = time.monotonic()
+            remote, target = items[i]
+            if header.get("ok") is not True:
+                err = _reply_error(header)
+                if offsets[i] and err.code == "bad_request":
+                    fresh.append(i)  # the kept partial is longer than the file now is
+                else:
+                    finish(i, err)
+                return
+            res = self._receive_file(remote, target, header, offsets[i], keep_mtime,
+                                     (lambda d, t: on_bytes(i, d, t)) if on_bytes else None,
+                                     started)
+            if isinstance(res, ChecksumMismatchError) and offsets[i] and resume:
+                fresh.append(i)
+            else:
+                finish(i, res)
+        self._pipeline(len(items), frame, reply, window)
+        for i in fresh:
+            remote, target = items[i]
+            _unlink(_partial_path(target))
+            try:
+                res = self._get_once(remote, target, _partial_path(target),
+                                     (lambda d, t: on_bytes(i, d, t)) if on_bytes else None,
+                                     False, keep_mtime)
+            except ProtocolError:
+                raise
+            except (RemoteError, LocalError) as exc:
+                res = exc
+            finish(i, res)
+        return results
+
+    def _receive_file(self, remote: str, target: str, reply: dict, asked: int,
+                      keep_mtime: bool, progress: ProgressCallback | None,
+                      started: float) -> TransferResult | PyftpError:
+        """Read one get reply's payload and digest frame; verify and publish the file.
+
+        Always consumes the whole reply, even when the local file cannot be written,
+        so the pipelined stream stays in step; the local problem is returned.
+        """
+        chan = self._channel()
+        partial = _partial_path(target)
+        try:
+            total, size = int(reply.get("total", 0)), int(reply.get("size", 0))
+            offset = int(reply.get("offset", asked))
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError("the server sent a get reply without sizes") from exc
+        if offset != asked or size != chan.decoder.payload_left or offset + size != total:
+            raise ProtocolError(f"the server's get reply for {remote} does not add up "
+                                f"(offset {offset}, size {size}, total {total})")
+        h = hashlib.sha256()
+        problem: list[PyftpError] = []
+        fd: int | None = None
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC),
+                         0o644)
+            if offset:
+                with open(partial, "rb", buffering=0) as kept:
+                    _hash_prefix(h, kept, offset)
+        except OSError as exc:
+            problem.append(LocalError(f"cannot write {partial}: {exc.strerror}"))
+            if fd is not None:
+                os.close(fd)
+                fd = None
+        done = offset
+        if progress:
+            progress(done, total)
+
+        def sink(chunk) -> None:
+            nonlocal done, fd
+            h.update(chunk)
+            if fd is not None:
+                try:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                except OSError as exc:
+                    problem.append(LocalError(f"cannot write {partial}: {exc.strerror}"))
+                    os.close(fd)
+                    fd = None
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        try:
+            chan.recv_payload_into(sink, timeout=self.timeout)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        digest = self._recv_reply()
+        if digest.get("ok") is not True:
+            return _reply_error(digest)
+        if problem:
+            return problem[0]
+        expected, got = str(digest.get("sha256", "")), h.hexdigest()
+        if got != expected:
+            _unlink(partial)
+            return ChecksumMismatchError(f"checksum mismatch: {remote} arrived with SHA-256 "
+                                         f"{got[:12]}..., the server has {expected[:12]}...")
+        if keep_mtime and "mtime" in reply:
+            try:
+                ns = int(round(float(reply["mtime"]) * 1e9))
+                os.utime(partial, ns=(ns, ns))
+            except (OSError, ValueError, TypeError, OverflowError):
+                pass
+        try:
+            os.replace(partial, target)
+        except OSError as exc:
+            return LocalError(f"cannot write {target}: {exc.strerror}")
+        return TransferResult(remote, target, total, size, offset, got,
+                              time.monotonic() - started)
+
+    def put_many(self, pairs: Sequence[tuple[str | os.PathLike, str]], *,
+                 overwrite: bool = False, resume: bool = True, keep_mtime: bool = True,
+                 on_bytes: Callable[[int, int, int], object] | None = None,
+                 on_file: Callable[[int, "TransferResult | PyftpError"], object] | None = None,
+                 ) -> list[TransferResult | PyftpError]:
+        """Upload many ``(local_file, remote)`` pairs, one round trip per file.
+
+        A put is two exchanges (header -> offset reply, data -> final reply), and the
+        data frame's size depends on the offset the server picks, so puts cannot be
+        sent blindly ahead. What is overlapped instead: the next file is read and
+        hashed while the server verifies the current one, and its ``put`` header
+        travels right behind the current data frame, so the final reply of one file
+        and the offset reply of the next come back together. Files up to
+        :data:`SMALL_PUT` are read once into memory (hash and bytes from the same
+        read); larger ones are sent with ``sendfile``.
+
+        Verification, publishing and resume are those of :meth:`put`. Per-file
+        failures (exists, busy, a local read error) are returned in place of the
+        result; a connection failure raises
+        :class:`~pyftp.errors.TransportError` after ``on_file`` reported every file
+        already finished.
+        """
+        items = [(os.fspath(l), str(r)) for l, r in pairs]
+        results: list = [None] * len(items)
+        fresh: list[int] = []
+
+        def finish(i: int, res) -> None:
+            results[i] = res
+            if on_file:
+                on_file(i, res)
+
+        def prepare_from(start: int) -> _PutItem | None:
+            for i in range(start, len(items)):
+                try:
+                    return _PutItem.prepare(i, *items[i], overwrite=overwrite,
+                                            resume=resume, keep_mtime=keep_mtime)
+                except LocalError as exc:
+                    finish(i, exc)
+            return None
+
+        cur = prepare_from(0)
+        nxt: _PutItem | None = None
+        if cur is None:
+            return results
+        try:
+            chan = self._channel()
+            chan.send_bytes(cur.frame)
+            while cur is not None:
+                started = time.monotonic()
+                header = self._recv_reply()
+                if header.get("ok") is not True:
+                    err = _reply_error(header)
+                    cur.close()
+                    nxt = prepare_from(cur.index + 1)
+                    if nxt is not None:
+                        chan.send_bytes(nxt.frame)
+                    finish(cur.index, err)
+                    cur, nxt = nxt, None
+                    continue
+                offset = header.get("offset", 0)
+                if type(offset) is not int or not 0 <= offset <= cur.total:
+                    raise ProtocolError(f"the server asked to resume {cur.remote} at "
+                                        f"{offset!r}, outside 0..{cur.total}")
+                count = cur.total - offset
+                tick = (lambda d, t, i=cur.index: on_bytes(i, d, t)) if on_bytes else None
+                if tick:
+                    tick(offset, cur.total)
+                if cur.data is not None:
+                    chan.send_bytes(encode_frame({"op": "data", "size": count})
+                                    + cur.data[offset:])
+                    if tick:
+                        tick(cur.total, cur.total)
+                else:
+                    chan.send_header({"op": "data", "size": count})
+                    done = offset
+
+                    def chunk(n: int, _tick=tick) -> None:
+                        nonlocal done
+                        done += n
+                        if _tick:
+                            _tick(done, cur.total)
+                    assert cur.file is not None
+                    if chan.send_file(cur.file, offset, count, on_chunk=chunk) != count:
+                        finish(cur.index, LocalError(f"{cur.local} shrank while being sent; "
+                                                     "upload it again"))
+                        raise TransportError(f"the connection was closed because {cur.local} "
+                                             "shrank while being sent")
+                cur.close()
+                # overlap: read and hash the next file while the server verifies this one
+                nxt = prepare_from(cur.index + 1)
+                if nxt is not None:
+                    chan.send_bytes(nxt.frame)
+                final = self._recv_reply()
+                if final.get("ok") is True:
+                    finish(cur.index, TransferResult(
+                        str(final.get("path", cur.remote)), cur.local, cur.total, count,
+                        offset, str(final.get("sha256", cur.digest)),
+                        time.monotonic() - started))
+                else:
+                    err = _reply_error(final)
+                    if isinstance(err, ChecksumMismatchError) and resume:
+                        fresh.append(cur.index)
+                    else:
+                        finish(cur.index, err)
+                cur, nxt = nxt, None
+        except BaseException:
+            self._drop("a batch upload was interrupted")
+            raise
+        finally:
+            for item in (cur, nxt):
+                if item is not None:
+                    item.close()
+        for i in fresh:
+            local, remote = items[i]
+            try:
+                res = self.put(local, remote, overwrite=overwrite, resume=False,
+                               keep_mtime=keep_mtime,
+                               on_progress=(lambda d, t: on_bytes(i, d, t)) if on_bytes else None)
+            except ProtocolError:
+                raise
+            except (RemoteError, LocalError) as exc:
+                res = exc
+            finish(i, res)
+        return results
+
+
+@dataclass
+class _PutItem:
+    """One file of a put_many, read and hashed, with its ``put`` request encoded."""
+
+    index: int
+    local: str
+    remote: str
+    total: int
+    digest: str
+    frame: bytes
+    data: bytes | None  # the whole file, when small
+    file: object | None  # an open file for sendfile, when large
+
+    @classmethod
+    def prepare(cls, index: int, local: str, remote: str, *, overwrite: bool, resume: bool,
+                keep_mtime: bool) -> "_PutItem":
+        try:
+            # O_NONBLOCK: opening a FIFO must not hang the batch; no effect on files
+            fd = os.open(local, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            if stat_.S_ISDIR(st.st_mode):
+                raise LocalError(f"{local} is a directory (use put -r)")
+            if not stat_.S_ISREG(st.st_mode):
+                raise LocalError(f"{local} is not a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        f = os.fdopen(fd, "rb", buffering=0)
+        try:
+            data: bytes | None = None
+            if st.st_size <= SMALL_PUT:
+                data = f.read() or b""
+                digest, total = hashlib.sha256(data).hexdigest(), len(data)
+            else:
+                h = hashlib.sha256()
+                _hash_prefix(h, f, st.st_size)
+                digest, total = h.hexdigest(), st.st_size
+        except OSError as exc:
+            f.close()
+            raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
+        except BaseException:
+            f.close()
+            raise
+        req: dict = {"op": "put", "path": remote, "total": total, "sha256": digest}
+        if overwrite:
+            req["overwrite"] = True
+        if not resume:
+            req["resume"] = False
+        if keep_mtime:
+            req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        try:
+            frame = encode_frame(req)
+        except ValueError as exc:
+            f.close()
+            raise LocalError(f"remote path too long for {local}: {exc}") from exc
+        if data is not None:
+            f.close()
+            return cls(index, local, remote, total, digest, frame, data, None)
+        return cls(index, local, remote, total, digest, frame, None, f)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()  # type: ignore[attr-defined]
+            self.file = None
+
+
+def _reply_error(header: dict) -> RemoteError:
+    """The error an error reply stands for. Raises ProtocolError for a broken reply
+    (or a ``bad_frame`` one, after which the server closes): the stream is lost."""
+    try:
+        raise_for_reply(header)
+    except ProtocolError:
+        raise
+    except RemoteError as exc:
+        return exc
+    raise ProtocolError("expected an error reply")
+
+
+def _parse_listing(data: bytes) -> list[Entry]:
+    import json
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ProtocolError("the server sent a listing that is not JSON") from exc
+    if not isinstance(items, list):
+        raise ProtocolError("the server sent a listing that is not a JSON array")
+    return [Entry.from_wire(d) for d in items if isinstance(d, dict)]
+
+
+def _partial_path(target: str) -> str:
+    """The hidden partial file a download to ``target`` is written to."""
+    return os.path.join(os.path.dirname(target) or ".", partial_name(os.path.basename(target)))
 
 
 def _client_context(tls, cafile, insecure) -> ssl.SSLContext | None:

@@ -315,6 +315,12 @@ class Session:
         self.config = server.config
         self.storage = server.storage
         self.sock = sock
+        try:
+            # replies are small frames written back to back (a put's final reply, then
+            # the next pipelined request's); Nagle would hold each behind a delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.peer = _fmt_peer(addr)
         self.peer_ip = addr[0]
         self.chan = Channel(sock, limit_rate=self.config.limit_rate)
