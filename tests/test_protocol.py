@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyftp import errors
-from pyftp.protocol import (COMMANDS, MAX_HEADER, MAX_SIZE, NEED_DATA, Data,
+from pyftp.protocol import (COMMANDS, FEATURES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
                             FrameDecoder, Header, encode_frame, is_partial_name, ok,
                             os_bytes, partial_name, raise_for_reply, validate_request)
 
@@ -428,3 +430,27 @@ def test_names_up_to_the_limit_keep_their_readable_form():
     name = "a" * (255 - 9 - len(".") - len(".pyftp-part"))
     assert partial_name(name) == f".{name}.pyftp-part"
     assert partial_name(name + "a") != f".{name}a.pyftp-part"
+
+
+# ------------------------------------------------------------------ docs/protocol.md in step
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def test_the_spec_shows_the_bytes_encode_frame_writes():
+    text = DOC.read_text(encoding="utf-8")
+    assert encode_frame({"op": "get", "path": "a.txt"}).hex(" ") in text
+    assert encode_frame({"op": "upper", "size": 2})[:4].hex(" ") + ' {"op":"upper","size":2}' in text
+    assert encode_frame({"ok": True, "size": 2})[:4].hex(" ") + ' {"ok":true,"size":2}' in text
+
+
+def test_the_spec_has_a_section_per_op_and_a_row_per_error_code():
+    text = DOC.read_text(encoding="utf-8")
+    for op in COMMANDS:
+        if op != "hello":
+            assert re.search(rf"^### 7\.\d+ `{op}`$", text, re.M), op
+    for code in errors.ERROR_CODES:
+        assert re.search(rf"^\| `{code}` \|", text, re.M), code
+    for feature in FEATURES:
+        assert f"| `{feature}` |" in text
+    assert str(MAX_HEADER) in text and str(MAX_SIZE) in text and str(MAX_PATH) in text
