@@ -1,0 +1,107 @@
+"""The shell in a real pseudo-terminal, as a person meets it: the prompt, Tab completion
+of a remote path, a live progress bar, Ctrl-C, Ctrl-D, and history across two runs."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+
+BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
+TIMEOUT = 20  # every expect is bounded; none is expected to take more than a few seconds
+
+
+def spawn(server, cwd, state, *options: str):
+    host, port = server.address
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
+    env.update(XDG_STATE_HOME=str(state), TERM="xterm-256color", HOME=str(state))
+    env.pop("NO_COLOR", None)
+    cmd = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
+    child = pexpect.spawn(cmd[0], [*cmd[1:], *options, f"{host}:{port}"], cwd=str(cwd),
+                          env=env, encoding="utf-8", dimensions=(40, 140), timeout=TIMEOUT)
+    prompt = re.escape(f"{host}:{port}:") + r"(/\S*?)(\x1b\[0m)?> "
+    return child, prompt
+
+
+@pytest.fixture
+def places(tmp_path):
+    local, state = tmp_path / "local", tmp_path / "state"
+    local.mkdir()
+    state.mkdir()
+    return local, state
+
+
+def finish(child) -> None:
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_prompt_completion_progress_bar_and_history(server, root, places):
+    local, state = places
+    data = os.urandom(4 * 1024 * 1024)
+    (root / "big file.bin").write_bytes(data)
+    (root / "other.txt").write_text("x")
+
+    child, prompt = spawn(server, local, state, "--limit-rate", "2M")
+    try:
+        child.expect(prompt)
+        child.send("get big\t")
+        child.expect(re.escape("big\\ file.bin "))  # completed, with the space escaped
+        child.send("\r")
+        child.expect(r"\d+\.\d/4\.0 MiB")  # the live bar: bytes done / total
+        child.expect(re.escape("/big file.bin -> big file.bin  4.0 MiB"))  # the summary
+        child.expect(prompt)
+        assert hashlib.sha256((local / "big file.bin").read_bytes()).digest() == \
+            hashlib.sha256(data).digest()
+        child.send("cd nowhere\r")
+        child.expect("not found: /nowhere")
+        child.expect(prompt)
+        child.send("quit\r")
+        finish(child)
+    finally:
+        child.close(force=True)
+
+    history = (state / "pyftp" / "history").read_text()
+    assert "get big\\ file.bin" in history and history.rstrip().endswith("quit")
+    assert (state / "pyftp" / "history").stat().st_mode & 0o077 == 0
+
+    child, prompt = spawn(server, local, state)
+    try:
+        child.expect(prompt)
+        child.send("\x1b[A")  # Up: the last command of the previous run comes back
+        child.expect("quit")
+        child.send("\x15")  # Ctrl-U clears the line
+        child.send("\x04")  # Ctrl-D leaves
+        finish(child)
+    finally:
+        child.close(force=True)
+
+
+def test_ctrl_c_cancels_a_transfer_and_the_shell_goes_on(server, root, places):
+    local, state = places
+    (root / "big.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    child, prompt = spawn(server, local, state, "--limit-rate", "1M")
+    try:
+        child.expect(prompt)
+        child.send("get big.bin\r")
+        child.expect(r"\d+\.\d/4\.0 MiB")
+        child.sendintr()
+        child.expect("cancelled: get")
+        child.expect("reconnected to")
+        child.expect(prompt)
+        assert not (local / "big.bin").exists()  # the partial stays hidden
+        assert any(n.startswith(".big.bin") for n in os.listdir(local))
+        child.send("pwd\r")
+        child.expect("\r\n/\r\n")
+        child.expect(prompt)
+        child.sendintr()  # Ctrl-C at the prompt: a fresh line, not an exit
+        child.expect(prompt)
+        child.send("exit\r")
+        finish(child)
+    finally:
+        child.close(force=True)
