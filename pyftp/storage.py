@@ -385,6 +385,14 @@ class Storage:
             raise _os_error(exc, pvpath) from exc
         if not stat_.S_ISDIR(pst.st_mode):
             raise NotDirectoryError(f"not a directory: {pvpath}")
+        try:
+            os.lstat(r.real)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            # a name the file system cannot hold (too long, say) is refused now, not
+            # after the client has sent every byte
+            raise _os_error(exc, r.vpath) from exc
         if os.path.isdir(r.real):
             raise IsDirectoryError(f"is a directory: {r.vpath}")
         if os.path.lexists(r.real) and not overwrite:

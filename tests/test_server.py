@@ -767,3 +767,10 @@ def test_server_shutdown_ends_idle_sessions(make_server):
         assert s.session_count == 0
     finally:
         c.close()
+
+
+def test_a_name_too_long_is_refused_before_the_payload(conn, root):
+    reply, _ = conn.request({"op": "put", "path": "n" * 300, "total": 10, "sha256": sha(b"x" * 10)})
+    assert error_of(reply) == "bad_request" and "invalid name" in reply["message"]
+    assert os.listdir(root) == []
+    assert conn.request({"op": "pwd"})[0]["ok"] is True

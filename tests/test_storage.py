@@ -595,3 +595,11 @@ def test_os_errors_name_the_virtual_path_never_the_real_one(store, layout):
         store.stat("/", "sub/missing")
     assert "/sub/missing" in info.value.message
     assert str(layout) not in info.value.message
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_any_byte(store, layout):
+    with pytest.raises(errors.BadRequestError, match="invalid name"):
+        store.begin_upload("/", "n" * 300, 10, sha(b"x" * 10))
+    assert sorted(os.listdir(layout / "share")) == ["a.txt", "sub"]  # no partial left
+    with pytest.raises(errors.BadRequestError):
+        store.mkdir("/", "d" * 300)
