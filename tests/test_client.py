@@ -410,3 +410,63 @@ def test_unsupported_version_is_raised(server, monkeypatch):
     monkeypatch.setattr(client_mod, "VERSION", 99)
     with pytest.raises(errors.UnsupportedVersionError):
         Client(*server.address, timeout=5)
+
+
+# ------------------------------------------------------------------ a peer that is not pyftp
+
+@pytest.fixture
+def fake_peer():
+    """A one-shot TCP listener that answers the first bytes it gets with ``answer``."""
+    import threading
+    made: list = []
+
+    def start(answer: bytes):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(10)
+
+        def serve():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.recv(65536)  # until the client closes
+                except OSError:
+                    pass
+        t = threading.Thread(target=serve, name="fake-peer")
+        t.start()
+        made.append((lsock, t))
+        return lsock.getsockname()
+    try:
+        yield start
+    finally:
+        for lsock, t in made:
+            lsock.close()
+            t.join(10)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 400 Bad Request\r\n\r\n",
+    b"\x00\x00\x00\x00",
+    b"\x00\x00\x00\x02[]",
+    b"\x00\x00\x00\x02{}",  # no boolean "ok"
+])
+def test_a_peer_that_is_not_pyftp_gives_a_clear_error(fake_peer, answer):
+    host, port = fake_peer(answer)
+    # a pyftp error that says what is wrong, never a hang or a stray exception
+    with pytest.raises((errors.ConnectError, errors.ProtocolError)) as info:
+        Client(host, port, timeout=5)
+    assert f"{host}:{port}" in str(info.value) or "frame" in str(info.value)
+
+
+def test_a_peer_that_closes_during_hello_gives_connect_error(fake_peer):
+    host, port = fake_peer(b"")
+    with pytest.raises(errors.ConnectError, match="closed the connection during hello"):
+        Client(host, port, timeout=5)

@@ -774,3 +774,25 @@ def test_a_name_too_long_is_refused_before_the_payload(conn, root):
     assert error_of(reply) == "bad_request" and "invalid name" in reply["message"]
     assert os.listdir(root) == []
     assert conn.request({"op": "pwd"})[0]["ok"] is True
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_loopback(make_server, files, caplog):
+    caplog.set_level(logging.INFO, logger="pyftp.server")
+    s = make_server(host="::1")
+    host, port = s.address
+    assert host == "::1"
+    with RawConn((host, port)) as c:
+        assert get(c, "a.txt")[1] == b"alpha\n"
+        c.request({"op": "pwd"})
+    assert any(r.getMessage().startswith("[::1]:") and " get /a.txt ok " in r.getMessage()
+               for r in caplog.records)
