@@ -796,3 +796,37 @@ def test_ipv6_loopback(make_server, files, caplog):
         c.request({"op": "pwd"})
     assert any(r.getMessage().startswith("[::1]:") and " get /a.txt ok " in r.getMessage()
                for r in caplog.records)
+
+
+def test_shutdown_lets_a_transfer_in_flight_finish(make_server, root):
+    s = make_server()
+    data = os.urandom(200_000)
+    with RawConn(s.address) as c:
+        c.request({"op": "put", "path": "f.bin", "total": len(data), "sha256": sha(data)})
+        c.send_frame({"op": "data", "size": len(data)}, data[:1000])
+        part = root / partial_name("f.bin")
+        wait_for(lambda: part.exists() and part.stat().st_size == 1000, what="the partial")
+        stopper = threading.Thread(target=s.shutdown, kwargs={"grace": 10.0})
+        stopper.start()
+        try:
+            wait_for(lambda: s.stopping, what="the shutdown to begin")
+            c.send_raw(data[1000:])
+            final, _ = c.read_frame()
+            assert final["ok"] is True and final["sha256"] == sha(data)
+            assert c.is_closed()  # no next request is read once stopping
+        finally:
+            stopper.join(15)
+    assert (root / "f.bin").read_bytes() == data
+
+
+def test_shutdown_cuts_a_stalled_upload_after_the_grace_and_keeps_its_partial(make_server, root):
+    s = make_server()
+    with RawConn(s.address) as c:
+        c.request({"op": "put", "path": "f.bin", "total": 5000, "sha256": sha(b"z" * 5000)})
+        c.send_frame({"op": "data", "size": 5000}, b"z" * 1000)
+        part = root / partial_name("f.bin")
+        wait_for(lambda: part.exists() and part.stat().st_size == 1000, what="the partial")
+        s.shutdown(grace=0.2)
+        assert c.is_closed()
+    assert not (root / "f.bin").exists()
+    assert part.read_bytes() == b"z" * 1000
