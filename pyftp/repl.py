@@ -461,18 +461,23 @@ class Shell(cmd.Cmd):
     def _print(self, renderable: Any) -> None:
         """A command's result (ls, hash, pwd ...): stdout, unless --json."""
         if not self.json_output:
-            self.console.print(renderable, soft_wrap=isinstance(renderable, (str, Text)),
-                               highlight=False)
+            with self.reporter.paused():
+                # a terminal gets word-wrapped lines; a pipe gets each line whole
+                self.console.print(renderable, highlight=False,
+                                   soft_wrap=not self.console.is_terminal)
 
     def _note(self, renderable: Any) -> None:
         """A confirmation (uploaded, created ...): stdout, unless --json or --quiet."""
         if not (self.json_output or self.quiet):
-            self.console.print(renderable, soft_wrap=True, highlight=False)
+            with self.reporter.paused():
+                self.console.print(renderable, soft_wrap=True, highlight=False)
 
     def _info(self, text: str) -> None:
         """A diagnostic (connected, reconnected, skipped): stderr, unless --quiet."""
         if not self.quiet:
-            self.err_console.print(Text(text, style="dim"), soft_wrap=True, highlight=False)
+            with self.reporter.paused():
+                self.err_console.print(Text(text, style="dim"), soft_wrap=True,
+                                       highlight=False)
 
     def _failed(self, name: str, exc: BaseException, prefix: str) -> None:
         text = error_text(exc)

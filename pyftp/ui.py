@@ -233,6 +233,15 @@ class Reporter:
         """An overall display around several :meth:`transfer` blocks (mget, mput)."""
         yield
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Lift the bars off the screen while the caller prints a line.
+
+        Results go to stdout and bars to stderr; on a terminal both land on the same
+        screen, and a line written under a live bar would be cut in two.
+        """
+        yield
+
 
 class RichReporter(Reporter):
     """Live rich bars on a console: name, bytes done / total, speed, ETA.
@@ -283,6 +292,18 @@ class RichReporter(Reporter):
         finally:
             progress.stop()
             self._progress = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        progress = self._progress
+        if progress is None:
+            yield
+            return
+        progress.stop()  # transient: the bars vanish, the line goes above them
+        try:
+            yield
+        finally:
+            progress.start()
 
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
@@ -347,6 +368,15 @@ class TqdmReporter(Reporter):
         return Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
                     unit_divisor=1024, file=self.stream, leave=leave, position=position,
                     dynamic_ncols=True, mininterval=0.2)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        if self._overall is None:
+            yield
+            return
+        from tqdm import tqdm
+        with tqdm.external_write_mode(file=self.stream):
+            yield
 
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
