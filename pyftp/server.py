@@ -587,7 +587,7 @@ class Session:
         up = self.storage.begin_upload(
             self.cwd, a["path"], a["total"], a.get("sha256"),
             overwrite=a.get("overwrite", False), resume=a.get("resume", True),
-            mtime=a.get("mtime"))
+            mtime=a.get("mtime"), owner=self.interrupt)
         self._log_path = up.vpath
         try:
             self.chan.send(ok(offset=up.offset))

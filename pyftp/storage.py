@@ -24,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 from .errors import (AlreadyExistsError, BadRequestError, BusyError,
                      ChecksumMismatchError, InternalError, IsDirectoryError,
@@ -34,6 +35,8 @@ from .protocol import is_partial_name, os_bytes, partial_name
 __all__ = ["Storage", "Upload", "entry_for", "hash_file"]
 
 HASH_CHUNK = 1 << 20
+#: how long a put taking over an upload waits for the cut connection to let go
+TAKEOVER_WAIT = 5.0
 
 
 def hash_file(path: str, *, limit: int | None = None) -> str:
@@ -146,8 +149,9 @@ class Storage:
         self.max_file_size = max_file_size
         self.min_free = min_free
         self.digests = DigestCache()
-        self._uploads: set[str] = set()
-        self._uploads_lock = threading.Lock()
+        #: real path -> (total, sha256, how to cut the connection holding the claim)
+        self._uploads: dict[str, tuple[int, str | None, Callable[[], object] | None]] = {}
+        self._uploads_lock = threading.Condition(threading.Lock())
 
     # ------------------------------------------------------------------ the jail
     def normalize(self, cwd: str, path: str) -> str:
@@ -364,11 +368,18 @@ class Storage:
     # ------------------------------------------------------------------ uploads
     def begin_upload(self, cwd: str, path: str, total: int, sha256: str | None = None,
                      *, overwrite: bool = False, resume: bool = True,
-                     mtime: float | None = None) -> "Upload":
+                     mtime: float | None = None,
+                     owner: Callable[[], object] | None = None) -> "Upload":
         """Check everything a put needs before any payload, and claim the target.
 
         Raises ``exists``, ``busy``, ``too_large``, ``no_space`` and friends here, so
         the client learns of them before it sends a byte.
+
+        ``owner`` cuts the connection that makes this claim. With it, a later put of
+        the very same file (same total and SHA-256) does not get ``busy``: it cuts
+        this connection and continues its partial. That is what a client retrying
+        after its connection died silently needs (the dead session would otherwise
+        hold the claim until its idle timeout); other content still gets ``busy``.
         """
         r = self.resolve(cwd, path, follow=False)
         self._writable(r.vpath)
@@ -398,9 +409,15 @@ class Storage:
         if os.path.lexists(r.real) and not overwrite:
             raise AlreadyExistsError(f"already exists: {r.vpath} (use overwrite to replace it)")
         with self._uploads_lock:
-            if r.real in self._uploads:
+            holder = self._uploads.get(r.real)
+            if (holder is not None and holder[2] is not None and sha256 is not None
+                    and holder[:2] == (total, sha256)):
+                holder[2]()  # the same file again: take the upload over
+                self._uploads_lock.wait_for(lambda: r.real not in self._uploads, TAKEOVER_WAIT)
+                holder = self._uploads.get(r.real)
+            if holder is not None:
                 raise BusyError(f"busy: another upload to {r.vpath} is in progress; try again later")
-            self._uploads.add(r.real)
+            self._uploads[r.real] = (total, sha256, owner)
         try:
             up = Upload(self, r, total, sha256, overwrite, mtime)
             up.open(resume and sha256 is not None)
@@ -419,7 +436,8 @@ class Storage:
 
     def _release(self, real: str) -> None:
         with self._uploads_lock:
-            self._uploads.discard(real)
+            self._uploads.pop(real, None)
+            self._uploads_lock.notify_all()
 
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""

@@ -216,6 +216,33 @@ def test_two_clients_putting_the_same_path_never_mix(server, root, tmp_path):
     assert partials(root) == []
 
 
+def test_a_silently_dead_connection_does_not_block_the_retry(server, root, tmp_path):
+    """A connection that died without a FIN (a killed VM, a dropped network) still holds
+    its upload on the server until the idle timeout. The same file put again takes the
+    upload over and continues its partial; different content still gets busy."""
+    data = os.urandom(MiB)
+    src = tmp_path / "f.bin"
+    src.write_bytes(data)
+    partial = root / partial_name("f.bin")
+    silent = RawConn(server.address)
+    try:
+        reply, _ = silent.request({"op": "put", "path": "f.bin", "total": len(data),
+                                   "sha256": sha(data)})
+        assert reply["ok"]
+        silent.send_raw(_frame({"op": "data", "size": len(data)}) + data[:300_000])
+        wait_until(lambda: size_of(partial) == 300_000, "the first bytes to land")
+        (tmp_path / "other.bin").write_bytes(os.urandom(MiB))
+        with Client(*server.address, timeout=10) as other:
+            with pytest.raises(BusyError):
+                other.put(tmp_path / "other.bin", "f.bin")
+        res = run_client("put", server.address, src, "f.bin")
+        assert res["offset"] == 300_000 and res["sha256"] == sha(data)
+        assert silent.is_closed(), "the silent connection was not cut"
+    finally:
+        silent.close()
+    assert (root / "f.bin").read_bytes() == data and partials(root) == []
+
+
 # ---------------------------------------------------------------------- get
 
 def test_client_killed_mid_get_resumes_from_its_partial(server, root, tmp_path):
