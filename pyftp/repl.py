@@ -611,8 +611,9 @@ class Shell(cmd.Cmd):
         self.password = password
         self._attach(client)
         info = client.server_info
-        self._info(f"connected to {client.address} ({info.get('server', 'pyftp server')}"
-                   f"{', read-only' if 'read_only' in info.get('features', ()) else ''})")
+        if self.interactive:  # a script knows where it connected; a person likes to see it
+            self._info(f"connected to {client.address} ({info.get('server', 'pyftp server')}"
+                       f"{', read-only' if 'read_only' in info.get('features', ()) else ''})")
         return {"host": host, "port": port, "server": info.get("server")}
 
     def _ask_password(self, user: str, host: str) -> str:

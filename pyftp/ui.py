@@ -32,7 +32,7 @@ from .errors import PyftpError, RemoteError
 
 __all__ = [
     "human_size", "format_mtime", "safe_name", "error_text", "print_error",
-    "listing", "transfer_summary", "Reporter", "RichReporter", "TqdmReporter",
+    "listing", "transfer_summary", "Trimmed", "Reporter", "RichReporter", "TqdmReporter",
     "LinesReporter", "make_reporter", "PROGRESS_MODES",
 ]
 
@@ -144,6 +144,28 @@ def print_error(console: Console, text: str, *, prefix: str = "") -> None:
 
 
 # --------------------------------------------------------------------------- listings
+class Trimmed:
+    """A renderable with the trailing spaces of each line removed.
+
+    rich pads every table cell to its column's width; on a terminal that is invisible,
+    but in a pipe or a log it leaves trailing blanks that break ``cut`` and diff.
+    """
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options):
+        from rich.segment import Segment
+        for line in console.render_lines(self.inner, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line = line[:-1]
+            if line and not line[-1].control:
+                last = line[-1]
+                line = [*line[:-1], Segment(last.text.rstrip(" "), last.style)]
+            yield from line
+            yield Segment.line()
+
+
 def _name_text(entry: EntryLike) -> Text:
     name = safe_name(entry.name)
     if entry.type == "dir":
@@ -183,7 +205,7 @@ def listing(entries: Iterable[EntryLike], *, long: bool = False,
         table.add_row(_name_text(e), size, format_mtime(e.mtime))
     summary = Text(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
                    f"{human_size(total)}", style="dim")
-    return Group(table, summary)
+    return Group(Trimmed(table), summary)
 
 
 def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,

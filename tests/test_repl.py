@@ -13,6 +13,7 @@ from rich.console import Console
 
 from pyftp.client import Client
 from pyftp.errors import LocalError, NotFoundError
+from pyftp.protocol import COMMANDS
 from pyftp.repl import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_target,
                         split_commands, split_partial)
 from pyftp.ui import Reporter
@@ -240,6 +241,12 @@ def test_help_lists_every_command_and_explains_one(sh):
     for spec in SHELL_COMMANDS.values():
         assert spec.usage in text
     assert "download" in sh.ok("help get") and "get REMOTE [LOCAL]" in sh.ok("? get")
+
+
+def test_every_protocol_op_is_a_shell_command_of_the_same_name():
+    for op in COMMANDS:
+        if op != "hello":  # the hello is what open does
+            assert op in SHELL_COMMANDS and callable(getattr(Shell, f"do_{op}"))
 
 
 def test_empty_line_does_nothing_and_quit_stops(sh):
