@@ -706,9 +706,19 @@ def _sync(client: Client, src: str, dst: str, *, pull: bool, compare: str | None
     # extras: on the receiving side and not in the source; files before folders,
     # deepest folders first. Those in the way of a conflict go before the transfers,
     # the rest after them, so a run that fails half way has deleted nothing else.
-    extra_files = [r for r in sorted(target.files) if r not in source.files] if delete else []
+    if delete and source.errors:
+        # as rsync does: a source that could not be read completely would make whatever
+        # it failed to list look like an extra, so nothing is deleted at all
+        delete = False
+        msg = "nothing deleted: part of the source could not be read (see the other errors)"
+        report.errors.append((".", msg))
+        opts.event("error", ".", msg)
+    # entries the source walk left out on purpose (symlinks, loops) are not "extras"
+    kept = tuple(rel for rel, _why in source.ignored)
+    extra_files = ([r for r in sorted(target.files) if r not in source.files
+                    and not _under(r, kept)] if delete else [])
     extra_dirs = ([r for r in sorted(target.dirs, key=lambda r: (-r.count("/"), r))
-                   if r not in source.dirs] if delete else [])
+                   if r not in source.dirs and not _under(r, kept)] if delete else [])
     in_way = tuple(conflicts)
     pre_files = [r for r in extra_files if _under(r, in_way)]
     pre_dirs = [r for r in extra_dirs if _under(r, in_way)]

@@ -276,6 +276,36 @@ def test_mirror_pull_with_delete(connect, root, tmp_path):
     assert_same_tree(root / "r", local)
 
 
+def test_mirror_delete_deletes_nothing_when_the_source_cannot_be_read_whole(connect, root,
+                                                                            tmp_path):
+    # the server refuses paths with a backslash, so this folder lists but cannot be read
+    (root / "m" / "a\\b").mkdir(parents=True)
+    (root / "m" / "a\\b" / "f.txt").write_bytes(b"f")
+    (root / "m" / "x.txt").write_bytes(b"x")
+    local = tmp_path / "local"
+    (local / "a\\b").mkdir(parents=True)
+    (local / "a\\b" / "f.txt").write_bytes(b"precious")
+    (local / "old.txt").write_bytes(b"old")
+    rep = sync.mirror(connect(), "m", local, delete=True)
+    assert rep.deleted == [] and rep.sent == ["x.txt"]
+    assert any("nothing deleted" in why for _p, why in rep.errors)
+    assert (local / "a\\b" / "f.txt").read_bytes() == b"precious"
+    assert (local / "old.txt").exists()
+
+
+def test_mirror_delete_keeps_what_the_source_ignores_on_purpose(connect, root, tmp_path):
+    src = tmp_path / "src"
+    (src / "real").mkdir(parents=True)
+    os.symlink(src / "real", src / "link")  # a folder symlink is not entered
+    (root / "m" / "link").mkdir(parents=True)
+    (root / "m" / "link" / "x.txt").write_bytes(b"x")
+    (root / "m" / "extra.txt").write_bytes(b"e")
+    rep = sync.mirror(connect(), src, "m", reverse=True, delete=True)
+    assert rep.ok, rep.errors
+    assert rep.deleted == ["extra.txt"]
+    assert (root / "m" / "link" / "x.txt").exists()
+
+
 def test_mirror_delete_replaces_a_file_that_stands_where_a_folder_goes(connect, root, tmp_path):
     src = tmp_path / "src"
     (src / "thing").mkdir(parents=True)
