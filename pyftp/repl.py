@@ -45,8 +45,8 @@ from .client import Client, Entry
 from .errors import (AlreadyExistsError, CancelledError, ConnectError, LocalError,
                      NotFoundError, PyftpError, RemoteError, TransportError)
 from .protocol import DEFAULT_PORT
-from .ui import (error_text, format_mtime, human_size, listing, make_reporter, print_error,
-                 safe_name, transfer_summary)
+from .ui import (Trimmed, error_text, format_mtime, human_size, listing, make_reporter,
+                 print_error, safe_name, transfer_summary)
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
            "ListingCache", "parse_target", "split_commands", "split_partial", "history_path",
@@ -462,6 +462,8 @@ class Shell(cmd.Cmd):
         """A command's result (ls, hash, pwd ...): stdout, unless --json."""
         if not self.json_output:
             with self.reporter.paused():
+                if isinstance(renderable, Table):
+                    renderable = Trimmed(renderable)
                 # a terminal gets word-wrapped lines; a pipe gets each line whole
                 self.console.print(renderable, highlight=False,
                                    soft_wrap=not self.console.is_terminal)
@@ -995,15 +997,16 @@ class Shell(cmd.Cmd):
 
     # ------------------------------------------------------------------ history
     def _setup_readline(self):
-        if not self.use_rawinput:
-            return None
+        if not self.use_rawinput or not (self.stdin.isatty() and self.stdout.isatty()):
+            return None  # commands piped in: no line editing, and no history to keep
         try:
             import readline
         except ImportError:  # a Python built without readline: no history, no completion
             return None
         readline.set_completer_delims(" \t\n")
         readline.set_history_length(1000)
-        self._color_prompt = self.err_console.is_terminal
+        err = self.err_console
+        self._color_prompt = err.is_terminal and err.color_system is not None and not err.no_color
         path = self.history_file or history_path()
         self.history_file = path
         try:

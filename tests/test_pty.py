@@ -15,13 +15,14 @@ BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
 TIMEOUT = 20  # every expect is bounded; none is expected to take more than a few seconds
 
 
-def spawn(server, cwd, state, *options: str):
+def spawn(server, cwd, state, *options: str, after: tuple[str, ...] = ()):
+    """``pyftp [options] HOST:PORT [after]`` in a 40x140 pseudo-terminal; (child, prompt)."""
     host, port = server.address
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
     env.update(XDG_STATE_HOME=str(state), TERM="xterm-256color", HOME=str(state))
     env.pop("NO_COLOR", None)
     cmd = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
-    child = pexpect.spawn(cmd[0], [*cmd[1:], *options, f"{host}:{port}"], cwd=str(cwd),
+    child = pexpect.spawn(cmd[0], [*cmd[1:], *options, f"{host}:{port}", *after], cwd=str(cwd),
                           env=env, encoding="utf-8", dimensions=(40, 140), timeout=TIMEOUT)
     prompt = re.escape(f"{host}:{port}:") + r"(/\S*?)(\x1b\[0m)?> "
     return child, prompt
@@ -105,3 +106,16 @@ def test_ctrl_c_cancels_a_transfer_and_the_shell_goes_on(server, root, places):
         finish(child)
     finally:
         child.close(force=True)
+
+
+def test_one_shot_at_a_terminal_shows_a_tqdm_bar(server, root, places):
+    local, state = places
+    (root / "blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    child, _ = spawn(server, local, state, "--limit-rate", "3M", after=("-c", "get blob.bin"))
+    try:
+        child.expect(r"get blob\.bin: +\d+%\|")  # tqdm's "name: 42%|████"
+        child.expect(re.escape("/blob.bin -> blob.bin  3.0 MiB"))
+        finish(child)
+    finally:
+        child.close(force=True)
+    assert (local / "blob.bin").stat().st_size == 3 * 1024 * 1024

@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 
 from pyftp.client import Client
-from pyftp.errors import LocalError, NotFoundError
+from pyftp.errors import AuthFailedError, LocalError, NotFoundError
 from pyftp.protocol import COMMANDS
+from pyftp.server import Account
 from pyftp.repl import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_target,
                         split_commands, split_partial)
 from pyftp.ui import Reporter
@@ -266,6 +267,29 @@ def test_not_connected_commands_say_how_to_connect(local):
     assert h.ok("lpwd").strip() == str(local)
     outcome, text = h.run("open 127.0.0.1:99999")
     assert isinstance(outcome.error, UsageError) and "bad port" in text
+
+
+def test_open_with_a_user_asks_for_the_password(make_server, local, monkeypatch):
+    monkeypatch.delenv("PYFTP_PASSWORD", raising=False)
+    server = make_server(authenticator=lambda u, p: Account(u) if (u, p) == ("ann", "pw") else None)
+    host, port = server.address
+    asked = []
+
+    def getpass(prompt):
+        asked.append(prompt)
+        return "pw" if len(asked) == 1 else "wrong"
+    h = make_shell(None, local, getpass=getpass)
+    try:
+        h.ok(f"open -u ann {host}:{port}")
+        assert asked == [f"password for ann@{host}: "]
+        assert h.shell.prompt == f"pyftp ann@{host}:{port}:/> "
+        outcome, text = h.run(f"open -u bob {host}:{port}")
+        assert isinstance(outcome.error, AuthFailedError) and "login failed" in text
+        assert h.shell.client is None  # the old session was closed for the new one
+        h.ok(f"open {host}:{port}")  # the last good login is remembered, not bob's
+        assert len(asked) == 2 and h.shell.prompt.startswith("pyftp ann@")
+    finally:
+        h.shell.execute("close")
 
 
 def test_names_that_are_not_utf8_display_escaped(sh, root):
