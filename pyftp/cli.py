@@ -477,7 +477,7 @@ def _read_commands(args) -> list[tuple[int, str]]:
         if args.batch == "-":
             text = sys.stdin.read()
         else:
-            with open(args.batch, encoding="utf-8", errors="surrogateescape") as f:
+            with open(args.batch, encoding="utf-8-sig", errors="surrogateescape") as f:
                 text = f.read()
     except OSError as exc:
         raise _Usage(f"cannot read the batch file {args.batch}: {exc.strerror}") from None
