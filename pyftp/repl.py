@@ -516,9 +516,13 @@ class Shell(cmd.Cmd):
 
     # ------------------------------------------------------------------ state
     def _attach(self, client: Client) -> None:
-        self.client = client
         self.cache.clear()
-        self.cwd = client.pwd()
+        try:
+            self.cwd = client.pwd()
+        except BaseException:
+            client.close()  # a session that cannot say where it is is no session
+            raise
+        self.client = client
 
     def _close_client(self) -> None:
         if self.client is not None:
