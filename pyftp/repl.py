@@ -850,6 +850,8 @@ class Shell(cmd.Cmd):
                     self._info(f"skipping folder {safe_name(path)}")
                 else:
                     files.setdefault(path, entry)
+        if not files:
+            raise NotFoundError(f"not found: no files match {' '.join(a.args)} (only folders)")
         total = sum(e.size for e in files.values())
         done = []
         with self.reporter.job("mget", len(files), total):
@@ -890,6 +892,8 @@ class Shell(cmd.Cmd):
                     self._info(f"skipping folder {safe_name(m)}")
                 elif m not in files:
                     files.append(m)
+        if not files:
+            raise LocalError(f"no files match {' '.join(a.args)} (only folders)")
         total = sum(_size_or_zero(f) for f in files)
         done = []
         with self.reporter.job("mput", len(files), total):

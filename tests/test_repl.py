@@ -195,6 +195,8 @@ def test_mget_and_mput_with_patterns(sh, root, local):
     assert text.count("get /log") == 3
     outcome, text = sh.run("mget nothing*")
     assert not outcome.ok and "nothing matches nothing*" in text
+    outcome, text = sh.run("mget logs.*")
+    assert not outcome.ok and "skipping folder /logs.d" in text and "only folders" in text
     up = local / "up"
     up.mkdir()
     for name in ("a.csv", "b.csv", "c.txt"):
