@@ -895,6 +895,7 @@ class _PutItem:
                 h = hashlib.sha256()
                 _hash_prefix(h, f, st.st_size)
                 digest, total = h.hexdigest(), st.st_size
+                f.seek(0)  # sendfile's fallback (TLS) reads from the current position
         except OSError as exc:
             f.close()
             raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
