@@ -298,3 +298,22 @@ def test_limit_rate_is_accepted_and_said(target, local, root):
     assert r.returncode == 0, r.stderr
     assert "transfers limited to 10.0 MiB/s" in r.stderr
     assert (root / "a.txt").read_bytes() == b"hello pyftp\n"
+
+
+def test_tls_options_reach_the_client(make_server, local, tmp_path):
+    trustme = pytest.importorskip("trustme")
+    import ssl
+    ca = trustme.CA()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    host, port = make_server(ssl_context=ctx).address
+    r = pyftp("--cafile", str(cafile), f"{host}:{port}", "-c", "pwd", cwd=local)
+    assert (r.returncode, r.stdout) == (0, "/\n"), r.stderr
+    r = pyftp("--insecure", f"{host}:{port}", "-c", "pwd", cwd=local)
+    assert r.returncode == 0, r.stderr
+    r = pyftp("--tls", f"{host}:{port}", "-c", "pwd", cwd=local)  # system CAs: not trusted
+    assert r.returncode == 3 and "--cafile" in r.stderr
+    r = pyftp(f"{host}:{port}", "-c", "pwd", cwd=local, timeout=60)  # plain client, TLS server
+    assert r.returncode == 3 and "--tls" in r.stderr
