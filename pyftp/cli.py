@@ -556,6 +556,8 @@ def _client(args) -> int:
                 line = line[1:].lstrip()
             where = f"line {number}: " if args.batch is not None else ""
             outcome = shell.execute(line, prefix=f"pyftp: {where}")
+            if shell.finished:  # quit ends a batch early, as in sftp
+                break
             if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
                 continue
             return exit_code_for(outcome.error)

@@ -431,6 +431,11 @@ class Shell(cmd.Cmd):
         self.execute(line)
         return self._quit
 
+    @property
+    def finished(self) -> bool:
+        """True once quit (or exit, or Ctrl-D) ran: the session is over."""
+        return self._quit
+
     def emptyline(self) -> bool:
         """An empty line does nothing (cmd.Cmd would repeat the last command)."""
         return False

@@ -258,8 +258,9 @@ def test_batch_file_comments_dash_prefix_and_first_failure_stops(target, local, 
     assert (root / "out" / "a.txt").exists() and not (root / "never").exists()
 
 
-def test_batch_from_stdin(target, local):
-    r = pyftp(target, "-b", "-", cwd=local, input="put a.txt\n  # a comment\nhash a.txt\n")
+def test_batch_from_stdin_ends_at_quit(target, local):
+    r = pyftp(target, "-b", "-", cwd=local,
+              input="put a.txt\n  # a comment\nhash a.txt\nquit\nget never-run.txt\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == f"{A_SHA}  a.txt"
 
