@@ -346,7 +346,9 @@ def _read_new_password(name: str) -> str:
 CLIENT_EXIT_CODES = """\
 exit codes:
   0    every command succeeded
-  1    an operation failed (remote or local file problem, or the connection dropped)
+  1    an operation failed: a remote or local file problem, a folder/glob/mirror job
+       with failed files, or a connection that dropped and stayed away after
+       --retries attempts (run the same command again: it resumes)
   2    usage error (bad option, unknown command, missing argument)
   3    could not connect or log in
   4    protocol error from the peer (not a pyftp server, or a broken one)
@@ -363,6 +365,9 @@ examples:
   pyftp 127.0.0.1:6971 -c "put dist/app.whl; ls -l"
   pyftp --json ci.example:6971 -b deploy.pyftp      one JSON object per command
   printf 'cd /in\\n-mkdir logs\\nput a.log logs/\\n' | pyftp HOST -b -
+  pyftp HOST -c "put -r build /ci/build-42"        a folder tree (get -r pulls one)
+  pyftp HOST -c "mirror -R --delete site /www"     send only what changed, drop extras
+  pyftp HOST -c "mirror -R --dry-run site /www"    print the plan, change nothing
 """
 
 
@@ -374,6 +379,16 @@ def _positive(parse, what: str):
         return value
     check.__name__ = parse.__name__
     return check
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--retries cannot be negative: {text!r}")
+    return value
 
 
 def client_parser() -> argparse.ArgumentParser:
@@ -412,6 +427,14 @@ def client_parser() -> argparse.ArgumentParser:
                      help="trust the certificates in FILE (implies --tls)")
     net.add_argument("--insecure", action="store_true",
                      help="TLS without checking the certificate (implies --tls)")
+    xfer = p.add_argument_group("transfers")
+    xfer.add_argument("--retries", type=_retries, default=3, metavar="N",
+                      help="when the connection drops during get, put, get -r, put -r, "
+                           "mget, mput or mirror, reconnect and continue up to N times, "
+                           "waiting 0.5 s, 1 s, 2 s, ... in between (default 3; 0: never)")
+    xfer.add_argument("--no-resume", action="store_true",
+                      help="do not continue partial files left by an interrupted transfer: "
+                           "start every file from zero (also per command: get --no-resume)")
     p.add_argument("--version", action="version", version=f"pyftp {__version__}")
     return p
 
@@ -538,7 +561,8 @@ def _client(args) -> int:
                   progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
                   interactive=not one_shot, connector=connector, user=user,
                   password=password, default_port=default_port,
-                  getpass=_ask_password if interactive_stdin else None)
+                  getpass=_ask_password if interactive_stdin else None,
+                  retries=args.retries, resume=not args.no_resume)
     if target:
         import shlex
         opened = shell.execute(f"open {shlex.quote(target)}", prefix="pyftp: ")

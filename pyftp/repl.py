@@ -41,16 +41,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .client import Client, Entry
-from .errors import (AlreadyExistsError, CancelledError, ConnectError, LocalError,
-                     NotFoundError, PyftpError, RemoteError, TransportError)
+from . import sync
+from .client import Client
+from .errors import (AlreadyExistsError, CancelledError, ConnectError, IsDirectoryError,
+                     LocalError, NotFoundError, PyftpError, RemoteError, TransportError)
 from .protocol import DEFAULT_PORT
-from .ui import (Trimmed, error_text, format_mtime, human_size, listing, make_reporter,
-                 print_error, safe_name, transfer_summary)
+from .ui import (Trimmed, error_text, format_mtime, human_size, job_display, listing,
+                 make_reporter, print_error, safe_name, transfer_summary)
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
-           "ListingCache", "parse_target", "split_commands", "split_partial", "history_path",
-           "CACHE_SECONDS"]
+           "JobError", "ListingCache", "parse_target", "split_commands", "split_partial",
+           "history_path", "CACHE_SECONDS"]
 
 #: how long a cached remote listing serves tab completion before it is fetched again
 CACHE_SECONDS = 30.0
@@ -60,15 +61,32 @@ class UsageError(PyftpError):
     """A command was typed wrong: unknown word, bad option, missing or extra argument."""
 
 
+class JobError(PyftpError):
+    """A folder, glob or mirror job ran to its end, but some of its steps failed.
+
+    Each failed file was already printed on its own line; ``fields`` holds the job's
+    counts for the --json failure object. Rerunning the command retries what failed
+    (and continues partial files).
+    """
+
+    def __init__(self, message: str, fields: dict) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 # --------------------------------------------------------------------------- the table
 @dataclass(frozen=True)
 class ShellCommand:
     """One shell command, declared once: syntax, help, and how to complete it.
 
-    ``flags`` is a getopt spec (``"lp"``; ``"u:"`` takes a value). ``complete`` names
-    the kind of each positional argument for tab completion (``remote``,
-    ``remote_dir``, ``local``, ``local_dir``, ``command``); with ``repeat`` the last
-    kind applies to every further argument. ``connected`` commands need a server.
+    ``flags`` is a getopt spec (``"lp"``; ``"u:"`` takes a value) and ``long`` the
+    long options (``"dry-run"``). ``complete`` names the kind of each positional
+    argument for tab completion (``remote``, ``remote_dir``, ``local``, ``local_dir``,
+    ``command``); with ``repeat`` the last kind applies to every further argument, and
+    ``alt_complete`` = (flag, kinds) replaces the kinds when that flag is given
+    (``mirror -R`` swaps the sides). ``forms`` are further (usage, help) lines, e.g.
+    ``get -r``; ``options`` explain each flag in ``help COMMAND``. ``connected``
+    commands need a server.
     """
 
     name: str
@@ -80,12 +98,21 @@ class ShellCommand:
     complete: tuple[str, ...] = ()
     repeat: bool = False
     connected: bool = True
+    long: tuple[str, ...] = ()
+    forms: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+    alt_complete: tuple[str, tuple[str, ...]] | None = None
+
+    def usage_text(self) -> str:
+        """Every form of the command on one line, for usage errors."""
+        return " or ".join([self.usage, *(u for u, _h in self.forms)])
 
 
-# To add a command (mirror, get -r, ...): add its row here and a ``do_<name>`` method
-# on Shell returning its JSON fields; parsing, help, completion, errors, --json and the
-# one-shot modes then come for free. A new flag on an existing command is one letter in
-# its ``flags`` and a branch in its ``do_`` method.
+_NO_RESUME = ("--no-resume", "start from zero instead of continuing a partial file")
+# To add a command: add its row here and a ``do_<name>`` method on Shell returning its
+# JSON fields; parsing, help, completion, errors, --json and the one-shot modes then
+# come for free. A new flag on an existing command is one letter in its ``flags`` (or
+# a word in ``long``), a line in ``options`` and a branch in its ``do_`` method.
 SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
     ShellCommand("open", "open [-u USER] HOST[:PORT]",
                  f"connect to a server (default port {DEFAULT_PORT})", 1, 1, "u:",
@@ -103,14 +130,49 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
     ShellCommand("lpwd", "lpwd", "show the local folder", connected=False),
     ShellCommand("get", "get REMOTE [LOCAL]",
                  "download a file (verified; an interrupted one resumes when run again)",
-                 1, 2, "", ("remote", "local")),
+                 1, 2, "r", ("remote", "local"), long=("no-resume",),
+                 forms=(("get -r REMOTE_DIR [LOCAL_DIR]",
+                         "download a folder and everything in it (default LOCAL_DIR: its "
+                         "name)"),),
+                 options=(("-r", "copy a folder: subfolders (empty ones too) and "
+                                 "modification times; LOCAL_DIR receives its contents"),
+                          _NO_RESUME)),
     ShellCommand("put", "put [-f] LOCAL [REMOTE]",
                  "upload a file (published only once verified; -f replaces an existing one)",
-                 1, 2, "f", ("local", "remote")),
-    ShellCommand("mget", "mget PATTERN...", "download every file matching the patterns",
-                 1, None, "", ("remote",), repeat=True),
-    ShellCommand("mput", "mput [-f] PATTERN...", "upload every local file matching the patterns",
-                 1, None, "f", ("local",), repeat=True),
+                 1, 2, "fr", ("local", "remote"), long=("no-resume",),
+                 forms=(("put -r [-f] LOCAL_DIR [REMOTE_DIR]",
+                         "upload a folder and everything in it (identical files are "
+                         "skipped)"),),
+                 options=(("-f", "replace remote files that differ"),
+                          ("-r", "copy a folder: subfolders (empty ones too) and "
+                                 "modification times; REMOTE_DIR receives its contents; "
+                                 "symlinks are never followed out of it"),
+                          _NO_RESUME)),
+    ShellCommand("mget", "mget [-r] PATTERN...",
+                 "download every file matching the patterns (-r: folders too)",
+                 1, None, "r", ("remote",), repeat=True, long=("no-resume",),
+                 options=(("-r", "copy matching folders with everything in them"),
+                          _NO_RESUME)),
+    ShellCommand("mput", "mput [-r] [-f] PATTERN...",
+                 "upload every local file matching the patterns (-r: folders too)",
+                 1, None, "fr", ("local",), repeat=True, long=("no-resume",),
+                 options=(("-f", "replace remote files that differ"),
+                          ("-r", "copy matching folders with everything in them"),
+                          _NO_RESUME)),
+    ShellCommand("mirror", "mirror [OPTIONS] REMOTE_DIR [LOCAL_DIR]",
+                 "make LOCAL_DIR like REMOTE_DIR, moving only files that differ",
+                 1, 2, "R", ("remote_dir", "local_dir"),
+                 long=("delete", "checksum", "dry-run", "no-resume"),
+                 forms=(("mirror -R [OPTIONS] LOCAL_DIR [REMOTE_DIR]",
+                         "make REMOTE_DIR like LOCAL_DIR (push to the server)"),),
+                 options=(("-R", "reverse: push the local folder to the server"),
+                          ("--delete", "remove what the source does not have, after the "
+                                       "transfers"),
+                          ("--checksum", "compare files by SHA-256 instead of size and "
+                                         "modification time"),
+                          ("--dry-run", "print the plan and change nothing"),
+                          _NO_RESUME),
+                 alt_complete=("-R", ("local_dir", "remote_dir"))),
     ShellCommand("mkdir", "mkdir [-p] PATH...", "create folders (-p: with parents, no error "
                  "if they exist)", 1, None, "p", ("remote_dir",), repeat=True),
     ShellCommand("rm", "rm PATH...", "remove files", 1, None, "", ("remote",), repeat=True),
@@ -286,6 +348,8 @@ def _error_code(exc: BaseException) -> str:
         return exc.code
     if isinstance(exc, UsageError):
         return "usage"
+    if isinstance(exc, JobError):
+        return "incomplete"
     if isinstance(exc, ConnectError):
         return "connect_failed"
     if isinstance(exc, TransportError):
@@ -350,7 +414,9 @@ class Shell(cmd.Cmd):
     prompt loop, ``connector(host, port, user, password) -> Client`` for ``open``,
     ``getpass(prompt)`` for passwords, ``clock``. ``progress`` is a
     :func:`pyftp.ui.make_reporter` mode. With ``json_output`` each command writes one
-    JSON object to ``console``'s file and nothing else goes to stdout.
+    JSON object to ``console``'s file and nothing else goes to stdout. Transfers
+    continue partial files unless ``resume`` is False, and retry a dropped connection
+    ``retries`` times, waiting ``backoff`` seconds (doubled each time) with ``sleep``.
     """
 
     intro = None
@@ -367,7 +433,9 @@ class Shell(cmd.Cmd):
                  getpass: Callable[[str], str] | None = None,
                  local_cwd: str | None = None, history_file: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 cache_seconds: float = CACHE_SECONDS) -> None:
+                 cache_seconds: float = CACHE_SECONDS, retries: int = 3,
+                 resume: bool = True, backoff: float = 0.5,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
@@ -388,10 +456,17 @@ class Shell(cmd.Cmd):
         self.local_cwd = os.path.abspath(local_cwd or os.getcwd())
         self.history_file = history_file
         self.cache = ListingCache(cache_seconds, clock)
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.retries = retries
+        self.resume = resume
+        self.backoff = backoff
+        self.sleep = sleep
         self.client: Client | None = None
         self.cwd = "/"
         self._quit = False
         self._color_prompt = False
+        self._prefix = ""
         if client is not None:
             self._attach(client)
         self._update_prompt()
@@ -409,6 +484,7 @@ class Shell(cmd.Cmd):
             return Outcome("", True)
         word, arg, _ = self.parseline(line)
         name = ALIASES.get(word or "", word or "")
+        self._prefix = prefix  # for the lines a job prints about each failed file
         try:
             spec = SHELL_COMMANDS.get(name)
             if spec is None:
@@ -494,10 +570,19 @@ class Shell(cmd.Cmd):
                 text += " (the partial download is kept hidden; run it again to resume)"
             elif name in ("put", "mput"):
                 text += " (an unfinished upload is never published; run it again to resume)"
+            elif name == "mirror":
+                text += " (unfinished files are never published; run it again to resume)"
+        fields = getattr(exc, "fields", None) or {}
+        report = getattr(exc, "report", None)
+        if isinstance(exc, sync.RetriesExhaustedError) and report is not None:
+            # what the job finished before the connection stayed away is not lost
+            fields = _report_counts(report)
+            if report.sent or report.deleted:
+                self._info(f"before giving up: {report.summary()}")
         print_error(self.err_console, text, prefix=prefix)
         if self.json_output:
             self._emit_json({"command": name, "ok": False, "error": _error_code(exc),
-                             "message": text})
+                             "message": text, **fields})
         if isinstance(exc, KeyboardInterrupt) and self.interactive:
             self._reconnect_if_dropped()
 
@@ -587,15 +672,15 @@ class Shell(cmd.Cmd):
             raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
                              f"e.g. {name} \"my file.txt\"") from None
         opts: dict = {}
-        if spec.flags:
+        if spec.flags or spec.long:
             try:
-                pairs, words = getopt.gnu_getopt(words, spec.flags)
+                pairs, words = getopt.gnu_getopt(words, spec.flags, list(spec.long))
             except getopt.GetoptError as exc:
-                raise UsageError(f"{name}: {exc.msg}; usage: {spec.usage}") from None
+                raise UsageError(f"{name}: {exc.msg}; usage: {spec.usage_text()}") from None
             opts = dict(pairs)
         if len(words) < spec.min_args or (spec.max_args is not None
                                           and len(words) > spec.max_args):
-            raise UsageError(f"usage: {spec.usage}")
+            raise UsageError(f"usage: {spec.usage_text()}")
         return _Args(opts, words)
 
     def _remote_is_dir(self, c: Client, path: str) -> bool:
@@ -788,30 +873,44 @@ class Shell(cmd.Cmd):
         return {"path": target, "entries": [_entry_json(e) for e in entries]}
 
     # ------------------------------------------------------------------ transfers
+    def _resume(self, a: _Args) -> bool:
+        return self.resume and "--no-resume" not in a.opts
+
+    def _on_event(self, kind: str, path: str, detail: str) -> None:
+        """sync's events while a transfer runs: only retries are worth a live line."""
+        if kind == "retry":
+            self._info(f"{path + ': ' if path else ''}{detail}")
+
     def do_get(self, arg: str) -> dict:
-        """get REMOTE [LOCAL]: download a file."""
+        """get [-r] [--no-resume] REMOTE [LOCAL]: download a file, or a folder with -r."""
         a = self._args("get", arg)
         c = self._require_client()
+        if "-r" in a.opts:
+            return self._get_tree(c, a)
         remote = a.args[0]
         local = self._local(a.args[1]) if len(a.args) > 1 else self.local_cwd
-        return self._get_one(c, remote, local, None)
+        return self._get_one(c, remote, local, None, self._resume(a))
 
-    def _get_one(self, c: Client, remote: str, local: str, size: int | None) -> dict:
+    def _get_one(self, c: Client, remote: str, local: str, size: int | None,
+                 resume: bool) -> dict:
         label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
-        with self.reporter.transfer(label, size) as on_progress:
-            r = c.get(remote, local, on_progress=on_progress)
-        shown = os.path.relpath(r.local, self.local_cwd)
-        if shown.startswith(".."):
-            shown = r.local
-        self._note(transfer_summary("get", self._abs(remote), shown, r.total, r.sent,
-                                    r.offset, r.seconds, r.sha256))
-        return {"path": self._abs(remote), "local": r.local, "size": r.total,
-                "sha256": r.sha256, "seconds": round(r.seconds, 3), "resumed_from": r.offset}
+        try:
+            with self.reporter.transfer(label, size) as on_progress:
+                r = sync.get_file(c, remote, local, resume=resume, retries=self.retries,
+                                  backoff=self.backoff, on_progress=on_progress,
+                                  on_event=self._on_event, sleep=self.sleep)
+        except IsDirectoryError as exc:
+            raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
+        self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
+                                    r.total, r.sent, r.offset, r.seconds, r.sha256))
+        return _result_json(r, self._abs(remote))
 
     def do_put(self, arg: str) -> dict:
-        """put [-f] LOCAL [REMOTE]: upload a file."""
+        """put [-f] [-r] [--no-resume] LOCAL [REMOTE]: upload a file, or a folder with -r."""
         a = self._args("put", arg)
         c = self._require_client()
+        if "-r" in a.opts:
+            return self._put_tree(c, a)
         local = self._local(a.args[0])
         name = os.path.basename(local.rstrip(os.sep))
         if len(a.args) > 1:
@@ -820,9 +919,9 @@ class Shell(cmd.Cmd):
                 remote = posixpath.join(remote, name)
         else:
             remote = name
-        return self._put_one(c, local, remote, "-f" in a.opts, "put")
+        return self._put_one(c, local, remote, "-f" in a.opts, self._resume(a))
 
-    def _put_one(self, c: Client, local: str, remote: str, force: bool, verb: str) -> dict:
+    def _put_one(self, c: Client, local: str, remote: str, force: bool, resume: bool) -> dict:
         try:
             size: int | None = os.path.getsize(local)
         except OSError:
@@ -830,81 +929,200 @@ class Shell(cmd.Cmd):
         label = f"put {safe_name(os.path.basename(local))}"
         try:
             with self.reporter.transfer(label, size) as on_progress:
-                r = c.put(local, remote, on_progress=on_progress, overwrite=force)
+                r = sync.put_file(c, local, remote, overwrite=force, resume=resume,
+                                  retries=self.retries, backoff=self.backoff,
+                                  on_progress=on_progress, on_event=self._on_event,
+                                  sleep=self.sleep)
         except AlreadyExistsError as exc:
-            raise AlreadyExistsError(_hint_force(exc.message, verb)) from exc
+            raise AlreadyExistsError(_hint_force(exc.message, "put")) from exc
         finally:
             self._changed(remote)
-        self._changed(r.remote)
-        shown = os.path.relpath(local, self.local_cwd)
-        if shown.startswith(".."):
-            shown = local
-        self._note(transfer_summary("put", shown, r.remote, r.total, r.sent, r.offset,
-                                    r.seconds, r.sha256))
-        return {"path": r.remote, "local": local, "size": r.total, "sha256": r.sha256,
-                "seconds": round(r.seconds, 3), "resumed_from": r.offset}
+        self._note(transfer_summary("put", self._shown_local(local), self._abs(r.remote),
+                                    r.total, r.sent, r.offset, r.seconds, r.sha256))
+        return _result_json(r, self._abs(r.remote))
+
+    def _get_tree(self, c: Client, a: _Args) -> dict:
+        remote = a.args[0]
+        if len(a.args) > 1:
+            local = self._local(a.args[1])
+        else:
+            local = self._local(_last_part(posixpath.basename(self._abs(remote)), "get -r",
+                                           remote))
+        report, seconds = self._run_job("get -r", "get", self._resume(a), lambda kw: sync.get_tree(
+            c, remote, local, **kw))
+        return self._finish_job("get -r", report, seconds, src=self._remote_under(remote),
+                                dst=self._local_under(local))
+
+    def _put_tree(self, c: Client, a: _Args) -> dict:
+        local = self._local(a.args[0])
+        remote = a.args[1] if len(a.args) > 1 else \
+            _last_part(os.path.basename(local), "put -r", a.args[0])
+        try:
+            report, seconds = self._run_job("put -r", "put", self._resume(a), lambda kw: sync.put_tree(
+                c, local, remote, overwrite="-f" in a.opts, **kw))
+        finally:
+            self._changed(remote)
+        return self._finish_job("put -r", report, seconds, src=self._local_under(local),
+                                dst=self._remote_under(remote), force_verb="put -r")
 
     def do_mget(self, arg: str) -> dict:
-        """mget PATTERN...: download every remote file matching the patterns."""
+        """mget [-r] [--no-resume] PATTERN...: download every remote file matching."""
         a = self._args("mget", arg)
         c = self._require_client()
-        files: dict[str, Entry] = {}
-        for pattern in a.args:
-            for path, entry in self._remote_glob(c, pattern):
-                if entry.is_dir:
-                    self._info(f"skipping folder {safe_name(path)}")
-                else:
-                    files.setdefault(path, entry)
-        if not files:
-            raise NotFoundError(f"not found: no files match {' '.join(a.args)} (only folders)")
-        total = sum(e.size for e in files.values())
-        done = []
-        with self.reporter.job("mget", len(files), total):
-            for path, entry in files.items():
-                done.append(self._get_one(c, path, self.local_cwd, entry.size))
-        return {"files": done, "count": len(done), "size": total}
-
-    def _remote_glob(self, c: Client, pattern: str) -> list[tuple[str, Entry]]:
-        head, sep, base = pattern.rpartition("/")
-        if _has_glob(head):
-            raise UsageError(f"wildcards work only in the last part of a path: {pattern}")
-        if not _has_glob(base):
-            return [(self._abs(pattern), c.stat(pattern))]
-        folder = self._abs(head + sep if sep else ".")
-        entries = c.ls(folder)
-        self.cache.put(folder, entries)
-        found = [(posixpath.join(folder, e.name), e) for e in entries
-                 if fnmatch.fnmatchcase(e.name, base)
-                 and (base.startswith(".") or not e.name.startswith("."))]
-        if not found:
-            raise NotFoundError(f"not found: nothing matches {pattern}")
-        return found
+        report, seconds = self._run_job("mget", "get", self._resume(a), lambda kw: sync.mget(
+            c, a.args, self.local_cwd, recursive="-r" in a.opts, **kw))
+        return self._finish_job("mget", report, seconds, src=self._abs,
+                                dst=self._local_under(self.local_cwd),
+                                patterns={p: p for p in a.args})
 
     def do_mput(self, arg: str) -> dict:
-        """mput [-f] PATTERN...: upload every local file matching the patterns."""
+        """mput [-r] [-f] [--no-resume] PATTERN...: upload every local file matching."""
         a = self._args("mput", arg)
         c = self._require_client()
-        files: list[str] = []
-        for pattern in a.args:
-            full = os.path.join(glob.escape(self.local_cwd), os.path.expanduser(pattern))
-            matches = sorted(glob.glob(full)) if _has_glob(pattern) else [self._local(pattern)]
-            if not matches:
-                raise LocalError(f"no local file matches {pattern}")
-            if not os.path.exists(matches[0]):
-                raise LocalError(f"no such local file: {matches[0]}")
-            for m in matches:
-                if os.path.isdir(m):
-                    self._info(f"skipping folder {safe_name(m)}")
-                elif m not in files:
-                    files.append(m)
-        if not files:
-            raise LocalError(f"no files match {' '.join(a.args)} (only folders)")
-        total = sum(_size_or_zero(f) for f in files)
-        done = []
-        with self.reporter.job("mput", len(files), total):
-            for f in files:
-                done.append(self._put_one(c, f, os.path.basename(f), "-f" in a.opts, "mput"))
-        return {"files": done, "count": len(done), "size": total}
+        # patterns are matched against the shell's local folder, never the process's
+        patterns = {os.path.join(glob.escape(self.local_cwd), os.path.expanduser(p)): p
+                    for p in a.args}
+        try:
+            report, seconds = self._run_job("mput", "put", self._resume(a), lambda kw: sync.mput(
+                c, list(patterns), ".", recursive="-r" in a.opts, overwrite="-f" in a.opts,
+                **kw))
+        finally:
+            self._changed(".")
+        return self._finish_job("mput", report, seconds, src=self._shown_local,
+                                dst=self._remote_under("."), patterns=patterns,
+                                force_verb="mput")
+
+    def do_mirror(self, arg: str) -> dict:
+        """mirror [-R] [--delete] [--checksum] [--dry-run] [--no-resume] SRC [DST]."""
+        a = self._args("mirror", arg)
+        c = self._require_client()
+        reverse = "-R" in a.opts
+        flags = dict(reverse=reverse, delete="--delete" in a.opts,
+                     checksum="--checksum" in a.opts, dry_run="--dry-run" in a.opts)
+        if reverse:
+            src = self._local(a.args[0])
+            dst = a.args[1] if len(a.args) > 1 else \
+                _last_part(os.path.basename(src), "mirror -R", a.args[0])
+            show_src, show_dst = self._local_under(src), self._remote_under(dst)
+        else:
+            src = a.args[0]
+            dst = self._local(a.args[1]) if len(a.args) > 1 else self._local(
+                _last_part(posixpath.basename(self._abs(src)), "mirror", src))
+            show_src, show_dst = self._remote_under(src), self._local_under(dst)
+        try:
+            report, seconds = self._run_job("mirror", "put" if reverse else "get", self._resume(a),
+                                   lambda kw: sync.mirror(c, src, dst, **flags, **kw))
+        finally:
+            if reverse and not flags["dry_run"]:
+                self._changed(dst)
+        return self._finish_job("mirror", report, seconds, src=show_src, dst=show_dst)
+
+    # ---- the parts every folder, glob and mirror job shares
+    def _run_job(self, label: str, verb: str, resume: bool,
+                 job: Callable[[dict], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
+        """Run a sync job with the shell's retry settings and a per-file + overall bar."""
+        started = self.clock()
+        with job_display(self.reporter, label, verb) as display:
+            report = job(dict(resume=resume, retries=self.retries, backoff=self.backoff,
+                              sleep=self.sleep, on_progress=display.on_progress,
+                              on_job=display.on_job, on_event=self._on_event))
+        return report, self.clock() - started
+
+    def _finish_job(self, name: str, report: sync.SyncReport, seconds: float, *,
+                    src: Callable[[str], str], dst: Callable[[str], str],
+                    patterns: dict[str, str] | None = None, force_verb: str = "") -> dict:
+        """Print what a job did (files, deletions, skips, errors, the summary line) and
+        return its JSON fields, or raise :class:`JobError` when a step failed.
+
+        ``src`` and ``dst`` turn a path of the report into what the user should read
+        (the report's paths are relative to the job's folders); ``patterns`` maps the
+        patterns sync saw back to the ones the user typed.
+        """
+        pull = report.direction == "get"
+        fields = _report_counts(report)
+        if name.endswith(" -r"):
+            fields["recursive"] = True  # "command" is the plain word: get or put
+        fields["seconds"] = round(seconds, 3)
+        fields["files"] = [_result_json(r, self._abs(r.remote)) for r in report.results]
+        if name in ("mget", "mput"):  # the shapes these commands always had
+            fields["count"], fields["size"] = len(report.results), report.bytes_total
+        if report.dry_run:
+            fields["plan"] = [{"action": x.kind, "path": x.path, "size": x.size,
+                               "reason": x.reason} for x in report.plan]
+            for x in _plan_order(report.plan):
+                if x.kind != "skip":  # counted in the summary; one line each is noise
+                    self._print(Text(safe_name(x.describe())))
+        for r in report.results:
+            remote, local = self._abs(r.remote), self._shown_local(r.local)
+            source, target = (remote, local) if pull else (local, remote)
+            self._note(transfer_summary("get" if pull else "put", source, target, r.total,
+                                        r.sent, r.offset, r.seconds, r.sha256))
+        for d in report.deleted:
+            self._note(Text(f"deleted {safe_name(dst(d))}"))
+        if not report.dry_run:
+            for path, why in report.ignored:
+                if why.startswith("a folder"):
+                    self._info(f"skipping folder {safe_name(src(path))} (use {name} -r to "
+                               "copy folders)")
+                else:
+                    self._info(f"skipping {safe_name(src(path))} ({why})")
+        patterns = patterns or {}
+        unmatched = [patterns.get(p, p) for p, why in report.errors
+                     if why in ("no remote file matches", "no local file matches")]
+        nothing_else = not (report.sent or report.skipped or report.deleted
+                            or len(report.errors) > len(unmatched))
+        if name in ("mget", "mput") and nothing_else:
+            # a glob that found nothing to copy is one plain error, as it always was
+            if unmatched:
+                cls = NotFoundError if name == "mget" else LocalError
+                what = "nothing matches" if name == "mget" else "no local file matches"
+                raise cls(f"{'not found: ' if name == 'mget' else ''}{what} "
+                          f"{' '.join(unmatched)}")
+            if report.ignored:
+                raise (NotFoundError if name == "mget" else LocalError)(
+                    f"{'not found: ' if name == 'mget' else ''}no files match "
+                    f"{' '.join(patterns.values())} (only folders; use {name} -r)")
+        summary = report.summary()
+        if name != "mirror":
+            summary = summary.replace(", deleted 0", "")
+        if not report.ok:
+            conflicts = {x.path for x in report.plan if x.kind == "conflict"}
+            for path, why in report.errors:
+                if report.dry_run and path in conflicts:
+                    continue  # already a line of the plan
+                if why in ("no remote file matches", "no local file matches"):
+                    shown = patterns.get(path, path)
+                    why = "nothing matches"
+                else:
+                    shown = src(path)
+                    why = _hint_force(why, force_verb) if force_verb else why
+                print_error(self.err_console, f"{safe_name(shown)}: {why}",
+                            prefix=f"{self._prefix}{name}: ")
+            raise JobError(f"{name}: {summary}; fix what the lines above say and run it "
+                           "again (what is done is not sent again)", fields)
+        if report.dry_run:
+            nothing = not any(x.kind in ("send", "delete", "rmdir", "mkdir")
+                              for x in report.plan)
+            self._print(Text(f"{name}: " + ("nothing to do, " if nothing else "") + summary))
+        elif name == "mirror":
+            fields["up_to_date"] = not (report.sent or report.deleted or report.dirs_created)
+            self._note(Text(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
+                            + summary, style="bold"))
+        else:
+            self._note(Text(f"{name}: {summary}", style="bold"))
+        return fields
+
+    def _shown_local(self, path: str) -> str:
+        """A local path as the user would type it: relative to the local folder if inside."""
+        shown = os.path.relpath(path, self.local_cwd)
+        return path if shown.startswith("..") else shown
+
+    def _local_under(self, root: str) -> Callable[[str], str]:
+        return lambda rel: self._shown_local(os.path.join(root, *rel.split("/")) if rel
+                                             else root)
+
+    def _remote_under(self, root: str) -> Callable[[str], str]:
+        return lambda rel: self._abs(posixpath.join(root, rel) if rel else root)
 
     # ------------------------------------------------------------------ help
     def do_help(self, arg: str) -> dict:
@@ -916,19 +1134,33 @@ class Shell(cmd.Cmd):
             if spec is None:
                 raise UsageError(self._unknown(a.args[0]))
             text = Text()
-            text.append(spec.usage, style="bold")
-            text.append(f"\n  {spec.help}")
+            for usage, help_ in ((spec.usage, spec.help), *spec.forms):
+                text.append(usage, style="bold")
+                text.append(f"\n  {help_}\n")
+            if spec.options:
+                width = max(len(flag) for flag, _h in spec.options)
+                text.append("options:")
+                for flag, help_ in spec.options:
+                    text.append(f"\n  {flag.ljust(width)}  {help_}")
+            text.rstrip()
             self._print(text)
-            return {"usage": spec.usage, "help": spec.help}
+            return {"usage": spec.usage, "help": spec.help,
+                    "forms": [{"usage": u, "help": h} for u, h in spec.forms],
+                    "options": [{"option": o, "help": h} for o, h in spec.options]}
         table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for spec in SHELL_COMMANDS.values():
             table.add_row(spec.usage, spec.help)
+            for usage, help_ in spec.forms:
+                table.add_row(usage, help_)
         self._print(table)
         self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
-                         "completes commands and paths; Ctrl-C cancels a transfer; Ctrl-D "
-                         "leaves.", style="dim"))
+                         "completes commands, options and paths; Ctrl-C cancels a transfer; "
+                         "Ctrl-D leaves. Transfers continue partial files (--no-resume "
+                         "starts over) and retry a dropped connection "
+                         f"{self.retries} time{'s' * (self.retries != 1)} (pyftp --retries "
+                         "N). help COMMAND explains its options.", style="dim"))
         return {"commands": [{"name": s.name, "usage": s.usage, "help": s.help}
                              for s in SHELL_COMMANDS.values()]}
 
@@ -954,26 +1186,34 @@ class Shell(cmd.Cmd):
         """
         spec = SHELL_COMMANDS[name]
         words, current, start, quote = split_partial(line[:endidx])
-        if current.startswith("-") and spec.flags:
-            return []
+        typed = line[start:begidx]
+        has_flags = bool(spec.flags or spec.long)
+        if current.startswith("-") and has_flags:
+            flags = [f"-{ch}" for ch in spec.flags if ch != ":"] + [f"--{w}" for w in spec.long]
+            return sorted(f[len(typed):] + " " for f in flags
+                          if f.startswith(current) and f.startswith(typed))
         position = 0
         needs_value = False
+        given: set[str] = set()
         for w in words[1:]:
             if needs_value:
                 needs_value = False
-            elif w.startswith("-") and len(w) > 1 and spec.flags:
-                needs_value = w[-1] + ":" in spec.flags
+            elif w.startswith("-") and len(w) > 1 and has_flags:
+                needs_value = not w.startswith("--") and w[-1] + ":" in spec.flags
+                given.update([w] if w.startswith("--") else (f"-{ch}" for ch in w[1:]))
             else:
                 position += 1
         if needs_value or not spec.complete:
             return []
-        if position < len(spec.complete):
-            kind = spec.complete[position]
+        kinds = spec.complete
+        if spec.alt_complete is not None and spec.alt_complete[0] in given:
+            kinds = spec.alt_complete[1]
+        if position < len(kinds):
+            kind = kinds[position]
         elif spec.repeat:
-            kind = spec.complete[-1]
+            kind = kinds[-1]
         else:
             return []
-        typed = line[start:begidx]
         out = []
         for value, is_dir in self._candidates(kind, current):
             replacement = _quote_word(value, quote, final=not is_dir)
@@ -1054,8 +1294,41 @@ for _name, _spec in SHELL_COMMANDS.items():
 
 
 def _hint_force(message: str, verb: str) -> str:
-    return re.sub(r"\((use|pass) overwrite to replace it\)", f"(use {verb} -f to replace it)",
-                  message)
+    return re.sub(r"\((use|pass) overwrite( to replace it)?\)",
+                  f"(use {verb} -f to replace it)", message)
+
+
+def _last_part(name: str, command: str, typed: str) -> str:
+    """The default target folder name (the source's own name), or a usage error."""
+    if name in ("", ".", ".."):
+        raise UsageError(f"{command} {typed}: name the target folder too, e.g. "
+                         f"{command} {typed} backup")
+    return name
+
+
+def _result_json(r: Any, path: str) -> dict:
+    return {"path": path, "local": r.local, "size": r.total, "sha256": r.sha256,
+            "seconds": round(r.seconds, 3), "resumed_from": r.offset}
+
+
+def _report_counts(report: sync.SyncReport) -> dict:
+    """The --json fields of a folder, glob or mirror job: counts, bytes, errors."""
+    return {"source": report.source, "dest": report.dest, "direction": report.direction,
+            "dry_run": report.dry_run, "sent": len(report.sent),
+            "skipped": len(report.skipped), "deleted": len(report.deleted),
+            "dirs_created": len(report.dirs_created), "ignored": len(report.ignored),
+            "bytes_sent": report.bytes_sent, "bytes_total": report.bytes_total,
+            "retries": report.retries, "summary": report.summary(),
+            "errors": [{"path": p, "message": why} for p, why in report.errors]}
+
+
+_PLAN_ORDER = {"mkdir": 0, "send": 1, "delete": 2, "rmdir": 3, "conflict": 4, "ignore": 5,
+               "skip": 6}
+
+
+def _plan_order(plan: list) -> list:
+    """A plan in reading order: folders made, files sent, extras removed, problems."""
+    return sorted(plan, key=lambda a: _PLAN_ORDER.get(a.kind, 9))
 
 
 def _is_dir(d: os.DirEntry) -> bool:

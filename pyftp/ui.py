@@ -6,7 +6,10 @@ caller: a rich bar (the shell), a tqdm bar on stderr (one-shot at a terminal), s
 periodic plain lines (one-shot in a CI log, where a redrawn bar would be noise), or
 nothing. Each mode offers the same two context managers, :meth:`Reporter.transfer`
 (one file; yields the ``on_progress(done, total)`` callback :class:`pyftp.Client`
-wants) and :meth:`Reporter.job` (an overall bar around several files, for mget/mput).
+wants) and :meth:`Reporter.job` (an overall bar around several files), and
+:meth:`Reporter.job_update` to move the overall bar. :func:`job_display` builds on
+them to turn the two callbacks of a :mod:`pyftp.sync` job (``on_progress`` for the
+file moving now, ``on_job`` for the whole job) into a per-file bar plus the overall one.
 
 Names from a server may hold anything a file system allows: control characters, or
 bytes that are not UTF-8 (held as lone surrogates, PEP 383). :func:`safe_name` turns
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from rich.columns import Columns
@@ -33,7 +36,7 @@ from .errors import PyftpError, RemoteError
 __all__ = [
     "human_size", "format_mtime", "safe_name", "error_text", "print_error",
     "listing", "transfer_summary", "Trimmed", "Reporter", "RichReporter", "TqdmReporter",
-    "LinesReporter", "make_reporter", "PROGRESS_MODES",
+    "LinesReporter", "make_reporter", "PROGRESS_MODES", "JobDisplay", "job_display",
 ]
 
 #: the values ``make_reporter`` accepts
@@ -255,6 +258,16 @@ class Reporter:
         """An overall display around several :meth:`transfer` blocks (mget, mput)."""
         yield
 
+    def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
+        """Set the overall display of the running :meth:`job` to these absolute figures.
+
+        A sync job learns its size while it runs (a folder inside an ``mget -r`` adds
+        its files when it is reached) and finishes files that never moved a byte
+        (skipped, failed), so it sets the figures instead of letting the per-file bars
+        add up. ``done`` counts the bytes of finished files; the running file's bar
+        adds its own bytes on top.
+        """
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Lift the bars off the screen while the caller prints a line.
@@ -342,6 +355,13 @@ class RichReporter(Reporter):
         done, planned = self._job_files
         return f"{self._job_label} ({done}/{planned} files)"
 
+    def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
+        if self._progress is None or self._overall is None:
+            return
+        self._job_done, self._job_files = done, (files_done, files)
+        self._progress.update(self._overall, completed=done, total=total,
+                              label=self._overall_label())
+
     @contextmanager
     def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
         with self._session() as progress:
@@ -379,6 +399,7 @@ class TqdmReporter(Reporter):
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self._overall = None
+        self._job_label = ""
 
     def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
         from tqdm import tqdm
@@ -402,12 +423,23 @@ class TqdmReporter(Reporter):
 
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
+        self._job_label = label
         self._overall = self._bar(f"{label} ({files} files)", total, 0, 0, False)
         try:
             yield
         finally:
             self._overall.close()
             self._overall = None
+
+    def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
+        bar = self._overall
+        if bar is None:
+            return
+        bar.total = total
+        bar.n = done
+        bar.set_description_str(f"{self._job_label} ({files_done}/{files} files)",
+                                refresh=False)
+        bar.refresh()
 
     @contextmanager
     def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
@@ -445,6 +477,7 @@ class LinesReporter(Reporter):
         self.interval = interval
         self.clock = clock
         self._job: list | None = None  # [label, files_done, files, bytes_done, total]
+        self._job_print = 0.0  # when the last line was written during a job
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -453,10 +486,25 @@ class LinesReporter(Reporter):
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
         self._job = [label, 0, files, 0, total]
+        self._job_print = self.clock()
         try:
             yield
         finally:
             self._job = None
+
+    def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
+        if self._job is None:
+            return
+        self._job[1:] = [files_done, files, done, total]
+        # many small files never make a transfer line of their own: the job speaks
+        # for them, at the same pace
+        now = self.clock()
+        if now - self._job_print >= self.interval:
+            self._job_print = now
+            line = f"{self._job[0]}: {files_done}/{files} files, {human_size(done)}"
+            if total:
+                line += f" / {human_size(total)} ({100 * min(done, total) // total}%)"
+            self._write(line)
 
     @contextmanager
     def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
@@ -484,6 +532,7 @@ class LinesReporter(Reporter):
             if self._job is not None:
                 jl, fdone, files, bdone, jtotal = self._job
                 parts.append(f"{jl} {fdone}/{files} files")
+                self._job_print = now
             self._write(", ".join(parts))
         try:
             yield on_progress
@@ -491,6 +540,88 @@ class LinesReporter(Reporter):
             if self._job is not None:
                 self._job[1] += 1
                 self._job[3] += last
+
+
+class JobDisplay:
+    """The ``on_progress`` and ``on_job`` callbacks of a :mod:`pyftp.sync` job, drawn
+    with a :class:`Reporter`: one bar for the file moving now and the overall bar.
+
+    ``on_job`` arrives when a file starts (``files_done`` unchanged) and when one ends
+    (``files_done`` one higher). The overall bar opens on the first call, so a job
+    with nothing to move (an up-to-date mirror, a dry run) draws nothing. A job made
+    of several parts (``mget -r`` with folders: each folder is a job of its own whose
+    counts start again at zero) is shown as one, its totals growing as parts begin.
+    Use it through :func:`job_display`, which closes the bars however the job ends.
+    """
+
+    def __init__(self, reporter: Reporter, label: str, verb: str) -> None:
+        self.reporter = reporter
+        self.label = label
+        self.verb = verb
+        self._stack = ExitStack()
+        self._file: ExitStack | None = None
+        self._file_cb: ProgressCallback = _noop
+        self._file_name: str | None = None
+        self._opened = False
+        self._last = None  # the previous JobProgress
+        self._base = (0, 0)  # files and bytes of earlier, finished parts
+        self._finished = 0  # bytes of the files finished in the current part
+
+    def on_job(self, p) -> None:
+        """``sync``'s ``on_job(JobProgress)``: a file started or ended."""
+        last = self._last
+        if last is not None and (p.files_total != last.files_total
+                                 or p.bytes_total != last.bytes_total
+                                 or p.files_done < last.files_done):
+            # a new part of the job: the last one's counts become the base
+            self._base = (self._base[0] + last.files_total, self._base[1] + last.bytes_total)
+            self._finished = 0
+            last = None
+        self._last = p
+        files0, bytes0 = self._base
+        if not self._opened:
+            self._opened = True
+            self._stack.enter_context(self.reporter.job(self.label, files0 + p.files_total,
+                                                        bytes0 + p.bytes_total))
+        if p.files_done > (last.files_done if last is not None else 0):  # a file ended
+            if self._file_name == p.current:
+                self._close_file()
+            # with no file running, sync's bytes_done is exactly the finished files'
+            self._finished = p.bytes_done
+        else:  # a file started: its own bar adds its bytes (and a resumed offset)
+            self._close_file()
+            self._file = ExitStack()
+            self._file_name = p.current
+            self._file_cb = self._file.enter_context(self.reporter.transfer(
+                f"{self.verb} {safe_name(p.current)}", None))
+        self.reporter.job_update(files0 + p.files_done, files0 + p.files_total,
+                                 bytes0 + self._finished, bytes0 + p.bytes_total)
+
+    def on_progress(self, done: int, total: int) -> None:
+        """``sync``'s ``on_progress(done, total)``: bytes of the file moving now."""
+        self._file_cb(done, total)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            f, self._file, self._file_cb, self._file_name = self._file, None, _noop, None
+            f.close()
+
+    def close(self) -> None:
+        """Take every bar of this job off the display."""
+        try:
+            self._close_file()
+        finally:
+            self._stack.close()
+
+
+@contextmanager
+def job_display(reporter: Reporter, label: str, verb: str) -> Iterator[JobDisplay]:
+    """A :class:`JobDisplay` for one sync job; its bars are gone when the block ends."""
+    display = JobDisplay(reporter, label, verb)
+    try:
+        yield display
+    finally:
+        display.close()
 
 
 def make_reporter(mode: str, *, console: Console | None = None,

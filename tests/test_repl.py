@@ -381,7 +381,7 @@ def test_a_dropped_connection_is_reopened_by_the_next_command(sh, root):
 # ------------------------------------------------------------------ completion
 def test_command_names_complete(sh):
     assert sh.complete("g") == ["get "]
-    assert sh.complete("m") == ["mget ", "mkdir ", "mput ", "mv "]
+    assert sh.complete("m") == ["mget ", "mirror ", "mkdir ", "mput ", "mv "]
     assert sh.complete("ex") == ["exit "]
     assert sh.complete("help g") == ["get "]
 
