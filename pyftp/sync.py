@@ -1066,6 +1066,8 @@ def mget(client: Client, patterns: Sequence[str], local_dir: str | os.PathLike =
                 continue
             target = os.path.join(local_dir, name)
             if target in seen:
+                if posixpath.normpath(seen[target]) == posixpath.normpath(path):
+                    continue  # one file matched by two patterns: fetched once
                 msg = f"same name as {seen[target]}: not downloaded twice to {target}"
                 report.errors.append((path, msg))
                 continue
@@ -1124,6 +1126,8 @@ def mput(client: Client, patterns: Sequence[str], remote_dir: str = ".", *,
                 continue
             remote = posixpath.join(remote_dir, name)
             if remote in seen:
+                if os.path.normpath(seen[remote]) == os.path.normpath(path):
+                    continue  # one file matched by two patterns: sent once
                 report.errors.append((path, f"same name as {seen[remote]}: not uploaded "
                                             f"twice to {remote}"))
                 continue
