@@ -94,6 +94,10 @@ class Channel:
         while True:
             event = self.decoder.next_event()
             if isinstance(event, Header):
+                if deadline is not None:
+                    # what is left of the frame deadline must not become the timeout of
+                    # the reply: a header split near its deadline would cut the get after it
+                    self._settimeout(idle_timeout)
                 return event.fields
             assert event is NEED_DATA
             if self.decoder.in_frame:
