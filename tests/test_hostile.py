@@ -722,3 +722,27 @@ def test_log_lines_cannot_be_forged(arena, caplog):
         a.expect_error({"op": "stat", "path": evil}, "not_found")
     for record in caplog.records:
         assert "\n" not in record.getMessage(), record.getMessage()
+
+
+def test_header_split_near_its_deadline_does_not_cut_the_reply(make_arena):
+    """What is left of a frame's deadline must not become the timeout of its reply.
+
+    The header arrives in two pieces, the second late; then the client reads slowly.
+    The sleeps pace the client like a slow network would; nothing waits on them.
+    """
+    arena = make_arena(frame_timeout=1.0)
+    big = os.urandom(8 << 20)
+    (arena.root / "big.bin").write_bytes(big)
+    arena.complete.add(big)
+    with arena.raw() as a:
+        a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        body = json.dumps({"op": "get", "path": "big.bin"}).encode()
+        frame = _hdr(len(body)) + body
+        a.send_raw(frame[:3])
+        time.sleep(0.6)
+        a.send_raw(frame[3:])
+        time.sleep(0.6)  # the server's send buffer fills meanwhile
+        reply, payload = a.read_frame()
+        assert reply["ok"] is True and payload == big
+        trailer, _ = a.read_frame()
+        assert trailer.get("sha256") == hashlib.sha256(big).hexdigest()
