@@ -282,3 +282,42 @@ def test_help_says_where_passwords_come_from():
     r = run_cli("user", "--help")
     assert r.returncode == 0 and "never from the command line" in " ".join(r.stdout.split())
     assert "--password" not in run_cli("user", "add", "--help").stdout
+
+
+# ---------------------------------------------------------------------- exposure
+@pytest.mark.parametrize("host,users,tls,expect", [
+    ("127.0.0.1", False, False, []),
+    ("127.0.0.5", False, False, []),
+    ("::1", False, False, []),
+    ("::ffff:127.0.0.1", False, False, []),
+    ("0.0.0.0", False, False, ["all network interfaces", "no TLS: files"]),
+    ("::", True, False, ["no TLS: passwords and files"]),
+    ("192.168.1.7", False, True, ["192.168.1.7"]),
+    ("10.0.0.1", True, True, []),
+])
+def test_exposure_warnings_name_what_is_exposed(host, users, tls, expect):
+    from pyftp.cli import exposure_warnings
+    lines = exposure_warnings(host, 6971, "/srv/x", users=users, tls=tls, read_only=False)
+    assert len(lines) == len(expect)
+    for line, word in zip(lines, expect):
+        assert word in line
+    if not users and expect:
+        assert "--users" in lines[0] and "/srv/x" in lines[0] and "delete" in lines[0]
+
+
+def test_loopback_server_prints_no_warning(root):
+    with ServerProcess("--root", str(root)) as srv:
+        assert srv.stop() == 0
+        assert "warning" not in srv.stderr
+
+
+def test_cli_defaults_are_the_server_defaults():
+    """--help shows the limits a server really gets when no option is given."""
+    from pyftp.cli import SERVER_DEFAULTS, server_parser
+    from pyftp.server import ServerConfig
+    cfg = ServerConfig(root=".")
+    for name, value in SERVER_DEFAULTS.items():
+        assert getattr(cfg, name) == value, name
+    args = server_parser().parse_args(["--root", "."])
+    for name, value in SERVER_DEFAULTS.items():
+        assert getattr(args, name) == value, name
