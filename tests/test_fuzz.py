@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pyftp.errors import ProtocolError
 from pyftp.protocol import MAX_HEADER, NEED_DATA, Data, FrameDecoder, Header, encode_frame
 
-FUZZ = settings(max_examples=200, deadline=None,
+FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -185,7 +185,7 @@ def _check_ordinary_client(a: Arena) -> None:
             c.get("good.txt", a.local / "probe.txt")
             assert (a.local / "probe.txt").read_bytes() == GOOD
             return
-        data = os.urandom(min(300_000, cfg.max_file_size or 300_000))
+        data = os.urandom(min(150_000, cfg.max_file_size or 150_000))
         src = a.local / "probe.bin"
         src.write_bytes(data)
         res = c.put(src, "/probe.bin", overwrite=True)
@@ -577,7 +577,7 @@ SLOW_HEADER = _frame(json.dumps({"op": "ls", "path": "/" + "a" * 200}).encode())
 
 @pytest.mark.parametrize("style", ["stalled_prefix", "slow_drip"])
 def test_200_slowloris_connections(make_arena, style):
-    arena = make_arena(frame_timeout=1.0, max_clients=260, max_per_ip=260)
+    arena = make_arena(frame_timeout=0.5, max_clients=260, max_per_ip=260)
     socks = []
     try:
         for _ in range(200):
@@ -667,11 +667,10 @@ class _Plain:
 
 
 def test_idle_connection_is_closed(make_arena):
-    arena = make_arena(idle_timeout=0.5)
-    with arena.raw() as a:
+    arena = make_arena(idle_timeout=0.3)
+    with arena.raw() as a, arena.raw(hello=False) as b:
         assert a.is_closed()  # reads until EOF; the socket timeout (5 s) bounds it
-    with arena.raw(hello=False) as a:
-        assert a.is_closed()
+        assert b.is_closed()
 
 
 def test_disconnect_in_the_middle_of_get(arena):
@@ -730,7 +729,7 @@ def test_header_split_near_its_deadline_does_not_cut_the_reply(make_arena):
     The header arrives in two pieces, the second late; then the client reads slowly.
     The sleeps pace the client like a slow network would; nothing waits on them.
     """
-    arena = make_arena(frame_timeout=1.0)
+    arena = make_arena(frame_timeout=0.6)
     big = os.urandom(8 << 20)
     (arena.root / "big.bin").write_bytes(big)
     arena.complete.add(big)
@@ -739,9 +738,9 @@ def test_header_split_near_its_deadline_does_not_cut_the_reply(make_arena):
         body = json.dumps({"op": "get", "path": "big.bin"}).encode()
         frame = _hdr(len(body)) + body
         a.send_raw(frame[:3])
-        time.sleep(0.6)
+        time.sleep(0.4)
         a.send_raw(frame[3:])
-        time.sleep(0.6)  # the server's send buffer fills meanwhile
+        time.sleep(0.4)  # the server's send buffer fills meanwhile
         reply, payload = a.read_frame()
         assert reply["ok"] is True and payload == big
         trailer, _ = a.read_frame()

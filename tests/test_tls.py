@@ -148,7 +148,7 @@ def _client_hello() -> bytes:
 @pytest.mark.parametrize("style", ["stalled", "drip"])
 def test_slow_tls_handshake_is_cut_at_the_frame_deadline(make_server, pems, style):
     """A handshake dribbled in one byte at a time must not hold a thread past its deadline."""
-    server = make_server(ssl_context=server_tls_context(pems[1], pems[2]), frame_timeout=1.0)
+    server = make_server(ssl_context=server_tls_context(pems[1], pems[2]), frame_timeout=0.5)
     hello = _client_hello()
     socks = [socket.create_connection(server.address, timeout=TIMEOUT) for _ in range(5)]
     try:
