@@ -321,3 +321,34 @@ def test_cli_defaults_are_the_server_defaults():
     args = server_parser().parse_args(["--root", "."])
     for name, value in SERVER_DEFAULTS.items():
         assert getattr(args, name) == value, name
+
+
+def test_cli_user_add_prompts_twice_on_a_terminal(tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    f = str(tmp_path / "users.json")
+    cmd = server_command()
+    child = pexpect.spawn(cmd[0], [*cmd[1:], "user", "add", "alice", "--users", f],
+                          timeout=30, encoding="utf-8")
+    try:
+        child.expect("password for alice: ")
+        child.sendline(PASSWORD)
+        child.expect("again: ")
+        child.sendline(PASSWORD + "x")
+        child.expect("do not match")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1 and not os.path.exists(f)
+    child = pexpect.spawn(cmd[0], [*cmd[1:], "user", "add", "alice", "--users", f],
+                          timeout=30, encoding="utf-8")
+    try:
+        child.expect("password for alice: ")
+        child.sendline(PASSWORD)
+        child.expect("again: ")
+        child.sendline(PASSWORD)
+        child.expect(pexpect.EOF)
+        assert PASSWORD not in child.before  # getpass does not echo
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert auth.verify_password(load_users(f)["alice"], PASSWORD)
