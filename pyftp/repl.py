@@ -12,18 +12,25 @@ the shell makes, and after :data:`CACHE_SECONDS`); local paths from the local fo
 Names with spaces complete with backslashes or inside the quote the user opened, as in
 bash. History persists in ``$XDG_STATE_HOME/pyftp/history``.
 
+Every transfer goes through :mod:`pyftp.sync`: ``get``/``put`` through ``get_file`` /
+``put_file``, and ``get -r``, ``put -r``, ``mget``, ``mput`` and ``mirror`` through its
+pipelined tree, glob and mirror jobs. So each one continues partial files (unless
+``--no-resume``) and rides out a dropped connection (``retries``), and the shell adds
+only parsing, the bars (:func:`pyftp.ui.job_display`) and the report: one line per
+file, the job's summary, and one red line per failed file, after which the command
+fails as a whole (:class:`JobError`, exit 1 in the one-shot modes).
+
 Ctrl-C during a command cancels it and returns to the prompt. The client drops a
 connection interrupted mid-transfer (it cannot be reused out of step), so the shell
 reconnects at once; the partial file stays hidden and a rerun of the same get/put
 continues it. The shell never calls ``os.chdir``: ``lcd`` moves :attr:`Shell.local_cwd`.
 
-Import rule: client, errors, protocol, ui. Nothing imports repl but cli.
+Import rule: client, sync, errors, protocol, ui. Nothing imports repl but cli.
 """
 from __future__ import annotations
 
 import cmd
 import difflib
-import fnmatch
 import getopt
 import glob
 import json
@@ -323,10 +330,6 @@ def _quote_word(value: str, quote: str | None, final: bool) -> str:
     if quote == "'" and "'" not in value:
         return f"'{value}" + ("' " if final else "")
     return _NEEDS_ESCAPE.sub(r"\\\1", value) + (" " if final else "")
-
-
-def _has_glob(text: str) -> bool:
-    return any(c in text for c in "*?[")
 
 
 def history_path() -> str:
@@ -1336,13 +1339,6 @@ def _is_dir(d: os.DirEntry) -> bool:
         return d.is_dir()
     except OSError:
         return False
-
-
-def _size_or_zero(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _local_listing(target: str) -> list[_LocalEntry]:
