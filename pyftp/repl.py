@@ -577,7 +577,8 @@ class Shell(cmd.Cmd):
                 text += " (unfinished files are never published; run it again to resume)"
         fields = getattr(exc, "fields", None) or {}
         report = getattr(exc, "report", None)
-        if isinstance(exc, sync.RetriesExhaustedError) and report is not None:
+        if isinstance(exc, sync.RetriesExhaustedError) and report is not None and (
+                report.source or report.dest):  # a job's report, not a single file's
             # what the job finished before the connection stayed away is not lost
             fields = _report_counts(report)
             if report.sent or report.deleted:
