@@ -348,6 +348,10 @@ class Storage:
             raise PermissionDeniedError("permission denied: the root folder cannot be moved")
         if not os.path.lexists(s.real):
             raise NotFoundError(f"not found: {s.vpath}")
+        if os.path.islink(s.real) or (os.path.isdir(s.real) and _holds_symlink(s.real)):
+            raise PermissionDeniedError(
+                f"permission denied: {s.vpath} is or holds a symbolic link; links are set "
+                "up by the server's admin and cannot be moved by clients")
         if d.vpath == s.vpath:
             return s.vpath, d.vpath
         if d.vpath.startswith(s.vpath + "/"):
@@ -459,6 +463,28 @@ class Storage:
                 except OSError:
                     pass
         return removed
+
+
+def _holds_symlink(real: str) -> bool:
+    """True if the tree under ``real`` holds a symbolic link (none is followed).
+
+    The jail checks a path, then uses it. If a client could rename a link that leads
+    out (or a folder holding one) into a checked path in between, from a second
+    connection, the use would land outside the root. No request creates links, so
+    keeping every link where the admin put it closes that race for all operations.
+    """
+    stack = [real]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for de in it:
+                    if de.is_symlink():
+                        return True
+                    if de.is_dir(follow_symlinks=False):
+                        stack.append(de.path)
+        except OSError:
+            return True  # cannot look inside: do not move what we cannot vouch for
+    return False
 
 
 def _pread_into(fd: int, view: memoryview, pos: int) -> int:
