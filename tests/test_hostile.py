@@ -498,15 +498,57 @@ def test_traversal(arena, name):
                                        str(arena.base / "root2"), "/etc/passwd"}
 
 
-def test_moved_symlink_still_cannot_be_followed(arena):
-    """mv moves the link itself; reading it at its new name is still refused."""
+def test_symlinks_and_folders_holding_them_cannot_be_moved(arena):
+    """A link stays where the admin put it, so no checked path can become one later."""
+    os.mkdir(arena.root / "holder")
+    os.symlink("../good.txt", arena.root / "holder" / "inside_link")  # even a harmless one
     with arena.raw() as a:
-        reply, _ = a.request({"op": "mv", "src": "link_file", "dst": "sub/renamed"})
+        for src in ("link_file", "link_dir", "link_sibling", "holder"):
+            reply, _ = a.request({"op": "mv", "src": src, "dst": "sub/moved"})
+            assert reply["error"] == "permission_denied" and "symbolic link" in reply["message"]
+        reply, _ = a.request({"op": "mv", "src": "sub", "dst": "sub2"})  # no links: fine
         assert reply["ok"] is True
-        a.expect_error({"op": "get", "path": "sub/renamed"}, "permission_denied")
-        reply, _ = a.request({"op": "rm", "path": "sub/renamed"})
+        reply, _ = a.request({"op": "rm", "path": "link_file"})
         assert reply["ok"] is True  # removes the link, never its target
     assert (arena.base / "secret").read_bytes() == SECRET
+
+
+def test_symlink_swap_race(arena):
+    """Check-then-use race: swap a checked folder for a link out while uploads run.
+
+    One connection keeps renaming the folder ``d`` away and the link ``link_dir`` in
+    its place; others keep uploading into ``d``. Without the rule above, uploads
+    landed outside the root within seconds.
+    """
+    import threading
+    os.mkdir(arena.root / "d")
+    stop = time.monotonic() + 1.0
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    swaps: list[str] = []
+
+    def upload(n: int) -> None:
+        with arena.raw() as a:
+            while time.monotonic() < stop:
+                reply, _ = a.request({"op": "put", "path": f"d/x{n}", "total": len(PAYLOAD),
+                                      "sha256": digest, "overwrite": True})
+                if reply["ok"]:
+                    a.request({"op": "data"}, PAYLOAD)
+
+    def swap() -> None:
+        with arena.raw() as a:
+            while time.monotonic() < stop:
+                a.request({"op": "mv", "src": "d", "dst": "d_old"})
+                swaps.append(a.request({"op": "mv", "src": "link_dir", "dst": "d"})[0]
+                             .get("error", "ok"))
+                a.request({"op": "mv", "src": "d_old", "dst": "d"})
+    threads = [threading.Thread(target=upload, args=(n,)) for n in range(2)]
+    threads.append(threading.Thread(target=swap))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert swaps and set(swaps) == {"permission_denied"}
+    assert sorted(os.listdir(arena.base / "outside")) == ["inner"]
 
 
 def test_overwriting_a_symlink_replaces_the_link_not_its_target(arena):
