@@ -30,7 +30,7 @@ from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, Local
                      ProtocolError, PyftpError, RemoteError, TransportError,
                      UnsupportedVersionError)
 from .protocol import DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply
-from .transport import CHUNK, Channel
+from .transport import CHUNK, OVERLAP_MIN, Channel, FileHasher
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
 
@@ -370,14 +370,14 @@ class Client:
 
                 def sink(chunk) -> None:
                     nonlocal done
-                    h.update(chunk)
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view):]
                     done += len(chunk)
                     if on_progress:
                         on_progress(done, total)
-                chan.recv_payload_into(sink, timeout=self.timeout)
+                # hasher=h: SHA-256 runs on a second thread beside recv and write
+                chan.recv_payload_into(sink, timeout=self.timeout, hasher=h)
             finally:
                 os.close(fd)
             digest = self._recv_reply()
@@ -424,6 +424,17 @@ class Client:
             raise LocalError(f"{local} is a directory (use put -r)")
         if not stat_.S_ISREG(st.st_mode):
             raise LocalError(f"{local} is not a regular file")
+        if st.st_size >= OVERLAP_MIN and "sha256_trailer" in self.server_info.get("features", ()):
+            # hash while sending instead of reading the whole file once before: the
+            # digest follows the data and the server still publishes only on a match
+            try:
+                return self._put_trailer(local, remote, st, on_progress, overwrite, resume,
+                                         keep_mtime)
+            except ChecksumMismatchError:
+                if not resume:
+                    raise
+                return self._put_trailer(local, remote, st, on_progress, overwrite, False,
+                                         keep_mtime)
         digest = _file_sha256(local)
         try:
             return self._put_once(local, remote, st, digest, on_progress, overwrite, resume, keep_mtime)
@@ -471,6 +482,82 @@ class Client:
         raise_for_reply(final)
         return TransferResult(str(final.get("path", remote)), local, total, total - offset,
                               offset, str(final.get("sha256", digest)),
+                              time.monotonic() - started)
+
+    def _put_trailer(self, local, remote, st, on_progress, overwrite, resume,
+                     keep_mtime) -> TransferResult:
+        """A put whose SHA-256 is computed while the bytes are sent (``sha256_trailer``).
+
+        A second thread hashes the file with pread while ``sendfile`` sends it, and the
+        digest goes in a ``verify`` frame after the data; the server compares it with
+        its own before publishing. When the server resumes a partial it tells the
+        digest of the bytes it kept; this side hashes the same prefix of its file and,
+        if they differ, asks for a fresh start (``"offset": 0``) before sending a byte.
+        """
+        started = time.monotonic()
+        total = st.st_size
+        req: dict = {"op": "put", "path": remote, "total": total, "trailer": True}
+        if overwrite:
+            req["overwrite"] = True
+        if not resume:
+            req["resume"] = False
+        if keep_mtime:
+            req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        try:
+            f = open(local, "rb", buffering=0)
+        except OSError as exc:
+            raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
+        with f:
+            reply = self._call(req)
+            offset = reply.get("offset", 0)
+            if type(offset) is not int or not 0 <= offset <= total:
+                self._drop("bad offset")
+                raise ProtocolError(f"the server asked to resume at {offset!r}, outside "
+                                    f"0..{total}")
+            chan = self._channel()
+            h = hashlib.sha256()
+            hasher: FileHasher | None = None
+            try:
+                data: dict = {"op": "data", "size": total - offset}
+                if offset:
+                    try:
+                        _hash_prefix(h, f, offset)
+                    except OSError as exc:
+                        raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
+                    if h.hexdigest() != reply.get("prefix_sha256"):
+                        h, offset = hashlib.sha256(), 0
+                        data = {"op": "data", "size": total, "offset": 0}
+                count = total - offset
+                hasher = FileHasher(f.fileno(), h, offset, total)
+                # sendfile's fallback for TLS reads from the file position (and skips the
+                # seek for offset 0): put it where the data starts
+                f.seek(offset)
+                chan.send_header(data)
+                if on_progress:
+                    on_progress(offset, total)
+                done = offset
+
+                def tick(n: int) -> None:
+                    nonlocal done
+                    done += n
+                    on_progress(done, total)  # type: ignore[misc]
+                sent = chan.send_file(f, offset, count, on_chunk=tick if on_progress else None)
+                try:
+                    hasher.result()
+                except OSError as exc:
+                    raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
+                if sent != count or hasher.hashed != count:
+                    raise LocalError(f"{local} shrank while being sent; upload it again")
+                chan.send({"op": "verify", "sha256": h.hexdigest()})
+                final = self._recv_reply()
+            except BaseException:
+                if hasher is not None:
+                    hasher.cancel()
+                self._drop("an upload was interrupted")
+                raise
+        raise_for_reply(final)
+        return TransferResult(str(final.get("path", remote)), local, total, count, offset,
+                              str(final.get("sha256", h.hexdigest())),
                               time.monotonic() - started)
 
     # ------------------------------------------------------------------ many files
@@ -688,7 +775,6 @@ class Client:
 
         def sink(chunk) -> None:
             nonlocal done, fd
-            h.update(chunk)
             if fd is not None:
                 try:
                     view = memoryview(chunk)
@@ -702,7 +788,8 @@ class Client:
             if progress:
                 progress(done, total)
         try:
-            chan.recv_payload_into(sink, timeout=self.timeout)
+            # hasher=h: a large file is hashed on a second thread beside recv and write
+            chan.recv_payload_into(sink, timeout=self.timeout, hasher=h)
         finally:
             if fd is not None:
                 os.close(fd)

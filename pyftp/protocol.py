@@ -38,7 +38,7 @@ MAX_HEADER = 65536
 MAX_SIZE = 2**53 - 1
 DEFAULT_PORT = 6971
 #: what this implementation offers, sent in the hello reply
-FEATURES = ["sha256", "resume", "mtime", "pipelining"]
+FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer"]
 
 _LENGTH = struct.Struct(">I")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -235,7 +235,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("get", "download a file from an offset", (_path(), Field("offset", "int"))),
     Command("put", "upload a file (then a data frame)",
             (_path(), Field("total", "int", True), Field("sha256", "sha256"),
-             Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number")),
+             Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number"),
+             Field("trailer", "bool")),
             writes=True),
     Command("hash", "SHA-256 of a file", (_path(),)),
     Command("upper", "upper-case the UTF-8 text in the payload", payload=True),

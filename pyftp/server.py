@@ -538,6 +538,20 @@ class Session:
                 self._send_large(f, st, reply, offset, count)
             self._log_bytes = count
 
+    def _recv_verify(self) -> str:
+        """Read the ``verify`` frame that ends a trailer put; return its SHA-256."""
+        cfg = self.config
+        fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+        if fields is None:
+            raise TransportError("closed before sending the digest of a put")
+        digest = fields.get("sha256")
+        if (fields.get("op") != "verify" or fields.get("size", 0) or not isinstance(digest, str)
+                or len(digest) != 64 or digest.strip("0123456789abcdef")):
+            self._closing = True
+            raise BadRequestError("put: expected a verify frame with the file's sha256 "
+                                  "(64 lower-case hex digits) right after the data")
+        return digest
+
     def _send_small(self, f, st, reply: dict, offset: int) -> None:
         """Reply, bytes and digest frame in one write: one syscall per small get."""
         data = os.pread(f.fileno(), st.st_size, 0)
@@ -584,17 +598,30 @@ class Session:
 
     def handle_put(self, a: dict) -> None:
         cfg = self.config
+        # trailer (feature sha256_trailer): the client hashes while it sends and puts
+        # the digest in a "verify" frame after the data, instead of reading the whole
+        # file once before sending; publishing still waits for that digest
+        trailer = a.get("trailer", False)
+        if trailer and a.get("sha256") is not None:
+            raise BadRequestError("put: give either sha256 or trailer, not both")
         up = self.storage.begin_upload(
             self.cwd, a["path"], a["total"], a.get("sha256"),
             overwrite=a.get("overwrite", False), resume=a.get("resume", True),
-            mtime=a.get("mtime"), owner=self.interrupt)
+            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer)
         self._log_path = up.vpath
         try:
-            self.chan.send(ok(offset=up.offset))
+            reply = ok(offset=up.offset)
+            if up.prefix_sha256 is not None:
+                reply["prefix_sha256"] = up.prefix_sha256
+            self.chan.send(reply)
             fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
             if fields is None:
                 raise TransportError("closed before sending the data of a put")
+            if trailer and up.offset and fields.get("offset") == 0:
+                up.restart()  # the client's bytes differ from the kept prefix
             if fields.get("op") != "data" or fields.get("size", 0) != up.remaining:
+                if trailer:
+                    self._closing = True  # a verify frame may follow: out of step
                 raise BadRequestError(
                     f"put {up.vpath}: expected a data frame of {up.remaining} bytes, got "
                     f"op={str(fields.get('op'))[:20]!r} size={fields.get('size', 0)}")
@@ -603,10 +630,14 @@ class Session:
             def sink(chunk) -> None:
                 if not failure:
                     try:
-                        up.write(chunk)
+                        up.write(chunk, hashed=True)
                     except RemoteError as exc:  # keep reading so the stream stays in step
                         failure.append(exc)
-            self._log_bytes = self.chan.recv_payload_into(sink, timeout=cfg.idle_timeout)
+            # the transport feeds the hash (on a second thread for large payloads)
+            self._log_bytes = self.chan.recv_payload_into(sink, timeout=cfg.idle_timeout,
+                                                          hasher=up.hasher)
+            if trailer:
+                up.expected = self._recv_verify()
             if failure:
                 up.discard()
                 raise failure[0]

@@ -373,7 +373,8 @@ class Storage:
     def begin_upload(self, cwd: str, path: str, total: int, sha256: str | None = None,
                      *, overwrite: bool = False, resume: bool = True,
                      mtime: float | None = None,
-                     owner: Callable[[], object] | None = None) -> "Upload":
+                     owner: Callable[[], object] | None = None,
+                     trailer: bool = False) -> "Upload":
         """Check everything a put needs before any payload, and claim the target.
 
         Raises ``exists``, ``busy``, ``too_large``, ``no_space`` and friends here, so
@@ -384,6 +385,12 @@ class Storage:
         this connection and continues its partial. That is what a client retrying
         after its connection died silently needs (the dead session would otherwise
         hold the claim until its idle timeout); other content still gets ``busy``.
+
+        ``trailer``: the SHA-256 comes after the data (protocol feature
+        ``sha256_trailer``), so ``sha256`` is None. A partial of the same ``total`` is
+        offered for resume with the digest of its bytes (:attr:`Upload.prefix_sha256`)
+        for the client to check, and a takeover needs the same total and ``mtime``.
+        Publishing still waits for the whole file's digest (:meth:`Upload.commit`).
         """
         r = self.resolve(cwd, path, follow=False)
         self._writable(r.vpath)
@@ -412,19 +419,22 @@ class Storage:
             raise IsDirectoryError(f"is a directory: {r.vpath}")
         if os.path.lexists(r.real) and not overwrite:
             raise AlreadyExistsError(f"already exists: {r.vpath} (use overwrite to replace it)")
+        # what makes a later put "the very same file" for a takeover; a wrong guess in
+        # trailer mode costs only a cut connection, as the digest still gates publishing
+        key = sha256 if not trailer or mtime is None else f"trailer:{mtime!r}"
         with self._uploads_lock:
             holder = self._uploads.get(r.real)
-            if (holder is not None and holder[2] is not None and sha256 is not None
-                    and holder[:2] == (total, sha256)):
+            if (holder is not None and holder[2] is not None and key is not None
+                    and holder[:2] == (total, key)):
                 holder[2]()  # the same file again: take the upload over
                 self._uploads_lock.wait_for(lambda: r.real not in self._uploads, TAKEOVER_WAIT)
                 holder = self._uploads.get(r.real)
             if holder is not None:
                 raise BusyError(f"busy: another upload to {r.vpath} is in progress; try again later")
-            self._uploads[r.real] = (total, sha256, owner)
+            self._uploads[r.real] = (total, key, owner)
         try:
-            up = Upload(self, r, total, sha256, overwrite, mtime)
-            up.open(resume and sha256 is not None)
+            up = Upload(self, r, total, sha256, overwrite, mtime, trailer=trailer)
+            up.open(resume and (sha256 is not None or trailer))
             free = shutil.disk_usage(parent).free
             if total - up.offset > free - self.min_free:
                 up.abort()
@@ -499,8 +509,12 @@ class Upload:
     """One put in progress: a claimed target, its partial file and a running hash."""
 
     def __init__(self, storage: Storage, r: Resolved, total: int, sha256: str | None,
-                 overwrite: bool, mtime: float | None) -> None:
+                 overwrite: bool, mtime: float | None, *, trailer: bool = False) -> None:
         self.storage = storage
+        #: the digest arrives after the data (set :attr:`expected` before commit)
+        self.trailer = trailer
+        #: SHA-256 of the kept bytes of a resumed trailer upload, for the client to check
+        self.prefix_sha256: str | None = None
         self.vpath = r.vpath
         self.target = r.real
         self.total = total
@@ -524,6 +538,8 @@ class Upload:
                 with open(self.partial, "rb", buffering=0) as f:
                     _hash_into(self._hash, f, size)
                 self._fd, self.offset = fd, size
+                if self.trailer:
+                    self.prefix_sha256 = self._hash.copy().hexdigest()
                 return
             os.close(fd)
         self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -538,18 +554,39 @@ class Upload:
                 meta = json.load(f)
         except (OSError, ValueError):
             return False
+        # trailer mode knows no digest yet: the same total is enough to offer the
+        # partial, because the client checks prefix_sha256 before sending the rest
         return (isinstance(meta, dict) and meta.get("total") == self.total
-                and meta.get("sha256") == self.expected and os.path.isfile(self.partial))
+                and (self.trailer or meta.get("sha256") == self.expected)
+                and os.path.isfile(self.partial))
+
+    def restart(self) -> None:
+        """Empty a resumed partial and start from byte 0 (the client's prefix differed)."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, 0)  # O_APPEND: the next write lands at 0
+        except OSError as exc:
+            raise _os_error(exc, self.vpath) from exc
+        self._hash = hashlib.sha256()
+        self.offset = self.received = 0
+        self.prefix_sha256 = None
 
     @property
     def remaining(self) -> int:
         return self.total - self.offset
 
-    def write(self, data) -> None:
-        """Append received bytes to the partial and to the hash."""
+    @property
+    def hasher(self):
+        """The running SHA-256 of the partial: a receiver may feed it on another thread
+        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
+        return self._hash
+
+    def write(self, data, *, hashed: bool = False) -> None:
+        """Append received bytes to the partial and (unless ``hashed``) to the hash."""
         fd = self._fd
         view = memoryview(data)
-        self._hash.update(view)
+        if not hashed:
+            self._hash.update(view)
         try:
             while view:
                 n = os.write(fd, view)
@@ -600,7 +637,7 @@ class Upload:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        if self.offset + self.received == 0 or self.expected is None:
+        if self.offset + self.received == 0 or (self.expected is None and not self.trailer):
             self.discard()  # nothing worth keeping, or nothing to verify a resume with
         self.release()
 

@@ -131,32 +131,59 @@ class Channel:
     def recv_payload_into(self, sink: Callable[[memoryview | bytes], object], *,
                           timeout: float | None = None,
                           on_chunk: Callable[[int], object] | None = None,
-                          copy: bool = False) -> int:
+                          copy: bool = False, hasher: Hasher | None = None) -> int:
         """Move the current frame's payload to ``sink`` chunk by chunk; return its size.
 
         ``sink`` gets views of one reused buffer (bytes if ``copy``), valid only during
         the call. ``timeout`` is the longest stall allowed between two chunks.
+
+        ``hasher``, when given, is fed every payload byte in order. For a payload of at
+        least :data:`OVERLAP_MIN` bytes it is fed on a second thread through a small
+        ring of buffers, so SHA-256 (which releases the GIL on large buffers) runs on
+        one core while this thread receives and writes on the other; in series the
+        three would cost their sum. ``hasher`` is done with every byte on return.
         """
         total = 0
-        limiter = self.limiter
         # bytes the decoder already holds come first, or the stream would reorder
         while self.decoder.payload_left and self.decoder.buffered:
             chunk = self.decoder.take_buffered_payload(CHUNK)
             sink(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             total += len(chunk)
             if on_chunk:
                 on_chunk(len(chunk))
         if not self.decoder.payload_left:
             return total
+        self._settimeout(timeout)
+        if hasher is not None and not copy and self.decoder.payload_left >= OVERLAP_MIN:
+            with _HashRing(hasher, self._buffer_size) as ring:
+                return total + self._recv_loop(sink, on_chunk, False, ring.take, ring.hash)
         if self._rbuf is None:
             self._rbuf = bytearray(self._buffer_size)
-        view = memoryview(self._rbuf)
-        self._settimeout(timeout)
-        step = limiter.chunk() if limiter else len(view)
-        while self.decoder.payload_left:
-            want = min(step, self.decoder.payload_left)
+        rbuf = self._rbuf
+        after = None
+        if hasher is not None:
+            def after(_buf: bytearray, n: int) -> None:
+                hasher.update(memoryview(rbuf)[:n])
+        return total + self._recv_loop(sink, on_chunk, copy, lambda: rbuf, after)
+
+    def _recv_loop(self, sink: Callable[[memoryview | bytes], object],
+                   on_chunk: Callable[[int], object] | None, copy: bool,
+                   take: Callable[[], bytearray],
+                   after: Callable[[bytearray, int], object] | None) -> int:
+        """recv_into buffers from ``take()`` until the payload is in; ``after(buf, n)``
+        gets each filled buffer once ``sink`` has seen it."""
+        total = 0
+        limiter = self.limiter
+        decoder = self.decoder
+        step = limiter.chunk() if limiter else self._buffer_size
+        recv_into = self.sock.recv_into
+        while decoder.payload_left:
+            buf = take()
+            view = memoryview(buf)[:min(step, decoder.payload_left)]
             try:
-                n = self.sock.recv_into(view[:want])
+                n = recv_into(view)
             except socket.timeout as exc:
                 raise TransportError("the transfer stalled: no data arrived in time") from exc
             except OSError as exc:
@@ -164,8 +191,10 @@ class Channel:
             if not n:
                 raise TransportError("connection closed in the middle of a transfer")
             self.bytes_in += n
-            self.decoder.payload_consumed(n)
+            decoder.payload_consumed(n)
             sink(bytes(view[:n]) if copy else view[:n])
+            if after is not None:
+                after(buf, n)
             total += n
             if on_chunk:
                 on_chunk(n)
@@ -264,3 +293,113 @@ def _left(deadline: float | None, idle: float | None) -> float | None:
     if deadline is None:
         return idle
     return max(0.001, deadline - time.monotonic())
+
+
+class _HashRing:
+    """Buffers that go round between the receiving thread and one hashing thread.
+
+    The receiver ``take()``s a free buffer, fills it, lets the sink write it, and hands
+    it on with ``hash(buf, n)``; the hashing thread updates the hash and frees the
+    buffer. Buffers are hashed in the order they were filled, and the receiver waits
+    when all of them are queued, so memory stays at ``RING`` buffers. Leaving the
+    ``with`` block always stops and joins the thread; an error inside the thread is
+    raised there.
+    """
+
+    def __init__(self, hasher: Hasher, size: int) -> None:
+        self._hasher = hasher
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        for _ in range(RING):
+            self._free.put(bytearray(size))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="pyftp-hash", daemon=True)
+
+    def __enter__(self) -> "_HashRing":
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._full.put(None)
+        self._thread.join()
+        if self._error is not None and exc is None:
+            raise self._error
+
+    def take(self) -> bytearray:
+        buf = self._free.get()
+        if self._error is not None:
+            raise self._error
+        return buf
+
+    def hash(self, buf: bytearray, n: int) -> None:
+        self._full.put((buf, n))
+
+    def _work(self) -> None:
+        update = self._hasher.update
+        while True:
+            item = self._full.get()
+            if item is None:
+                return
+            buf, n = item
+            try:
+                if self._error is None:
+                    update(memoryview(buf)[:n])
+            except BaseException as exc:  # handed to the receiving thread
+                self._error = exc
+            finally:
+                self._free.put(buf)  # always: the receiver must never wait forever
+
+
+class FileHasher:
+    """Hash bytes ``[start, stop)`` of an open file on a second thread.
+
+    Used while the same bytes leave through ``sendfile``: the kernel copies to the
+    socket on one core while SHA-256 runs on the other, instead of one after the
+    other. It reads with ``pread`` (its own position), so the sender's offsets are
+    untouched. ``result()`` joins and returns the hash object; ``cancel()`` stops early
+    (a failed transfer must not keep reading a large file) and joins too.
+    """
+
+    def __init__(self, fd: int, hasher: Hasher, start: int, stop: int) -> None:
+        self._fd, self._hasher = fd, hasher
+        self._start, self._stop = start, stop
+        self._cancelled = False
+        self._error: OSError | None = None
+        self.hashed = 0
+        self._thread = threading.Thread(target=self._work, name="pyftp-hash", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        pos, stop = self._start, self._stop
+        update = self._hasher.update
+        try:
+            while pos < stop and not self._cancelled:
+                n = _pread_into(self._fd, view[:min(CHUNK, stop - pos)], pos)
+                if not n:
+                    break  # the file shrank: the caller sees it from the short count
+                update(view[:n])
+                pos += n
+        except OSError as exc:
+            self._error = exc
+        self.hashed = pos - self._start
+
+    def result(self) -> Hasher:
+        """Wait for the hash; raise the OSError a read met. Check :attr:`hashed`."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hasher
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._thread.join()
+
+
+def _pread_into(fd: int, view: memoryview, pos: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], pos)
+    data = os.pread(fd, len(view), pos)
+    view[:len(data)] = data
+    return len(data)

@@ -1,0 +1,313 @@
+"""The fast paths: hashing overlapped with the I/O, and the digest-after-data put.
+
+Payloads here are a few MiB, just over the size at which the second thread starts
+(transport.OVERLAP_MIN), so the threaded paths run; every check is a byte or digest
+comparison, never a time.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from helpers import RawConn
+from pyftp import Client
+from pyftp.errors import TransportError
+from pyftp.protocol import encode_frame, partial_name
+from pyftp.transport import OVERLAP_MIN, Channel, FileHasher
+
+BIG = OVERLAP_MIN + 3 * 65536 + 17  # over the threshold, not a multiple of the buffer
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- the receiving ring
+def _pair():
+    a, b = socket.socketpair()
+    return a, b, Channel(b)
+
+
+def _send_in_thread(sock: socket.socket, data: bytes) -> threading.Thread:
+    """Send from another thread: the payloads are larger than a socketpair's buffers."""
+    def send() -> None:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass  # the reader gave up first (the failing-sink test)
+    t = threading.Thread(target=send)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("size", [0, 100, OVERLAP_MIN - 1, BIG])
+def test_hasher_sees_every_byte_in_order_and_the_sink_gets_the_same(size):
+    payload = os.urandom(size)
+    a, b, chan = _pair()
+    try:
+        sender = _send_in_thread(a, encode_frame({"op": "data", "size": size}) + payload)
+        assert chan.recv_header(5, 5)["size"] == size
+        out = io.BytesIO()
+        h = hashlib.sha256()
+        got = chan.recv_payload_into(out.write, timeout=5, hasher=h)
+        sender.join()
+    finally:
+        a.close(), b.close()
+    assert got == size
+    assert out.getvalue() == payload
+    assert h.hexdigest() == sha(payload)
+    assert chan.decoder.payload_left == 0
+
+
+def test_a_frame_after_a_large_payload_stays_in_step():
+    payload = os.urandom(BIG)
+    a, b, chan = _pair()
+    try:
+        sender = _send_in_thread(a, encode_frame({"size": BIG}) + payload
+                                 + encode_frame({"op": "verify", "n": 1}))
+        chan.recv_header(5, 5)
+        h = hashlib.sha256()
+        chan.recv_payload_into(lambda _v: None, timeout=5, hasher=h)
+        assert chan.recv_header(5, 5) == {"op": "verify", "n": 1}
+        sender.join()
+    finally:
+        a.close(), b.close()
+    assert h.hexdigest() == sha(payload)
+
+
+def test_peer_closing_mid_payload_raises_and_stops_the_hash_thread():
+    a, b, chan = _pair()
+
+    def send_half_and_close() -> None:
+        a.sendall(encode_frame({"size": BIG}) + os.urandom(OVERLAP_MIN // 2))
+        a.close()
+    sender = threading.Thread(target=send_half_and_close)
+    sender.start()
+    try:
+        chan.recv_header(5, 5)
+        with pytest.raises(TransportError, match="middle of a transfer"):
+            chan.recv_payload_into(lambda _v: None, timeout=5, hasher=hashlib.sha256())
+    finally:
+        sender.join()
+        b.close()
+    # the autouse no_thread_leaks fixture fails the test if pyftp-hash is still running
+
+
+def test_a_failing_sink_stops_the_hash_thread_and_raises():
+    a, b, chan = _pair()
+
+    def sink(_view):
+        raise OSError(28, "No space left on device")
+    try:
+        sender = _send_in_thread(a, encode_frame({"size": BIG}) + os.urandom(BIG))
+        chan.recv_header(5, 5)
+        with pytest.raises(OSError, match="No space"):
+            chan.recv_payload_into(sink, timeout=5, hasher=hashlib.sha256())
+    finally:
+        b.close()
+        sender.join()
+        a.close()
+
+
+# ---------------------------------------------------------------- the sending hasher
+def test_file_hasher_hashes_exactly_the_range(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    with open(p, "rb", buffering=0) as f:
+        f.seek(123)  # its own position must neither matter nor move
+        h = hashlib.sha256(data[:1000])
+        fh = FileHasher(f.fileno(), h, 1000, len(data))
+        assert fh.result() is h
+        assert f.tell() == 123
+    assert fh.hashed == len(data) - 1000
+    assert h.hexdigest() == sha(data)
+
+
+def test_file_hasher_reports_a_short_file(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"x" * 10)
+    with open(p, "rb", buffering=0) as f:
+        fh = FileHasher(f.fileno(), hashlib.sha256(), 0, 1000)
+        fh.result()
+    assert fh.hashed == 10
+
+
+def test_file_hasher_cancel_joins(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(os.urandom(4 * 1024 * 1024))
+    with open(p, "rb", buffering=0) as f:
+        fh = FileHasher(f.fileno(), hashlib.sha256(), 0, 4 * 1024 * 1024)
+        fh.cancel()
+        assert not fh._thread.is_alive()
+
+
+# ---------------------------------------------------------------- large files end to end
+def test_large_get_and_put_round_trip_verified(client, root, tmp_path):
+    data = os.urandom(BIG)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    res = client.put(src, "big.bin")
+    assert res.sha256 == sha(data) and res.offset == 0
+    assert (root / "big.bin").read_bytes() == data
+    got = client.get("big.bin", tmp_path / "down.bin")
+    assert got.sha256 == sha(data)
+    assert (tmp_path / "down.bin").read_bytes() == data
+
+
+def test_the_server_advertises_sha256_trailer(server):
+    with RawConn(server.address, hello=False) as c:
+        reply, _ = c.request({"op": "hello", "version": 1})
+    assert "sha256_trailer" in reply["features"]
+
+
+# ---------------------------------------------------------------- sha256_trailer on the wire
+def _trailer_put(c: RawConn, path: str, data: bytes, *, digest: str | None = None,
+                 **extra) -> dict:
+    reply, _ = c.request({"op": "put", "path": path, "total": len(data), "trailer": True,
+                          **extra})
+    assert reply["ok"] is True, reply
+    k = reply["offset"]
+    c.send_frame({"op": "data", "size": len(data) - k}, data[k:])
+    c.send_frame({"op": "verify", "sha256": digest or sha(data)})
+    return c.read_frame()[0]
+
+
+def test_trailer_put_publishes_a_matching_file(server, root):
+    data = os.urandom(5000)
+    with RawConn(server.address) as c:
+        final = _trailer_put(c, "t.bin", data)
+        assert final == {"ok": True, "total": 5000, "sha256": sha(data), "path": "/t.bin"}
+        assert c.request({"op": "pwd"})[0]["ok"] is True  # still in step
+    assert (root / "t.bin").read_bytes() == data
+
+
+def test_trailer_put_with_a_wrong_digest_publishes_nothing(server, root):
+    (root / "t.bin").write_bytes(b"the good old file")
+    with RawConn(server.address) as c:
+        final = _trailer_put(c, "t.bin", b"new bytes", digest="0" * 64, overwrite=True)
+        assert final["ok"] is False and final["error"] == "checksum_mismatch"
+        assert c.request({"op": "pwd"})[0]["ok"] is True
+    assert (root / "t.bin").read_bytes() == b"the good old file"
+    assert not (root / partial_name("t.bin")).exists()
+
+
+def test_trailer_and_sha256_together_are_refused(server, root):
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "t.bin", "total": 1, "trailer": True,
+                              "sha256": "0" * 64})
+    assert reply["error"] == "bad_request" and "not both" in reply["message"]
+    assert not list(root.iterdir())
+
+
+def test_a_malformed_verify_frame_is_refused_and_closes(server, root):
+    with RawConn(server.address, timeout=5) as c:
+        reply, _ = c.request({"op": "put", "path": "t.bin", "total": 3, "trailer": True})
+        assert reply["offset"] == 0
+        c.send_frame({"op": "data", "size": 3}, b"abc")
+        c.send_frame({"op": "verify", "sha256": "NOT-HEX"})
+        final, _ = c.read_frame()
+        assert final["error"] == "bad_request" and "verify" in final["message"]
+        assert c.is_closed()
+    assert not (root / "t.bin").exists()
+
+
+def _leave_partial(server, data: bytes, upto: int) -> None:
+    """A trailer put whose connection dies after ``upto`` bytes of the data."""
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(data),
+                              "trailer": True})
+        assert reply["offset"] == 0
+        c.send_frame({"op": "data", "size": len(data)}, b"")
+        c.send_raw(data[:upto])
+
+
+def _settled(server, root, size: int) -> None:
+    """Wait (bounded) until the dead session has ended and left its partial behind."""
+    deadline = time.monotonic() + 10
+    while server.session_count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert server.session_count == 0
+    assert (root / partial_name("r.bin")).stat().st_size == size
+
+
+def test_trailer_resume_offers_the_prefix_digest_and_completes(make_server, root):
+    server = make_server()
+    data = os.urandom(200_000)
+    _leave_partial(server, data, 80_000)
+    _settled(server, root, 80_000)
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(data),
+                              "trailer": True})
+        assert reply["offset"] == 80_000
+        assert reply["prefix_sha256"] == sha(data[:80_000])
+        c.send_frame({"op": "data", "size": len(data) - 80_000}, data[80_000:])
+        c.send_frame({"op": "verify", "sha256": sha(data)})
+        assert c.read_frame()[0]["sha256"] == sha(data)
+    assert (root / "r.bin").read_bytes() == data
+
+
+def test_trailer_resume_with_a_foreign_prefix_restarts_from_zero(make_server, root):
+    server = make_server()
+    old, new = os.urandom(200_000), os.urandom(200_000)
+    _leave_partial(server, old, 80_000)
+    _settled(server, root, 80_000)
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(new),
+                              "trailer": True})
+        assert reply["offset"] == 80_000 and reply["prefix_sha256"] != sha(new[:80_000])
+        c.send_frame({"op": "data", "size": len(new), "offset": 0}, new)
+        c.send_frame({"op": "verify", "sha256": sha(new)})
+        assert c.read_frame()[0]["sha256"] == sha(new)
+    assert (root / "r.bin").read_bytes() == new
+
+
+# ---------------------------------------------------------------- Client.put uses it
+def _plant_partial(root, name: str, data: bytes, total: int, digest: str | None) -> None:
+    (root / partial_name(name)).write_bytes(data)
+    (root / (partial_name(name) + ".json")).write_text(json.dumps({"total": total,
+                                                                   "sha256": digest}))
+
+
+def test_client_put_resumes_a_matching_prefix_without_a_prehash(client, root, tmp_path):
+    data = os.urandom(BIG)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    # a partial whose metadata has no digest: only the trailer form can resume it
+    _plant_partial(root, "big.bin", data[:1_000_000], BIG, None)
+    res = client.put(src, "big.bin")
+    assert res.offset == 1_000_000 and res.sent == BIG - 1_000_000
+    assert (root / "big.bin").read_bytes() == data
+
+
+def test_client_put_restarts_over_a_foreign_prefix(client, root, tmp_path):
+    data = os.urandom(BIG)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    _plant_partial(root, "big.bin", os.urandom(1_000_000), BIG, sha(data))
+    res = client.put(src, "big.bin")
+    assert res.offset == 0 and res.sent == BIG
+    assert (root / "big.bin").read_bytes() == data
+    assert not (root / partial_name("big.bin")).exists()
+
+
+def test_client_put_keeps_the_old_form_for_a_server_without_the_feature(server, root,
+                                                                         tmp_path):
+    data = os.urandom(BIG)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    with Client(*server.address, timeout=10) as c:
+        c.server_info["features"] = [f for f in c.server_info["features"]
+                                     if f != "sha256_trailer"]
+        # with the digest up front, a partial recorded for this digest is continued
+        _plant_partial(root, "big.bin", data[:500_000], BIG, sha(data))
+        res = c.put(src, "big.bin")
+    assert res.offset == 500_000
+    assert (root / "big.bin").read_bytes() == data
