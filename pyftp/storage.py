@@ -333,6 +333,11 @@ class Storage:
             names = os.listdir(r.real)
             if any(not is_partial_name(n) for n in names):
                 raise NotEmptyError(f"directory not empty: {r.vpath}")
+            with self._uploads_lock:
+                uploading = any(os.path.dirname(u) == r.real for u in self._uploads)
+            if uploading:
+                # an upload in flight would lose its partial and fail at the very end
+                raise BusyError(f"busy: an upload into {r.vpath} is in progress; try again later")
             for n in names:
                 os.unlink(os.path.join(r.real, n))
             os.rmdir(r.real)

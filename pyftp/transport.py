@@ -56,14 +56,18 @@ class RateLimiter:
         self._start = clock()
         self._sent = 0.0
 
+    #: idle time is credited for at most this many seconds of traffic, so a pause (or
+    #: the time between connecting and the first transfer) never turns into a burst
+    BURST = 0.05
+
     def consume(self, n: int) -> None:
+        now = self._clock()
+        if self._start + self._sent / self.rate < now - self.BURST:
+            self._start, self._sent = now - self.BURST, 0.0
         self._sent += n
-        ahead = self._sent / self.rate - (self._clock() - self._start)
+        ahead = self._sent / self.rate - (now - self._start)
         if ahead > 0:
             self._sleep(ahead)
-        elif ahead < -1.0:
-            # idle for a while: do not let a long pause turn into a burst
-            self._start, self._sent = self._clock(), 0.0
 
     def chunk(self) -> int:
         """A chunk size that keeps the sleeps short (about 1/20 s of traffic)."""

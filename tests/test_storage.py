@@ -603,3 +603,18 @@ def test_a_name_too_long_for_the_file_system_is_refused_before_any_byte(store, l
     assert sorted(os.listdir(layout / "share")) == ["a.txt", "sub"]  # no partial left
     with pytest.raises(errors.BadRequestError):
         store.mkdir("/", "d" * 300)
+
+
+def test_rmdir_refuses_a_folder_with_an_upload_in_flight(store, layout):
+    os.mkdir(layout / "share" / "incoming")
+    up = store.begin_upload("/", "incoming/f.bin", 3, sha(b"abc"))
+    up.write(b"ab")
+    with pytest.raises(errors.BusyError):
+        store.rmdir("/", "incoming")
+    assert os.path.exists(up.partial), "the partial of the upload in flight must survive"
+    up.write(b"c")
+    up.commit()
+    assert (layout / "share" / "incoming" / "f.bin").read_bytes() == b"abc"
+    store.rm("/", "incoming/f.bin")
+    store.rmdir("/", "incoming")
+    assert not (layout / "share" / "incoming").exists()
