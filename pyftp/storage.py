@@ -37,6 +37,10 @@ __all__ = ["Storage", "Upload", "entry_for", "hash_file"]
 HASH_CHUNK = 1 << 20
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
+#: uploads from this size on record their metadata when they start (so a partial
+#: survives even a server crash); smaller ones only if they are cut off. The metadata
+#: is a create and two renames: for a small file it doubled the cost of a put
+META_MIN = 1 << 20
 
 
 def hash_file(path: str, *, limit: int | None = None) -> str:
@@ -533,6 +537,7 @@ class Upload:
         self._fd: int | None = None
         self._hash = hashlib.sha256()
         self._released = False
+        self._meta_written = True  # until open() starts a new partial without it
 
     def open(self, resume: bool) -> None:
         """Continue a partial of the very same file (same total and SHA-256), else start."""
@@ -548,10 +553,16 @@ class Upload:
                 return
             os.close(fd)
         self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._meta_written = False
+        if self.total >= META_MIN:
+            self._write_meta()
+
+    def _write_meta(self) -> None:
         tmp = self.meta + ".tmp"
         with open(tmp, "w") as f:
             json.dump({"total": self.total, "sha256": self.expected}, f)
         os.replace(tmp, self.meta)
+        self._meta_written = True
 
     def _matching_partial(self) -> bool:
         try:
@@ -626,10 +637,11 @@ class Upload:
                 self.discard()
                 raise AlreadyExistsError(f"already exists: {self.vpath} (created while uploading)")
             os.replace(self.partial, self.target)
-            try:
-                os.unlink(self.meta)
-            except FileNotFoundError:
-                pass
+            if self._meta_written:
+                try:
+                    os.unlink(self.meta)
+                except FileNotFoundError:
+                    pass
             self.storage.digests.put(os.stat(self.target), digest)
         except OSError as exc:
             raise _os_error(exc, self.vpath) from exc
@@ -644,6 +656,11 @@ class Upload:
             self._fd = None
         if self.offset + self.received == 0 or (self.expected is None and not self.trailer):
             self.discard()  # nothing worth keeping, or nothing to verify a resume with
+        elif not self._meta_written and os.path.exists(self.partial):
+            try:
+                self._write_meta()  # a small upload was cut: now it is worth resuming
+            except OSError:
+                self.discard()
         self.release()
 
     def discard(self) -> None:

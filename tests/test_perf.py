@@ -229,13 +229,13 @@ def _leave_partial(server, data: bytes, upto: int) -> None:
         c.send_raw(data[:upto])
 
 
-def _settled(server, root, size: int) -> None:
+def _settled(server, root, size: int, name: str = "r.bin") -> None:
     """Wait (bounded) until the dead session has ended and left its partial behind."""
     deadline = time.monotonic() + 10
     while server.session_count and time.monotonic() < deadline:
         time.sleep(0.005)
     assert server.session_count == 0
-    assert (root / partial_name("r.bin")).stat().st_size == size
+    assert (root / partial_name(name)).stat().st_size == size
 
 
 def test_trailer_resume_offers_the_prefix_digest_and_completes(make_server, root):
@@ -311,3 +311,24 @@ def test_client_put_keeps_the_old_form_for_a_server_without_the_feature(server, 
         res = c.put(src, "big.bin")
     assert res.offset == 500_000
     assert (root / "big.bin").read_bytes() == data
+
+
+# ---------------------------------------------------------------- small puts stay cheap
+def test_a_small_put_records_metadata_only_when_it_is_cut(server, root):
+    data = os.urandom(5000)
+    meta = root / (partial_name("s.bin") + ".json")
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "s.bin", "total": 5000, "sha256": sha(data)})
+        assert reply["offset"] == 0
+        assert (root / partial_name("s.bin")).exists() and not meta.exists()
+        c.send_frame({"op": "data", "size": 5000}, data[:2000])
+    _settled(server, root, 2000, "s.bin")
+    assert json.loads(meta.read_text()) == {"total": 5000, "sha256": sha(data)}
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "s.bin", "total": 5000, "sha256": sha(data)})
+        assert reply["offset"] == 2000  # the cut small upload is resumable all the same
+        c.send_frame({"op": "data", "size": 3000}, data[2000:])
+        assert c.read_frame()[0]["sha256"] == sha(data)
+    assert (root / "s.bin").read_bytes() == data
+    assert not meta.exists() and not (root / partial_name("s.bin")).exists()
+
