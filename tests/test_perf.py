@@ -66,6 +66,29 @@ def test_hasher_sees_every_byte_in_order_and_the_sink_gets_the_same(size):
     assert chan.decoder.payload_left == 0
 
 
+def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
+    from pyftp import transport
+    payload = os.urandom(BIG)
+    a, b, chan = _pair()
+    taken = 0
+    while transport._OVERLAP_SLOTS.acquire(blocking=False):
+        taken += 1
+    try:
+        sender = _send_in_thread(a, encode_frame({"size": BIG}) + payload)
+        chan.recv_header(5, 5)
+        out, h = io.BytesIO(), hashlib.sha256()
+        before = {t.name for t in threading.enumerate()}
+        chan.recv_payload_into(out.write, timeout=5, hasher=h)
+        assert "pyftp-hash" not in {t.name for t in threading.enumerate()} - before
+        sender.join()
+    finally:
+        for _ in range(taken):
+            transport._OVERLAP_SLOTS.release()
+        a.close(), b.close()
+    assert taken >= 1
+    assert out.getvalue() == payload and h.hexdigest() == sha(payload)
+
+
 def test_a_frame_after_a_large_payload_stays_in_step():
     payload = os.urandom(BIG)
     a, b, chan = _pair()
