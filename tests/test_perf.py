@@ -56,10 +56,17 @@ def test_hasher_sees_every_byte_in_order_and_the_sink_gets_the_same(size):
         assert chan.recv_header(5, 5)["size"] == size
         out = io.BytesIO()
         h = hashlib.sha256()
-        got = chan.recv_payload_into(out.write, timeout=5, hasher=h)
+        seen: set[str] = set()
+
+        def sink(view) -> None:
+            seen.update(t.name for t in threading.enumerate())
+            out.write(view)
+        got = chan.recv_payload_into(sink, timeout=5, hasher=h)
         sender.join()
     finally:
         a.close(), b.close()
+    # the second thread runs exactly for payloads from OVERLAP_MIN on
+    assert ("pyftp-hash" in seen) == (size >= OVERLAP_MIN)
     assert got == size
     assert out.getvalue() == payload
     assert h.hexdigest() == sha(payload)
@@ -77,9 +84,13 @@ def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
         sender = _send_in_thread(a, encode_frame({"size": BIG}) + payload)
         chan.recv_header(5, 5)
         out, h = io.BytesIO(), hashlib.sha256()
-        before = {t.name for t in threading.enumerate()}
-        chan.recv_payload_into(out.write, timeout=5, hasher=h)
-        assert "pyftp-hash" not in {t.name for t in threading.enumerate()} - before
+        seen: set[str] = set()
+
+        def sink(view) -> None:
+            seen.update(t.name for t in threading.enumerate())
+            out.write(view)
+        chan.recv_payload_into(sink, timeout=5, hasher=h)
+        assert "pyftp-hash" not in seen  # while bytes arrived, no hashing thread ran
         sender.join()
     finally:
         for _ in range(taken):
