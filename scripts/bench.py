@@ -19,8 +19,9 @@ minimum and maximum beside it. pyftp verifies every transfer end to end (SHA-256
 both sides); FTP has no such check, so pyftpdlib's figures are for the bare transfer.
 
 Output (in ``--out``, default ``bench-results/``): ``bench.json`` (every run),
-``bench.md`` (the tables), ``bench.png`` (the chart). ``--publish`` also copies the
-table and chart into ``docs/`` (``benchmarks-table.md``, ``benchmarks.png``).
+``bench.md`` (the tables), ``bench.png`` (the chart). ``--publish`` also puts the
+tables into ``docs/benchmarks.md`` (between its ``bench-table`` markers) and the chart
+into ``docs/benchmarks.png``.
 
 This script is not part of the package and imports pyftp only as a user would.
 """
@@ -1124,8 +1125,8 @@ def chart(r: Results, path: Path) -> None:
     sha = r.get("sha256", "hashlib")
     if sha:
         axes[0][0].axhline(sha, color="#2ca02c", linestyle="--", linewidth=1)
-        axes[0][0].annotate(f"SHA-256 on one core: {fmt(sha)}", (-0.45, sha), fontsize=7,
-                            color="#2ca02c", ha="left", va="bottom")
+        axes[0][0].annotate(f"SHA-256 on one core: {fmt(sha)}", (1.5, sha), fontsize=7,
+                            color="#2ca02c", ha="center", va="bottom")
     sg = r.scenarios.get("session_gets")
     bars(axes[0][1], [
         ("get small files", [("pyftp", "files_get", "pyftp"), ("pyftpdlib", "files_get", "pyftpdlib")]),
@@ -1180,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None,
                    help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     p.add_argument("--publish", action="store_true",
-                   help="also write docs/benchmarks.png and docs/benchmarks-table.md")
+                   help="also update the tables in docs/benchmarks.md and docs/benchmarks.png")
     p.add_argument("--no-chart", action="store_true", help="skip the PNG")
     args = p.parse_args(argv)
     try:
@@ -1233,12 +1234,27 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_chart:
         chart(results, out / "bench.png")
     if args.publish:
-        shutil.copyfile(out / "bench.md", REPO / "docs" / "benchmarks-table.md")
-        if not args.no_chart:
-            shutil.copyfile(out / "bench.png", REPO / "docs" / "benchmarks.png")
+        publish(md, None if args.no_chart else out / "bench.png")
     print(md)
     log(f"wrote {out}/bench.json, bench.md" + ("" if args.no_chart else ", bench.png"))
     return 0
+
+
+START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+
+
+def publish(md: str, png: Path | None) -> None:
+    """Replace the tables between the markers in docs/benchmarks.md; copy the chart."""
+    doc = REPO / "docs" / "benchmarks.md"
+    text = doc.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"bench: {doc} has no {START} ... {END} markers to fill")
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{md}{END}{tail}")
+    if png is not None:
+        shutil.copyfile(png, REPO / "docs" / "benchmarks.png")
+    log(f"updated {doc}" + ("" if png is None else " and docs/benchmarks.png"))
 
 
 def _fs_of(path: str) -> str:
