@@ -321,6 +321,17 @@ def test_client_put_resumes_a_matching_prefix_without_a_prehash(client, root, tm
     assert (root / "big.bin").read_bytes() == data
 
 
+def test_client_put_finishes_a_partial_that_holds_every_byte(client, root, tmp_path):
+    data = os.urandom(BIG)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    # everything arrived but the verify frame did not: only the digest is left to send
+    _plant_partial(root, "big.bin", data, BIG, None)
+    res = client.put(src, "big.bin")
+    assert res.offset == BIG and res.sent == 0 and res.sha256 == sha(data)
+    assert (root / "big.bin").read_bytes() == data
+
+
 def test_client_put_restarts_over_a_foreign_prefix(client, root, tmp_path):
     data = os.urandom(BIG)
     src = tmp_path / "big.bin"
@@ -366,3 +377,31 @@ def test_a_small_put_records_metadata_only_when_it_is_cut(server, root):
     assert (root / "s.bin").read_bytes() == data
     assert not meta.exists() and not (root / partial_name("s.bin")).exists()
 
+
+
+def test_a_trailer_put_of_the_same_file_takes_over_a_silent_connection(server, root):
+    data = os.urandom(300_000)
+    head = {"op": "put", "path": "t.bin", "total": len(data), "trailer": True,
+            "mtime": 1700000000.5}
+    silent = RawConn(server.address)
+    try:
+        assert silent.request(head)[0]["offset"] == 0
+        silent.send_frame({"op": "data", "size": len(data)}, b"")
+        silent.send_raw(data[:100_000])
+        deadline = time.monotonic() + 10
+        part = root / partial_name("t.bin")
+        while (not part.exists() or part.stat().st_size < 100_000) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with RawConn(server.address) as other:  # other content (another mtime): busy
+            assert other.request({**head, "mtime": 1.0})[0]["error"] == "busy"
+        with RawConn(server.address) as retry:
+            reply, _ = retry.request(head)
+            assert reply["offset"] == 100_000
+            assert reply["prefix_sha256"] == sha(data[:100_000])
+            retry.send_frame({"op": "data", "size": 200_000}, data[100_000:])
+            retry.send_frame({"op": "verify", "sha256": sha(data)})
+            assert retry.read_frame()[0]["sha256"] == sha(data)
+        assert silent.is_closed(), "the silent connection was not cut"
+    finally:
+        silent.close()
+    assert (root / "t.bin").read_bytes() == data
