@@ -556,6 +556,11 @@ class Upload:
         self._meta_written = False
         if self.total >= META_MIN:
             self._write_meta()
+        else:
+            try:  # an older upload's metadata must not describe this partial
+                os.unlink(self.meta)
+            except FileNotFoundError:
+                pass
 
     def _write_meta(self) -> None:
         tmp = self.meta + ".tmp"

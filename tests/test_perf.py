@@ -405,3 +405,19 @@ def test_a_trailer_put_of_the_same_file_takes_over_a_silent_connection(server, r
     finally:
         silent.close()
     assert (root / "t.bin").read_bytes() == data
+
+
+def test_a_fresh_small_put_leaves_no_metadata_of_an_older_cut_one(server, root):
+    old, new = os.urandom(5000), os.urandom(4000)
+    with RawConn(server.address) as c:
+        c.request({"op": "put", "path": "s.bin", "total": 5000, "sha256": sha(old)})
+        c.send_frame({"op": "data", "size": 5000}, old[:1000])
+    _settled(server, root, 1000, "s.bin")
+    assert (root / (partial_name("s.bin") + ".json")).exists()
+    with RawConn(server.address) as c:
+        reply, _ = c.request({"op": "put", "path": "s.bin", "total": 4000, "sha256": sha(new),
+                              "resume": False})
+        assert reply["offset"] == 0
+        c.send_frame({"op": "data", "size": 4000}, new)
+        assert c.read_frame()[0]["sha256"] == sha(new)
+    assert sorted(os.listdir(root)) == ["s.bin"]
