@@ -7,6 +7,11 @@ socket and a sink through one reused buffer (``recv_into``), and sends files wit
 ``socket.sendfile`` (zero-copy where the OS allows). Socket failures leave here as
 :class:`~pyftp.errors.TransportError`.
 
+Verification is SHA-256 of every byte on both ends, so it is also where the hashing is
+overlapped with the I/O: a receiver hands filled buffers to a hashing thread
+(:class:`_HashRing`), a sender hashes the file with :class:`FileHasher` while
+``sendfile`` sends it. Payload buffers are pooled (:data:`_POOL`).
+
 Why a module of its own: ARCHITECTURE.md has the client and the server own their
 sockets; both need exactly the same framing loop, and writing it twice is how the two
 ends drift out of step. This layer sits between protocol and client/server: it imports
@@ -163,7 +168,9 @@ class Channel:
         least :data:`OVERLAP_MIN` bytes it is fed on a second thread through a small
         ring of buffers, so SHA-256 (which releases the GIL on large buffers) runs on
         one core while this thread receives and writes on the other; in series the
-        three would cost their sum. ``hasher`` is done with every byte on return.
+        three would cost their sum. Only cores - 1 transfers per process do that at
+        once (with every core busy a second thread only adds switching); the others
+        hash each buffer here. ``hasher`` is done with every byte on return.
         """
         total = 0
         # bytes the decoder already holds come first, or the stream would reorder
@@ -420,17 +427,33 @@ class FileHasher:
     socket on one core while SHA-256 runs on the other, instead of one after the
     other. It reads with ``pread`` (its own position), so the sender's offsets are
     untouched. ``result()`` joins and returns the hash object; ``cancel()`` stops early
-    (a failed transfer must not keep reading a large file) and joins too.
+    (a failed transfer must not keep reading a large file) and joins too. Like the
+    receiving ring it takes one of the cores - 1 slots; with none free it hashes in the
+    caller's thread when ``result()`` is called (the same work, no extra switching).
     """
 
     def __init__(self, fd: int, hasher: Hasher, start: int, stop: int) -> None:
         self._fd, self._hasher = fd, hasher
         self._start, self._stop = start, stop
         self._cancelled = False
+        self._done = False
         self._error: OSError | None = None
         self.hashed = 0
-        self._thread = threading.Thread(target=self._work, name="pyftp-hash", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if _OVERLAP_SLOTS.acquire(blocking=False):
+            self._thread = threading.Thread(target=self._threaded, name="pyftp-hash",
+                                            daemon=True)
+            try:
+                self._thread.start()
+            except BaseException:
+                _OVERLAP_SLOTS.release()
+                raise
+
+    def _threaded(self) -> None:
+        try:
+            self._work()
+        finally:
+            _OVERLAP_SLOTS.release()
 
     def _work(self) -> None:
         buf = _POOL.take(CHUNK)
@@ -453,14 +476,19 @@ class FileHasher:
 
     def result(self) -> Hasher:
         """Wait for the hash; raise the OSError a read met. Check :attr:`hashed`."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif not self._done:
+            self._done = True
+            self._work()
         if self._error is not None:
             raise self._error
         return self._hasher
 
     def cancel(self) -> None:
         self._cancelled = True
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _pread_into(fd: int, view: memoryview, pos: int) -> int:

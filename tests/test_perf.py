@@ -163,6 +163,9 @@ def test_file_hasher_hashes_exactly_the_range(tmp_path):
         assert f.tell() == 123
     assert fh.hashed == len(data) - 1000
     assert h.hexdigest() == sha(data)
+    from pyftp import transport
+    assert transport._OVERLAP_SLOTS.acquire(blocking=False)  # its slot was given back
+    transport._OVERLAP_SLOTS.release()
 
 
 def test_file_hasher_reports_a_short_file(tmp_path):
@@ -180,7 +183,25 @@ def test_file_hasher_cancel_joins(tmp_path):
     with open(p, "rb", buffering=0) as f:
         fh = FileHasher(f.fileno(), hashlib.sha256(), 0, 4 * 1024 * 1024)
         fh.cancel()
-        assert not fh._thread.is_alive()
+        assert fh._thread is not None and not fh._thread.is_alive()
+
+
+def test_file_hasher_without_a_free_slot_hashes_in_the_caller(tmp_path):
+    from pyftp import transport
+    data = os.urandom(3 * 1024 * 1024)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    taken = 0
+    while transport._OVERLAP_SLOTS.acquire(blocking=False):
+        taken += 1
+    try:
+        with open(p, "rb", buffering=0) as f:
+            fh = FileHasher(f.fileno(), hashlib.sha256(), 0, len(data))
+            assert fh._thread is None  # no second thread: the cores are taken
+            assert fh.result().hexdigest() == sha(data) and fh.hashed == len(data)
+    finally:
+        for _ in range(taken):
+            transport._OVERLAP_SLOTS.release()
 
 
 # ---------------------------------------------------------------- large files end to end
