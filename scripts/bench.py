@@ -450,6 +450,15 @@ class Bench:
         for p in self.procs:
             p.close()
 
+    def _new_dir(self, name: str) -> Path:
+        """A folder no earlier run used. Deleting the last run's files right before a
+        timed run let the file system's deferred work (journal, discard) land in it:
+        the many-files figures fell run after run. All go with the temp dir at the end."""
+        self._dirs = getattr(self, "_dirs", 0) + 1
+        d = self.local / f"{name}-{self._dirs}"
+        d.mkdir()
+        return d
+
     def _fresh_dir(self, name: str) -> Path:
         d = self.local / name
         if d.exists():
@@ -585,7 +594,7 @@ class Bench:
         names = [f"f{i:05d}.bin" for i in range(m.files)]
 
         def py() -> float:
-            d = self._fresh_dir("many-pyftp")
+            d = self._new_dir("many-pyftp")
             t0 = time.perf_counter()
             if pipelined:
                 res = c.get_many([(f"small/{n}", d / n) for n in names])
@@ -597,7 +606,7 @@ class Bench:
             return m.files / (time.perf_counter() - t0)
 
         def ftp_() -> float:
-            d = self._fresh_dir("many-ftp")
+            d = self._new_dir("many-ftp")
             t0 = time.perf_counter()
             for n in names:
                 ftp_get(ftp, f"small/{n}", d / n)
@@ -622,21 +631,29 @@ class Bench:
         ftp = ftp_connect(self.ftpd.port)
         names = sorted(os.listdir(self.small_src))
 
+        s.notes.append("each run uploads into a new remote folder (made before the clock "
+                       "starts), as put -r / mput of a new tree does")
+        folders = iter(range(1, 1_000_000))
+
         def py() -> float:
+            dst = f"up/py{next(folders)}"
+            c.mkdir(dst)
             t0 = time.perf_counter()
             if batched:
-                res = c.put_many([(self.small_src / n, f"up/{n}") for n in names], overwrite=True)
+                res = c.put_many([(self.small_src / n, f"{dst}/{n}") for n in names])
                 bad = [r for r in res if isinstance(r, Exception)]
                 assert not bad, f"pyftp put_many: {bad[:1]}"
             else:
                 for n in names:
-                    c.put(self.small_src / n, f"up/{n}", overwrite=True)
+                    c.put(self.small_src / n, f"{dst}/{n}")
             return m.files / (time.perf_counter() - t0)
 
         def ftp_() -> float:
+            dst = f"up/ftp{next(folders)}"
+            ftp.mkd(dst)
             t0 = time.perf_counter()
             for n in names:
-                ftp_put(ftp, self.small_src / n, f"up/{n}")
+                ftp_put(ftp, self.small_src / n, f"{dst}/{n}")
             return m.files / (time.perf_counter() - t0)
         try:
             self._interleave(s, {"pyftp": py, "pyftpdlib": ftp_}, warmup=0)
@@ -1004,7 +1021,8 @@ def fmt(v: float | None) -> str:
 def markdown(r: Results) -> str:
     lines = [f"Mode `{r.mode.name}`, {r.started:%Y-%m-%d %H:%M %Z}; {r.machine['cpu']}, "
              f"{r.machine['cores']} cores, {r.machine['ram_gib']} GiB RAM, {r.machine['os']}, "
-             f"Python {r.machine['python']}; load average at start "
+             f"Python {r.machine['python']}; files on {r.machine.get('tmp_fs', '?')}; "
+             f"load average at start "
              f"{_load(r.machine.get('load_at_start'))}, at end {_load(r.machine.get('load_at_end'))}.",
              "", "| scenario | unit | pyftp | pyftpdlib + ftplib | ratio | reference |",
              "|---|---|---|---|---|---|"]
@@ -1212,6 +1230,16 @@ def main(argv: list[str] | None = None) -> int:
     results = Results(mode, ["scripts/bench.py", *(argv if argv is not None else sys.argv[1:])])
     log(f"mode {mode.name}: {results.machine['cpu']}, {results.machine['cores']} cores, "
         f"load {_load(results.machine.get('load_at_start'))}")
+    tmp_root = args.tmp or tempfile.gettempdir()
+    results.machine["tmp_fs"] = _fs_of(tmp_root)
+    need = 5 * mode.big + mode.clients * mode.client_size + 64 * MiB
+    try:
+        free = shutil.disk_usage(tmp_root).free
+    except OSError as exc:
+        p.error(f"--tmp {tmp_root}: {exc.strerror}")
+    if free < need:
+        p.error(f"{tmp_root} has {free // MiB} MiB free; this mode needs about {need // MiB} MiB "
+                f"(choose another folder with --tmp, or --quick)")
     with tempfile.TemporaryDirectory(prefix="pyftp-bench-", dir=args.tmp) as tmp:
         bench = Bench(mode, Path(tmp), results)
         try:
@@ -1234,7 +1262,7 @@ def main(argv: list[str] | None = None) -> int:
     results.targets = evaluate(results)
     data = {"mode": mode.__dict__, "command": " ".join(results.argv),
             "started": results.started.isoformat(), "machine": results.machine,
-            "versions": versions(), "tmp_filesystem": _fs_of(args.tmp or tempfile.gettempdir()),
+            "versions": versions(), "tmp_filesystem": results.machine["tmp_fs"],
             "scenarios": {k: s.as_json() for k, s in results.scenarios.items()},
             "targets": results.targets}
     (out / "bench.json").write_text(json.dumps(data, indent=1))
@@ -1271,9 +1299,10 @@ def _fs_of(path: str) -> str:
     best = None
     real = os.path.realpath(path)
     for part in psutil.disk_partitions(all=True):
-        if real.startswith(part.mountpoint) and (best is None or len(part.mountpoint) > len(best.mountpoint)):
+        inside = real == part.mountpoint or real.startswith(part.mountpoint.rstrip("/") + "/")
+        if inside and (best is None or len(part.mountpoint) > len(best.mountpoint)):
             best = part
-    return f"{best.fstype} on {best.mountpoint}" if best else "?"
+    return f"{best.fstype} ({best.mountpoint})" if best else "?"
 
 
 if __name__ == "__main__":
