@@ -23,7 +23,7 @@ import stat as stat_
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from ._version import __version__
 from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
@@ -447,13 +447,7 @@ class Client:
                   keep_mtime) -> TransferResult:
         started = time.monotonic()
         total = st.st_size
-        req: dict = {"op": "put", "path": remote, "total": total, "sha256": digest}
-        if overwrite:
-            req["overwrite"] = True
-        if not resume:
-            req["resume"] = False
-        if keep_mtime:
-            req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        req = _put_request(remote, st, overwrite, resume, keep_mtime, sha256=digest)
         reply = self._call(req)
         offset = int(reply.get("offset", 0))
         if not 0 <= offset <= total:
@@ -496,13 +490,7 @@ class Client:
         """
         started = time.monotonic()
         total = st.st_size
-        req: dict = {"op": "put", "path": remote, "total": total, "trailer": True}
-        if overwrite:
-            req["overwrite"] = True
-        if not resume:
-            req["resume"] = False
-        if keep_mtime:
-            req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        req = _put_request(remote, st, overwrite, resume, keep_mtime, trailer=True)
         try:
             f = open(local, "rb", buffering=0)
         except OSError as exc:
@@ -989,13 +977,8 @@ class _PutItem:
         except BaseException:
             f.close()
             raise
-        req: dict = {"op": "put", "path": remote, "total": total, "sha256": digest}
-        if overwrite:
-            req["overwrite"] = True
-        if not resume:
-            req["resume"] = False
-        if keep_mtime:
-            req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        req = _put_request(remote, st, overwrite, resume, keep_mtime, total=total,
+                           sha256=digest)
         try:
             frame = encode_frame(req)
         except ValueError as exc:
@@ -1038,6 +1021,23 @@ def _parse_listing(data: bytes) -> list[Entry]:
 def _partial_path(target: str) -> str:
     """The hidden partial file a download to ``target`` is written to."""
     return os.path.join(os.path.dirname(target) or ".", partial_name(os.path.basename(target)))
+
+
+def _put_request(remote: str, st: os.stat_result, overwrite: bool, resume: bool,
+                 keep_mtime: bool, total: int | None = None, **extra) -> dict:
+    """The ``put`` header for a local file; ``extra`` is ``sha256=`` or ``trailer=True``.
+
+    ``total`` defaults to the size in ``st``; a caller that has read the file gives
+    the length it actually read."""
+    req: dict = {"op": "put", "path": remote,
+                 "total": st.st_size if total is None else total, **extra}
+    if overwrite:
+        req["overwrite"] = True
+    if not resume:
+        req["resume"] = False
+    if keep_mtime:
+        req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+    return req
 
 
 def _client_context(tls, cafile, insecure) -> ssl.SSLContext | None:

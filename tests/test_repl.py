@@ -6,10 +6,8 @@ import hashlib
 import json
 import os
 from contextlib import contextmanager
-from io import StringIO
 
 import pytest
-from rich.console import Console
 
 from pyftp.client import Client
 from pyftp.errors import AuthFailedError, LocalError, NotFoundError
@@ -17,44 +15,8 @@ from pyftp.protocol import COMMANDS
 from pyftp.server import Account
 from pyftp.repl import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_target,
                         split_commands, split_partial)
+from shellharness import make_shell
 from pyftp.ui import Reporter
-
-
-class Harness:
-    """A Shell with its output captured; ``run`` returns (outcome, printed text)."""
-
-    def __init__(self, shell: Shell, out: StringIO) -> None:
-        self.shell, self.out = shell, out
-
-    def run(self, line: str):
-        self.out.seek(0)
-        self.out.truncate()
-        outcome = self.shell.execute(line)
-        return outcome, self.out.getvalue()
-
-    def ok(self, line: str) -> str:
-        outcome, text = self.run(line)
-        assert outcome.ok, f"{line!r} failed: {text}"
-        return text
-
-    def complete(self, line: str) -> list[str]:
-        """What the shell offers for Tab at the end of ``line`` (readline splits at spaces)."""
-        begidx = max(line.rfind(" "), line.rfind("\t")) + 1
-        word = line.split(None, 1)[0] if line.strip() else ""
-        if begidx == 0:
-            return self.shell.completenames(line, line, 0, len(line))
-        return getattr(self.shell, f"complete_{word}")(line[begidx:], line, begidx, len(line))
-
-
-def make_shell(server, local, **kw) -> Harness:
-    out = StringIO()
-    console = Console(file=out, width=200, color_system=None)
-    shell = Shell(console=console, stdin=StringIO(), stdout=StringIO(), local_cwd=str(local),
-                  **kw)
-    if server is not None:
-        host, port = server.address
-        assert shell.execute(f"open {host}:{port}").ok
-    return Harness(shell, out)
 
 
 @pytest.fixture

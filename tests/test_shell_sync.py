@@ -25,7 +25,8 @@ from rich.console import Console
 from helpers import RawConn
 from pyftp.cli import client_parser
 from pyftp.protocol import is_partial_name, partial_name
-from pyftp.repl import JobError, Shell, UsageError
+from pyftp.repl import JobError, UsageError
+from shellharness import make_shell
 from pyftp.ui import LinesReporter, Reporter, job_display
 from serverproc import ServerProcess
 
@@ -92,39 +93,6 @@ def wait_until(condition, what: str, limit: float = 20.0, proc=None) -> None:
         time.sleep(0.01)
 
 
-class Harness:
-    """A Shell with its output captured; ``run`` returns (outcome, printed text)."""
-
-    def __init__(self, shell: Shell, out: StringIO) -> None:
-        self.shell, self.out = shell, out
-
-    def run(self, line: str):
-        self.out.seek(0)
-        self.out.truncate()
-        outcome = self.shell.execute(line)
-        return outcome, self.out.getvalue()
-
-    def ok(self, line: str) -> tuple:
-        outcome, text = self.run(line)
-        assert outcome.ok, f"{line!r} failed: {text}"
-        return outcome.fields, text
-
-    def complete(self, line: str) -> list[str]:
-        begidx = line.rfind(" ") + 1
-        word = line.split(None, 1)[0]
-        return getattr(self.shell, f"complete_{word}")(line[begidx:], line, begidx, len(line))
-
-
-def make_shell(server, local, **kw) -> Harness:
-    out = StringIO()
-    console = Console(file=out, width=200, color_system=None)
-    shell = Shell(console=console, stdin=StringIO(), stdout=StringIO(), local_cwd=str(local),
-                  **kw)
-    host, port = server.address
-    assert shell.execute(f"open {host}:{port}").ok
-    return Harness(shell, out)
-
-
 @pytest.fixture
 def local(tmp_path):
     d = tmp_path / "local"
@@ -154,13 +122,13 @@ def json_lines(text: str) -> list[dict]:
 # ------------------------------------------------------------------ get -r / put -r
 def test_put_r_then_get_r_gives_an_identical_tree(sh, root, local):
     make_tree(local / "site")
-    fields, text = sh.ok("put -r site")
+    fields, text = sh.ok_fields("put -r site")
     assert_same_tree(local / "site", root / "site")
     assert fields["recursive"] and fields["sent"] == 5 and fields["errors"] == []
     assert {f["path"] for f in fields["files"]} >= {"/site/index.html", "/site/café/naïve ü.txt"}
     assert "put site/index.html -> /site/index.html" in text
     assert "put -r: sent 5 files" in text
-    fields, text = sh.ok("get -r site back")
+    fields, text = sh.ok_fields("get -r site back")
     assert_same_tree(local / "site", local / "back")
     assert fields["sent"] == 5 and "get -r: sent 5 files" in text
     assert partials(root) == [] and partials(local) == []
@@ -168,8 +136,8 @@ def test_put_r_then_get_r_gives_an_identical_tree(sh, root, local):
 
 def test_put_r_skips_identical_files_and_replaces_changed_ones_only_with_f(sh, root, local):
     make_tree(local / "site")
-    sh.ok("put -r site /www")
-    fields, text = sh.ok("put -r site /www")
+    sh.ok_fields("put -r site /www")
+    fields, text = sh.ok_fields("put -r site /www")
     assert fields["sent"] == 0 and fields["skipped"] == 5
     (local / "site" / "index.html").write_bytes(b"changed")
     outcome, text = sh.run("put -r site /www")
@@ -178,15 +146,15 @@ def test_put_r_skips_identical_files_and_replaces_changed_ones_only_with_f(sh, r
     assert "use put -r -f to replace it" in text
     assert outcome.error.fields["errors"][0]["path"] == "index.html"
     assert (root / "www" / "index.html").read_bytes() == b"<h1>hi</h1>\n"
-    fields, _ = sh.ok("put -r -f site /www")  # -f sends every file (mirror -R: only changes)
+    fields, _ = sh.ok_fields("put -r -f site /www")  # -f sends every file (mirror -R: only changes)
     assert fields["sent"] == 5 and (root / "www" / "index.html").read_bytes() == b"changed"
 
 
 def test_get_r_names_and_errors(sh, root, local):
     (root / "docs" / "inner").mkdir(parents=True)
     (root / "docs" / "inner" / "a.txt").write_text("a")
-    sh.ok("cd docs")
-    sh.ok("get -r .")  # "." is the remote folder /docs: its name is the default target
+    sh.ok_fields("cd docs")
+    sh.ok_fields("get -r .")  # "." is the remote folder /docs: its name is the default target
     assert (local / "docs" / "inner" / "a.txt").read_text() == "a"
     outcome, text = sh.run("get -r /")
     assert isinstance(outcome.error, UsageError) and "name the target folder" in text
@@ -204,21 +172,21 @@ def test_mget_and_mput_copy_folders_only_with_r(sh, root, local):
     (root / "logs" / "2.log").write_text("two")
     outcome, text = sh.run("mget logs")
     assert not outcome.ok and "skipping folder /logs (use mget -r" in text
-    fields, text = sh.ok("mget -r logs")
+    fields, text = sh.ok_fields("mget -r logs")
     assert (local / "logs" / "old" / "1.log").read_text() == "one"
     assert fields["count"] == 2 and fields["size"] == 6
-    fields, _ = sh.ok("mget logs/*.log logs/2.log")  # the same file twice: fetched once
+    fields, _ = sh.ok_fields("mget logs/*.log logs/2.log")  # the same file twice: fetched once
     assert fields["count"] == 1 and (local / "2.log").read_text() == "two"
     (local / "up" / "in").mkdir(parents=True)
     (local / "up" / "in" / "x.txt").write_text("x")
     (local / "up" / "y.txt").write_text("y")
-    sh.ok("lcd up")
-    sh.ok("mkdir dest")
-    sh.ok("cd dest")
-    fields, text = sh.ok("mput *")
+    sh.ok_fields("lcd up")
+    sh.ok_fields("mkdir dest")
+    sh.ok_fields("cd dest")
+    fields, text = sh.ok_fields("mput *")
     assert sorted(p.name for p in (root / "dest").iterdir()) == ["y.txt"]
     assert "skipping folder in (use mput -r" in text
-    fields, _ = sh.ok("mput -r *")
+    fields, _ = sh.ok_fields("mput -r *")
     assert (root / "dest" / "in" / "x.txt").read_text() == "x"
     assert fields["sent"] == 1 and fields["skipped"] == 1
 
@@ -226,23 +194,23 @@ def test_mget_and_mput_copy_folders_only_with_r(sh, root, local):
 # ------------------------------------------------------------------ mirror
 def test_mirror_pull_dry_run_delete_and_checksum(sh, root, local):
     make_tree(root / "site")
-    fields, text = sh.ok("mirror --dry-run site")
+    fields, text = sh.ok_fields("mirror --dry-run site")
     assert not (local / "site").exists(), "a dry run changed something"
     assert "send index.html 12 B (new)" in text and "mkdir empty" in text
     assert "mirror: would send 5 files" in text
     assert {"action": "send", "path": "zero.bin", "size": 0, "reason": "new"} in fields["plan"]
-    fields, text = sh.ok("mirror site")
+    fields, text = sh.ok_fields("mirror site")
     assert_same_tree(root / "site", local / "site")
     assert fields["sent"] == 5
-    fields, text = sh.ok("mirror site")
+    fields, text = sh.ok_fields("mirror site")
     assert fields["sent"] == 0 and fields["up_to_date"]
     assert "mirror: up to date, sent 0 files (0 B), skipped 5, deleted 0" in text
     (local / "site" / "extra.txt").write_text("extra")
     (local / "site" / "empty" / "more").mkdir()
-    fields, text = sh.ok("mirror --delete --dry-run site")
+    fields, text = sh.ok_fields("mirror --delete --dry-run site")
     assert "delete extra.txt" in text and "rmdir empty/more" in text
     assert (local / "site" / "extra.txt").exists()
-    fields, text = sh.ok("mirror --delete site")
+    fields, text = sh.ok_fields("mirror --delete site")
     assert fields["deleted"] == 2 and "deleted site/extra.txt" in text
     assert_same_tree(root / "site", local / "site")
     # the same size and time, other bytes: only --checksum sees it
@@ -250,8 +218,8 @@ def test_mirror_pull_dry_run_delete_and_checksum(sh, root, local):
     st = remote.stat()
     remote.write_bytes(b"<h1>HO</h1>\n")
     os.utime(remote, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert sh.ok("mirror site")[0]["sent"] == 0
-    fields, _ = sh.ok("mirror --checksum site")
+    assert sh.ok_fields("mirror site")[0]["sent"] == 0
+    fields, _ = sh.ok_fields("mirror --checksum site")
     assert fields["sent"] == 1 and (local / "site" / "index.html").read_bytes() == b"<h1>HO</h1>\n"
 
 
@@ -261,11 +229,11 @@ def test_mirror_reverse_twice_sends_nothing_and_delete_removes_exactly_the_extra
     (root / "www" / "old").mkdir(parents=True)
     (root / "www" / "old" / "gone.txt").write_text("x")
     (root / "www" / "stale.txt").write_text("x")
-    fields, _ = sh.ok("mirror -R site /www")
+    fields, _ = sh.ok_fields("mirror -R site /www")
     assert fields["sent"] == 5 and fields["deleted"] == 0 and (root / "www" / "stale.txt").exists()
-    fields, text = sh.ok("mirror -R site /www")
+    fields, text = sh.ok_fields("mirror -R site /www")
     assert fields["sent"] == 0 and fields["up_to_date"] and "up to date" in text
-    fields, text = sh.ok("mirror -R --delete site /www")
+    fields, text = sh.ok_fields("mirror -R --delete site /www")
     assert fields["sent"] == 0 and fields["deleted"] == 3
     assert "deleted /www/stale.txt" in text
     assert_same_tree(local / "site", root / "www")
@@ -294,16 +262,16 @@ def test_no_resume_per_command_and_for_the_session(server, root, sh, local):
     (root / "big.bin").write_bytes(data)
     partial = local / partial_name("big.bin")
     partial.write_bytes(data[:100_000])
-    fields, text = sh.ok("get big.bin")
+    fields, text = sh.ok_fields("get big.bin")
     assert fields["resumed_from"] == 100_000 and "resumed at" in text
     partial.write_bytes(data[:100_000])
-    fields, _ = sh.ok("get --no-resume big.bin")
+    fields, _ = sh.ok_fields("get --no-resume big.bin")
     assert fields["resumed_from"] == 0
     assert (local / "big.bin").read_bytes() == data and not partial.exists()
     fresh = make_shell(server, local, resume=False)
     try:
         partial.write_bytes(data[:100_000])
-        fields, _ = fresh.ok("get big.bin")
+        fields, _ = fresh.ok_fields("get big.bin")
         assert fields["resumed_from"] == 0
     finally:
         fresh.shell.execute("close")
@@ -313,8 +281,8 @@ def test_no_resume_per_command_and_for_the_session(server, root, sh, local):
 def test_help_usage_and_completion_of_the_new_flags(sh, root, local):
     (root / "remote_dir").mkdir()
     (local / "local_dir").mkdir()
-    assert "get -r REMOTE_DIR [LOCAL_DIR]" in sh.ok("help")[1]
-    text = sh.ok("help mirror")[1]
+    assert "get -r REMOTE_DIR [LOCAL_DIR]" in sh.ok_fields("help")[1]
+    text = sh.ok_fields("help mirror")[1]
     for flag in ("-R", "--delete", "--checksum", "--dry-run", "--no-resume"):
         assert flag in text
     outcome, text = sh.run("mirror --frob x")
@@ -386,7 +354,7 @@ def test_shell_draws_a_file_bar_and_a_job_bar_in_each_mode(server, root, local):
     err = Console(file=rich_out, width=120, force_terminal=True, color_system=None)
     h = make_shell(server, local, progress="rich", err_console=err)
     try:
-        h.ok("put -r site")
+        h.ok_fields("put -r site")
     finally:
         h.shell.execute("close")
     assert "put -r (" in rich_out.getvalue() and "put a/b/c/deep.dat" in rich_out.getvalue()
@@ -394,7 +362,7 @@ def test_shell_draws_a_file_bar_and_a_job_bar_in_each_mode(server, root, local):
     tqdm_out = StringIO()
     h = make_shell(server, local, progress="tqdm", progress_stream=tqdm_out)
     try:
-        h.ok("get -r site back")
+        h.ok_fields("get -r site back")
     finally:
         h.shell.execute("close")
     assert "get -r (5 files)" in tqdm_out.getvalue() and "get a/b/c/deep.dat" in tqdm_out.getvalue()
@@ -405,7 +373,7 @@ def test_shell_draws_a_file_bar_and_a_job_bar_in_each_mode(server, root, local):
     h = make_shell(server, local, progress="lines", progress_stream=lines_out,
                    clock=lambda: float(next(ticks)))
     try:
-        h.ok("mirror --delete site again")
+        h.ok_fields("mirror --delete site again")
     finally:
         h.shell.execute("close")
     assert isinstance(h.shell.reporter, LinesReporter)
