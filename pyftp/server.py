@@ -533,7 +533,7 @@ class Session:
             reply = ok(size=count, offset=offset, total=total,
                        mtime=round(st.st_mtime_ns / 1e9, 6))
             if total <= SMALL_FILE:
-                self._send_small(f, st, reply, offset)
+                self._send_small(f, st, reply, offset, vpath)
             else:
                 self._send_large(f, st, reply, offset, count)
             self._log_bytes = count
@@ -552,11 +552,12 @@ class Session:
                                   "(64 lower-case hex digits) right after the data")
         return digest
 
-    def _send_small(self, f, st, reply: dict, offset: int) -> None:
+    def _send_small(self, f, st, reply: dict, offset: int, vpath: str) -> None:
         """Reply, bytes and digest frame in one write: one syscall per small get."""
         data = os.pread(f.fileno(), st.st_size, 0)
         if len(data) != st.st_size:
-            raise BadRequestError(f"{reply.get('path', 'file')} changed while being read; retry")
+            # another writer is shrinking the file right now: nothing is wrong with the request
+            raise BusyError(f"busy: {vpath} changed while being read; try again")
         digest = self.storage.digests.get(st)
         if digest is None:
             digest = hashlib.sha256(data).hexdigest()

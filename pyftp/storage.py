@@ -299,6 +299,8 @@ class Storage:
         r = self.resolve(cwd, path, follow=False)
         self._writable(r.vpath)
         if r.vpath == "/":
+            if parents:
+                return "/"  # like mkdir -p: a folder that exists is success
             raise AlreadyExistsError("already exists: /")
         try:
             if parents:

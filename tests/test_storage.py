@@ -248,6 +248,7 @@ def test_mkdir(store, layout):
         store.mkdir("/", "a.txt", parents=True)
     with pytest.raises(errors.AlreadyExistsError):
         store.mkdir("/", "/")
+    assert store.mkdir("/", "/", parents=True) == "/"  # mkdir -p of an existing folder
 
 
 def test_rm(store, layout):
