@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "client": {"errors", "protocol", "transport", "storage", "_version"},
     "server": {"errors", "protocol", "transport", "storage", "_version"},
     "auth": {"errors"},
+    # folder trees, globs, mirror and retries are built on the client, beside it
+    "sync": {"errors", "protocol", "client"},
     "ui": {"errors", "protocol", "storage", "transport", "client", "_version", "sync"},
     "repl": {"errors", "protocol", "storage", "transport", "client", "ui", "_version", "sync"},
     "cli": None,  # the top: may import anything
