@@ -56,7 +56,7 @@ def parse_duration(text: str) -> float:
 # ---------------------------------------------------------------------- server
 #: ServerConfig defaults, repeated here so --help shows them (a test keeps them equal)
 SERVER_DEFAULTS = {"max_clients": 256, "max_per_ip": 32, "idle_timeout": 300.0,
-                   "frame_timeout": 30.0, "max_auth_failures": 3, "shutdown_grace": 5.0,
+                   "login_timeout": 30.0, "frame_timeout": 30.0, "max_auth_failures": 3, "shutdown_grace": 5.0,
                    "partial_ttl": 24 * 3600.0, "min_free": 0}
 
 
@@ -94,6 +94,9 @@ def server_parser() -> argparse.ArgumentParser:
     lim.add_argument("--idle-timeout", type=parse_duration, default=d["idle_timeout"],
                      metavar="T", help="close a connection silent this long "
                                        f"(default {d['idle_timeout']:g}s)")
+    lim.add_argument("--login-timeout", type=parse_duration, default=d["login_timeout"],
+                     metavar="T", help="close a connection that has not said hello (and "
+                                       f"logged in) within T (default {d['login_timeout']:g}s)")
     lim.add_argument("--frame-timeout", type=parse_duration, default=d["frame_timeout"],
                      metavar="T", help="a started frame header must arrive whole within T "
                                        f"(default {d['frame_timeout']:g}s)")
@@ -163,7 +166,8 @@ def server_main(argv: list[str] | None = None) -> int:
     config = ServerConfig(
         root=root, host=args.host, port=args.port, read_only=args.read_only,
         max_clients=args.max_clients, max_per_ip=args.max_per_ip,
-        idle_timeout=args.idle_timeout, frame_timeout=args.frame_timeout,
+        idle_timeout=args.idle_timeout, login_timeout=args.login_timeout,
+        frame_timeout=args.frame_timeout,
         max_file_size=args.max_file_size, limit_rate=args.limit_rate,
         partial_ttl=args.partial_ttl, authenticator=authenticator,
         max_auth_failures=args.max_auth_failures, ssl_context=ssl_context,

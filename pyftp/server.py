@@ -64,6 +64,9 @@ class ServerConfig:
     max_clients: int = 256
     max_per_ip: int = 32
     idle_timeout: float = 300.0
+    #: a connection must complete hello (and its login) within this time, so sockets
+    #: that never log in cannot hold connection slots for the whole idle timeout
+    login_timeout: float = 30.0
     #: a frame header, once started, must arrive whole within this time (slowloris)
     frame_timeout: float = 30.0
     max_file_size: int | None = None
@@ -385,7 +388,9 @@ class Session:
         cfg = self.config
         while not self.server.stopping:
             self.busy = False
-            fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+            idle = cfg.idle_timeout if self.hello_done else min(cfg.idle_timeout,
+                                                                cfg.login_timeout)
+            fields = self.chan.recv_header(idle, cfg.frame_timeout)
             if fields is None:
                 return
             self.busy = True

@@ -724,6 +724,20 @@ def test_idle_timeout_closes(make_server):
         assert c.is_closed()  # reads until the server gives up on the silent client
 
 
+def test_login_timeout_closes_a_connection_that_never_says_hello(make_server):
+    s = make_server(login_timeout=0.2)  # the idle timeout stays at its 300 s default
+    with RawConn(s.address, hello=False, timeout=10.0) as c:
+        assert c.is_closed()  # within the socket timeout, long before the idle timeout
+
+
+def test_login_timeout_does_not_apply_after_hello(make_server):
+    s = make_server(login_timeout=0.2)
+    with RawConn(s.address, timeout=1.0) as c:
+        # silent for longer than the login timeout: a logged-in session stays open
+        assert not c.is_closed()
+        assert c.request({"op": "pwd"})[0] == {"ok": True, "cwd": "/"}
+
+
 def test_frame_deadline_closes_a_slow_drip(make_server):
     s = make_server(frame_timeout=0.3)
     with RawConn(s.address) as c:
