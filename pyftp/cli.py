@@ -39,6 +39,28 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
+def parse_port(text: str) -> int:
+    """A TCP port for a server to listen on: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535 (0 picks a free one)")
+    return value
+
+
+def parse_count(text: str) -> int:
+    """A limit counted in whole things (connections, attempts): at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def parse_duration(text: str) -> float:
     """'30' or '30s' -> 30.0; also m, h, d."""
     t = text.strip().lower()
@@ -72,7 +94,7 @@ def server_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, metavar="DIR", help="the folder to serve")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; 0.0.0.0 or :: for all)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+    p.add_argument("--port", type=parse_port, default=DEFAULT_PORT,
                    help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--read-only", action="store_true", help="refuse every change")
     sec = p.add_argument_group("security")
@@ -83,13 +105,13 @@ def server_parser() -> argparse.ArgumentParser:
                      help="serve TLS 1.2+ with this PEM certificate (chain)")
     sec.add_argument("--tls-key", metavar="FILE",
                      help="the PEM private key of --tls-cert (if not inside that file)")
-    sec.add_argument("--max-auth-failures", type=int, default=d["max_auth_failures"],
+    sec.add_argument("--max-auth-failures", type=parse_count, default=d["max_auth_failures"],
                      metavar="N", help="close a connection after N failed logins "
                                        f"(default {d['max_auth_failures']})")
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-clients", type=int, default=d["max_clients"], metavar="N",
+    lim.add_argument("--max-clients", type=parse_count, default=d["max_clients"], metavar="N",
                      help=f"connections at once (default {d['max_clients']}); more get 'busy'")
-    lim.add_argument("--max-per-ip", type=int, default=d["max_per_ip"], metavar="N",
+    lim.add_argument("--max-per-ip", type=parse_count, default=d["max_per_ip"], metavar="N",
                      help=f"connections from one address (default {d['max_per_ip']})")
     lim.add_argument("--idle-timeout", type=parse_duration, default=d["idle_timeout"],
                      metavar="T", help="close a connection silent this long "

@@ -141,3 +141,17 @@ def test_bad_option_value_exits_2(run_server, tmp_path):
     assert proc.wait(timeout=15) == 2
     err = rest_of_stderr(proc)
     assert "--port" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--port", "70000"], "outside 0..65535"),
+    (["--port", "-1"], "outside 0..65535"),
+    (["--max-clients", "0"], "at least 1"),
+    (["--max-per-ip", "-3"], "at least 1"),
+    (["--max-auth-failures", "x"], "not a whole number"),
+])
+def test_out_of_range_limits_exit_2_with_a_reason(run_server, tmp_path, args, says):
+    proc = run_server("--root", str(tmp_path), *args)
+    assert proc.wait(timeout=15) == 2
+    err = rest_of_stderr(proc)
+    assert says in err and args[0] in err and "Traceback" not in err
