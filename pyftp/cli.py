@@ -61,6 +61,14 @@ def parse_count(text: str) -> int:
     return value
 
 
+def parse_timeout(text: str) -> float:
+    """A duration that must be above zero (a zero socket timeout would close at once)."""
+    value = parse_duration(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a timeout must be above zero: {text!r}")
+    return value
+
+
 def parse_duration(text: str) -> float:
     """'30' or '30s' -> 30.0; also m, h, d."""
     t = text.strip().lower()
@@ -113,13 +121,13 @@ def server_parser() -> argparse.ArgumentParser:
                      help=f"connections at once (default {d['max_clients']}); more get 'busy'")
     lim.add_argument("--max-per-ip", type=parse_count, default=d["max_per_ip"], metavar="N",
                      help=f"connections from one address (default {d['max_per_ip']})")
-    lim.add_argument("--idle-timeout", type=parse_duration, default=d["idle_timeout"],
+    lim.add_argument("--idle-timeout", type=parse_timeout, default=d["idle_timeout"],
                      metavar="T", help="close a connection silent this long "
                                        f"(default {d['idle_timeout']:g}s)")
-    lim.add_argument("--login-timeout", type=parse_duration, default=d["login_timeout"],
+    lim.add_argument("--login-timeout", type=parse_timeout, default=d["login_timeout"],
                      metavar="T", help="close a connection that has not said hello (and "
                                        f"logged in) within T (default {d['login_timeout']:g}s)")
-    lim.add_argument("--frame-timeout", type=parse_duration, default=d["frame_timeout"],
+    lim.add_argument("--frame-timeout", type=parse_timeout, default=d["frame_timeout"],
                      metavar="T", help="a started frame header must arrive whole within T "
                                        f"(default {d['frame_timeout']:g}s)")
     lim.add_argument("--max-file-size", type=parse_size, default=None, metavar="SIZE",
