@@ -269,7 +269,9 @@ class Channel:
         """
         sent = 0
         limiter = self.limiter
-        step = limiter.chunk() if limiter else (8 * CHUNK if on_chunk else count or 1)
+        # with a progress callback, slices of CHUNK/2 keep a bar's speed and ETA alive
+        # on slow links; without one, one sendfile call moves the whole range
+        step = limiter.chunk() if limiter else (CHUNK // 2 if on_chunk else count or 1)
         while sent < count:
             want = min(step, count - sent)
             try:
