@@ -39,34 +39,36 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-def parse_port(text: str) -> int:
-    """A TCP port for a server to listen on: 0 (any free port) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535 (0 picks a free one)")
-    return value
+def whole_number(low: int, high: int | None = None, hint: str = ""):
+    """An argparse type for an integer in ``low..high`` (``high`` None: no upper bound)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"outside {low}..{high}" if high is not None else f"below {low}"
+            raise argparse.ArgumentTypeError(f"{value} is {span}{hint}")
+        return value
+    return parse
 
 
-def parse_count(text: str) -> int:
-    """A limit counted in whole things (connections, attempts): at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+#: a port for a server to listen on; 0 picks a free one
+parse_port = whole_number(0, 65535, " (0 picks a free one)")
+#: a limit counted in whole things (connections, attempts)
+parse_count = whole_number(1, hint=": give at least 1")
 
 
-def parse_timeout(text: str) -> float:
-    """A duration that must be above zero (a zero socket timeout would close at once)."""
-    value = parse_duration(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a timeout must be above zero: {text!r}")
-    return value
+def above_zero(parse):
+    """Wrap a size or duration parser so that 0 is refused (a zero timeout or rate would
+    stop everything at once)."""
+    def check(text: str):
+        value = parse(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than zero: {text!r}")
+        return value
+    check.__name__ = parse.__name__
+    return check
 
 
 def parse_duration(text: str) -> float:
@@ -121,13 +123,13 @@ def server_parser() -> argparse.ArgumentParser:
                      help=f"connections at once (default {d['max_clients']}); more get 'busy'")
     lim.add_argument("--max-per-ip", type=parse_count, default=d["max_per_ip"], metavar="N",
                      help=f"connections from one address (default {d['max_per_ip']})")
-    lim.add_argument("--idle-timeout", type=parse_timeout, default=d["idle_timeout"],
+    lim.add_argument("--idle-timeout", type=above_zero(parse_duration), default=d["idle_timeout"],
                      metavar="T", help="close a connection silent this long "
                                        f"(default {d['idle_timeout']:g}s)")
-    lim.add_argument("--login-timeout", type=parse_timeout, default=d["login_timeout"],
+    lim.add_argument("--login-timeout", type=above_zero(parse_duration), default=d["login_timeout"],
                      metavar="T", help="close a connection that has not said hello (and "
                                        f"logged in) within T (default {d['login_timeout']:g}s)")
-    lim.add_argument("--frame-timeout", type=parse_timeout, default=d["frame_timeout"],
+    lim.add_argument("--frame-timeout", type=above_zero(parse_duration), default=d["frame_timeout"],
                      metavar="T", help="a started frame header must arrive whole within T "
                                        f"(default {d['frame_timeout']:g}s)")
     lim.add_argument("--max-file-size", type=parse_size, default=None, metavar="SIZE",
@@ -405,26 +407,6 @@ examples:
 """
 
 
-def _positive(parse, what: str):
-    def check(text: str):
-        value = parse(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{what} must be more than zero: {text!r}")
-        return value
-    check.__name__ = parse.__name__
-    return check
-
-
-def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--retries cannot be negative: {text!r}")
-    return value
-
-
 def client_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyftp", usage="pyftp [OPTIONS] [HOST[:PORT]] [-c COMMANDS | -b FILE]",
@@ -452,9 +434,9 @@ def client_parser() -> argparse.ArgumentParser:
                           "(ls, hash, ...) only")
     out.add_argument("--no-progress", action="store_true", help="no progress display")
     net = p.add_argument_group("connection")
-    net.add_argument("--timeout", type=_positive(parse_duration, "--timeout"), default=30.0,
+    net.add_argument("--timeout", type=above_zero(parse_duration), default=30.0,
                      metavar="S", help="give up on a silent server after S seconds (default 30)")
-    net.add_argument("--limit-rate", type=_positive(parse_size, "--limit-rate"), metavar="RATE",
+    net.add_argument("--limit-rate", type=above_zero(parse_size), metavar="RATE",
                      help="at most RATE bytes per second, e.g. 500K or 10M (as in curl)")
     net.add_argument("--tls", action="store_true", help="connect with TLS")
     net.add_argument("--cafile", metavar="FILE",
@@ -462,7 +444,7 @@ def client_parser() -> argparse.ArgumentParser:
     net.add_argument("--insecure", action="store_true",
                      help="TLS without checking the certificate (implies --tls)")
     xfer = p.add_argument_group("transfers")
-    xfer.add_argument("--retries", type=_retries, default=3, metavar="N",
+    xfer.add_argument("--retries", type=whole_number(0), default=3, metavar="N",
                       help="when the connection drops during get, put, get -r, put -r, "
                            "mget, mput or mirror, reconnect and continue up to N times, "
                            "waiting 0.5 s, 1 s, 2 s, ... in between (default 3; 0: never)")
