@@ -457,16 +457,8 @@ class Client:
         try:
             with open(local, "rb", buffering=0) as f:
                 chan.send_header({"op": "data", "size": total - offset})
-                if on_progress:
-                    on_progress(offset, total)
-                done = offset
-
-                def tick(n: int) -> None:
-                    nonlocal done
-                    done += n
-                    on_progress(done, total)  # type: ignore[misc]
                 sent = chan.send_file(f, offset, total - offset,
-                                      on_chunk=tick if on_progress else None)
+                                      on_chunk=_ticker(on_progress, offset, total))
                 if sent != total - offset:
                     raise LocalError(f"{local} shrank while being sent; upload it again")
             final = self._recv_reply()
@@ -521,15 +513,8 @@ class Client:
                 # seek for offset 0): put it where the data starts
                 f.seek(offset)
                 chan.send_header(data)
-                if on_progress:
-                    on_progress(offset, total)
-                done = offset
-
-                def tick(n: int) -> None:
-                    nonlocal done
-                    done += n
-                    on_progress(done, total)  # type: ignore[misc]
-                sent = chan.send_file(f, offset, count, on_chunk=tick if on_progress else None)
+                sent = chan.send_file(f, offset, count,
+                                      on_chunk=_ticker(on_progress, offset, total))
                 try:
                     hasher.result()
                 except OSError as exc:
@@ -1021,6 +1006,21 @@ def _parse_listing(data: bytes) -> list[Entry]:
 def _partial_path(target: str) -> str:
     """The hidden partial file a download to ``target`` is written to."""
     return os.path.join(os.path.dirname(target) or ".", partial_name(os.path.basename(target)))
+
+
+def _ticker(on_progress: ProgressCallback | None, offset: int,
+            total: int) -> Callable[[int], None] | None:
+    """Report ``offset`` now, then turn byte counts sent into absolute progress calls."""
+    if on_progress is None:
+        return None
+    on_progress(offset, total)
+    done = offset
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        on_progress(done, total)
+    return tick
 
 
 def _put_request(remote: str, st: os.stat_result, overwrite: bool, resume: bool,
