@@ -574,18 +574,30 @@ def _run_puts(client: Client, sends: list[_Send], report: SyncReport, opts: _Opt
 def _with_reconnect(client: Client, opts: _Opts, report: SyncReport | None,
                     call: Callable[[], object]):
     """Run a short idempotent call (listings, hashes, mkdirs), retrying dropped connections."""
+    return _call_retrying(client, opts, call, report=report)
+
+
+def _call_retrying(client: Client, opts: _Opts, call: Callable[[], object], *,
+                   what: str = "", report: SyncReport | None = None,
+                   retry_busy: bool = False):
+    """Run ``call``, reconnecting and retrying with growing back-off when the connection
+    drops (and, with ``retry_busy``, when the server answers ``busy``). Past
+    ``opts.retries`` a dropped connection becomes RetriesExhaustedError."""
+    retryable = (TransportError, BusyError) if retry_busy else (TransportError,)
     failures = 0
     while True:
         try:
             if not client.connected:
                 client.reconnect()
             return call()
-        except TransportError as exc:
+        except retryable as exc:
             failures += 1
             if failures > opts.retries:
-                raise _gave_up(exc, opts, report) from exc
+                if isinstance(exc, TransportError):
+                    raise _gave_up(exc, opts, report, what) from exc
+                raise
             delay = min(MAX_BACKOFF, opts.backoff * 2 ** (failures - 1))
-            opts.event("retry", "", f"{exc}; retry {failures} of {opts.retries} in {delay:g}s")
+            opts.event("retry", what, f"{exc}; retry {failures} of {opts.retries} in {delay:g}s")
             opts.sleep(delay)
 
 
@@ -1189,19 +1201,6 @@ def put_file(client: Client, local: str | os.PathLike, remote: str | None = None
 
 def _retry_one(client: Client, opts: _Opts, call: Callable[[], TransferResult],
                what: str) -> TransferResult:
-    failures = 0
-    while True:
-        try:
-            if not client.connected:
-                client.reconnect()
-            return call()
-        except (TransportError, BusyError) as exc:
-            failures += 1
-            if failures > opts.retries:
-                if isinstance(exc, TransportError):
-                    raise _gave_up(exc, opts, None, what) from exc
-                raise
-            delay = min(MAX_BACKOFF, opts.backoff * 2 ** (failures - 1))
-            opts.event("retry", what, f"{exc}; retry {failures} of {opts.retries} in {delay:g}s")
-            opts.sleep(delay)
+    """One file's transfer: retried on dropped connections and on ``busy``."""
+    return _call_retrying(client, opts, call, what=what, retry_busy=True)  # type: ignore[return-value]
 
