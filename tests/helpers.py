@@ -2,9 +2,11 @@
 pyftp.Client, so a bug in the client cannot hide a bug in the server."""
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import struct
+import time
 
 
 class RawConn:
@@ -68,3 +70,18 @@ class RawConn:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def sha(data: bytes) -> str:
+    """SHA-256 (hex) of some bytes: what pyftp verifies every transfer with."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``cond`` until it is true; fail after ``timeout`` seconds (a bounded wait
+    for something another process or thread does, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -1,20 +1,16 @@
 """pyftp.Client against a real server on loopback (the conftest fixtures)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
-import time
 
 import pytest
 
 from pyftp import Client, errors
 from pyftp.client import Entry, TransferResult
 from pyftp.protocol import partial_name
+from helpers import sha, wait_for
 
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -24,14 +20,6 @@ def files(root):
     (root / "sub" / "b.txt").write_bytes(b"beta")
     return root
 
-
-def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``cond`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def local_dots(folder) -> list[str]:

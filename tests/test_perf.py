@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import RawConn
+from helpers import RawConn, sha
 from pyftp import Client
 from pyftp.errors import TransportError
 from pyftp.protocol import encode_frame, partial_name
@@ -24,9 +24,6 @@ from pyftp.transport import OVERLAP_MIN, Channel, FileHasher
 
 BIG = OVERLAP_MIN + 3 * 65536 + 17  # over the threshold, not a multiple of the buffer
 
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------- the receiving ring

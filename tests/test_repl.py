@@ -2,7 +2,6 @@
 a real server on 127.0.0.1:0; completion functions called directly."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pyftp.repl import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_t
                         split_commands, split_partial)
 from shellharness import make_shell
 from pyftp.ui import Reporter
+from helpers import sha
 
 
 @pytest.fixture
@@ -34,9 +34,6 @@ def sh(server, local):
     finally:
         h.shell.execute("close")
 
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ------------------------------------------------------------------ listing and folders

@@ -10,7 +10,6 @@ from zero), and two clients writing the same path must never produce a mix.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RawConn
+from helpers import RawConn, sha
 from pyftp import Client
 from pyftp.errors import BusyError
 from pyftp.protocol import is_partial_name, partial_name
@@ -88,9 +87,6 @@ def kill(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=20)
 
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def partials(top: Path) -> list[str]:

@@ -5,32 +5,19 @@ the server.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
 from pyftp.protocol import partial_name
-from tests.helpers import RawConn
+from tests.helpers import RawConn, sha, wait_for
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``cond`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def error_of(reply: dict) -> str:

@@ -9,7 +9,6 @@ middle of an upload and started again on the same port.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -22,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from helpers import RawConn
+from helpers import RawConn, sha
 from pyftp.cli import client_parser
 from pyftp.protocol import is_partial_name, partial_name
 from pyftp.repl import JobError, UsageError
@@ -36,9 +35,6 @@ MiB = 1 << 20
 
 
 # ------------------------------------------------------------------ helpers
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def snapshot(top) -> dict:
     """Every folder and file under ``top``: ("dir",) or ("file", SHA-256, mtime_ns)."""

@@ -1,7 +1,6 @@
 """The root jail and the file operations of pyftp.storage, on tmp_path (no sockets)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -11,10 +10,8 @@ import pytest
 from pyftp import errors
 from pyftp.protocol import partial_name
 from pyftp.storage import DigestCache, Storage, hash_file
+from helpers import sha
 
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
