@@ -61,3 +61,22 @@ def client(server):
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def local(tmp_path):
+    """A client's local folder (the shell's lcd), empty."""
+    d = tmp_path / "local"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def sh(server, local):
+    """A shell (tests/shellharness.py) connected to the test server, closed afterwards."""
+    from shellharness import make_shell
+    h = make_shell(server, local)
+    try:
+        yield h
+    finally:
+        h.shell.execute("close")

@@ -51,3 +51,4 @@ def make_shell(server, local, **kw) -> Harness:
         host, port = server.address
         assert shell.execute(f"open {host}:{port}").ok
     return Harness(shell, out)
+

@@ -19,20 +19,6 @@ from pyftp.ui import Reporter
 from helpers import sha
 
 
-@pytest.fixture
-def local(tmp_path):
-    d = tmp_path / "local"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def sh(server, local):
-    h = make_shell(server, local)
-    try:
-        yield h
-    finally:
-        h.shell.execute("close")
 
 
 

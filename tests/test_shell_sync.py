@@ -89,20 +89,6 @@ def wait_until(condition, what: str, limit: float = 20.0, proc=None) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def local(tmp_path):
-    d = tmp_path / "local"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def sh(server, local):
-    h = make_shell(server, local)
-    try:
-        yield h
-    finally:
-        h.shell.execute("close")
 
 
 def pyftp(*args: str, cwd, timeout: float = 60) -> subprocess.CompletedProcess:
