@@ -29,7 +29,8 @@ from ._version import __version__
 from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
                      ProtocolError, PyftpError, RemoteError, TransportError,
                      UnsupportedVersionError)
-from .protocol import DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply
+from .protocol import (DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply,
+                       mtime_ns, wire_mtime)
 from .transport import CHUNK, OVERLAP_MIN, Channel, FileHasher
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
@@ -393,9 +394,9 @@ class Client:
                                         f"{got[:12]}..., the server has {expected[:12]}...")
         if keep_mtime and "mtime" in reply:
             try:
-                ns = int(float(reply["mtime"]) * 1e9)
+                ns = mtime_ns(reply["mtime"])
                 os.utime(partial, ns=(ns, ns))
-            except (OSError, ValueError, TypeError):
+            except (OSError, ValueError, TypeError, OverflowError):
                 pass
         try:
             os.replace(partial, target)
@@ -778,7 +779,7 @@ class Client:
                                          f"{got[:12]}..., the server has {expected[:12]}...")
         if keep_mtime and "mtime" in reply:
             try:
-                ns = int(round(float(reply["mtime"]) * 1e9))
+                ns = mtime_ns(reply["mtime"])
                 os.utime(partial, ns=(ns, ns))
             except (OSError, ValueError, TypeError, OverflowError):
                 pass
@@ -1036,7 +1037,7 @@ def _put_request(remote: str, st: os.stat_result, overwrite: bool, resume: bool,
     if not resume:
         req["resume"] = False
     if keep_mtime:
-        req["mtime"] = round(st.st_mtime_ns / 1e9, 6)
+        req["mtime"] = wire_mtime(st.st_mtime_ns)
     return req
 
 

@@ -12,7 +12,6 @@ Import rule: errors, protocol, transport, storage. Never client, ui, repl or cli
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import selectors
@@ -27,7 +26,8 @@ from ._version import __version__
 from .errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
                      PermissionDeniedError, ProtocolError, RemoteError, TooLargeError, TransportError,
                      UnsupportedVersionError)
-from .protocol import DEFAULT_PORT, FEATURES, VERSION, encode_frame, ok, validate_request
+from .protocol import (DEFAULT_PORT, FEATURES, VERSION, dump_json, encode_frame, ok,
+                       validate_request, wire_mtime)
 from .storage import Storage
 from .transport import Channel
 
@@ -423,6 +423,8 @@ class Session:
                 return
 
     def _log(self, op: str, outcome: str, started: float) -> None:
+        if not self.server.log.isEnabledFor(logging.INFO):
+            return  # at --log-level warning, skip building a line per request
         ms = (time.perf_counter() - started) * 1000
         who = f"{self.peer} {self.user}" if self.user else self.peer
         self.server.log.info("%s %s %s %s %dB %.1fms", who, _printable(op, 40),
@@ -474,7 +476,7 @@ class Session:
 
     def handle_ls(self, a: dict) -> None:
         entries = self.storage.list(self.cwd, a.get("path", "."))
-        payload = json.dumps(entries, separators=(",", ":")).encode("ascii")
+        payload = dump_json(entries)
         self._log_bytes = len(payload)
         self.chan.send(ok(), payload)
 
@@ -536,7 +538,7 @@ class Session:
                 raise BadRequestError(f"offset {offset} is past the end of {vpath} ({total} bytes)")
             count = total - offset
             reply = ok(size=count, offset=offset, total=total,
-                       mtime=round(st.st_mtime_ns / 1e9, 6))
+                       mtime=wire_mtime(st.st_mtime_ns))
             if total <= SMALL_FILE:
                 self._send_small(f, st, reply, offset, vpath)
             else:

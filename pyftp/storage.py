@@ -30,7 +30,7 @@ from .errors import (AlreadyExistsError, BadRequestError, BusyError,
                      ChecksumMismatchError, InternalError, IsDirectoryError,
                      NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                      PermissionDeniedError, RemoteError, TooLargeError)
-from .protocol import is_partial_name, os_bytes, partial_name
+from .protocol import is_partial_name, mtime_ns, os_bytes, partial_name, wire_mtime
 
 __all__ = ["Storage", "Upload", "entry_for", "hash_file"]
 
@@ -105,7 +105,7 @@ def entry_for(name: str, st: os.stat_result) -> dict | None:
         kind, size = "file", st.st_size
     else:
         return None  # sockets, FIFOs, devices: never served
-    return {"name": name, "type": kind, "size": size, "mtime": round(st.st_mtime_ns / 1e9, 6)}
+    return {"name": name, "type": kind, "size": size, "mtime": wire_mtime(st.st_mtime_ns)}
 
 
 class DigestCache:
@@ -185,13 +185,35 @@ class Storage:
             if is_partial_name(part):
                 raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
         if follow or not parts:
-            real = os.path.realpath(os.path.join(self.root, *parts))
+            real = self._realpath(parts)
         else:
-            parent = os.path.realpath(os.path.join(self.root, *parts[:-1]))
+            parent = self._realpath(parts[:-1])
             self._check_inside(parent, vpath)
             real = os.path.join(parent, parts[-1])
         self._check_inside(real, vpath)
         return Resolved(vpath, real)
+
+    def _realpath(self, parts: list[str]) -> str:
+        """``os.path.realpath(root/parts...)``, looking only below the root.
+
+        The root was made real at start, so its own components are not looked up again
+        (realpath would lstat each of them on every request); each part below it costs
+        one lstat. From the first symlink on, the rest goes to ``os.path.realpath`` whole,
+        so links resolve by its rules. A missing part ends the walk with the rest joined
+        as written, as realpath does. ``parts`` come from :meth:`normalize`: no '', '.'
+        or '..' among them.
+        """
+        path = self.root
+        for i, part in enumerate(parts):
+            step = os.path.join(path, part)
+            try:
+                mode = os.lstat(step).st_mode
+            except OSError:
+                return os.path.join(step, *parts[i + 1:])
+            if stat_.S_ISLNK(mode):
+                return os.path.realpath(os.path.join(step, *parts[i + 1:]))
+            path = step
+        return path
 
     def _check_inside(self, real: str, vpath: str) -> None:
         if real != self.root and not real.startswith(self.root + os.sep):
@@ -638,7 +660,7 @@ class Upload:
                     f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
                     f"expected {self.expected[:12]}...; upload it again")
             if self.mtime is not None:
-                ns = int(round(self.mtime * 1e9))
+                ns = mtime_ns(self.mtime)
                 os.utime(self.partial, ns=(ns, ns))
             if not self.overwrite and os.path.lexists(self.target):
                 self.discard()

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 from .client import Client, Entry, TransferResult
 from .errors import (AlreadyExistsError, BusyError, LocalError, NotDirectoryError,
                      NotFoundError, RemoteError, TransportError)
-from .protocol import is_partial_name
+from .protocol import is_partial_name, mtime_ns
 
 __all__ = [
     "Action", "JobProgress", "SyncReport", "RetriesExhaustedError", "get_tree", "put_tree",
@@ -892,7 +892,7 @@ def _set_local_dir_times(dst: str, dirs: dict[str, float], root_mtime: float | N
 
 def _utime(path: str, mtime: float) -> None:
     try:
-        ns = int(round(mtime * 1e9))
+        ns = mtime_ns(mtime)
         os.utime(path, ns=(ns, ns), follow_symlinks=False)
     except (OSError, ValueError, OverflowError, NotImplementedError):
         pass

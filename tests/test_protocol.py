@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from pyftp import errors
 from pyftp.protocol import (COMMANDS, FEATURES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
-                            FrameDecoder, Header, encode_frame, is_partial_name, ok,
-                            os_bytes, partial_name, raise_for_reply, validate_request)
+                            FrameDecoder, Header, dump_json, encode_frame, is_partial_name,
+                            mtime_ns, ok, os_bytes, partial_name, raise_for_reply,
+                            validate_request, wire_mtime)
 
 
 def frame(header: dict, payload: bytes = b"") -> bytes:
@@ -135,6 +136,32 @@ def test_payload_split_across_feeds_comes_out_in_pieces():
     [end] = events(dec)
     assert end.last and dec.payload_left == 0
     assert first.data + mid.data + end.data == payload
+
+
+def test_wire_mtime_rounds_to_the_nearest_microsecond():
+    assert wire_mtime(1_767_225_600_500_000_000) == 1767225600.5
+    assert wire_mtime(1_767_225_600_000_000_499) == 1767225600.0
+    assert wire_mtime(1_767_225_600_000_000_500) == 1767225600.000001
+    assert wire_mtime(0) == 0.0
+    # what the docs promise: at most 6 decimals in the JSON
+    assert dump_json({"mtime": wire_mtime(1_796_039_945_713_592_832)}) == b'{"mtime":1796039945.713593}'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 * 10**9))
+def test_mtime_survives_the_wire_to_the_microsecond(ns):
+    # up to 2**32 s (the year 2106) a float holds the microsecond; beyond, it cannot
+    t = wire_mtime(ns)
+    back = mtime_ns(t)
+    assert back % 1000 == 0 and abs(back - ns) <= 500
+    assert mtime_ns(json.loads(dump_json(t))) == back  # through JSON text, too
+    assert wire_mtime(back) == t
+
+
+def test_mtime_ns_refuses_what_is_not_a_number():
+    for bad in ("x", None, float("inf"), float("nan")):
+        with pytest.raises((ValueError, TypeError, OverflowError)):
+            mtime_ns(bad)
 
 
 @settings(max_examples=60, deadline=None)

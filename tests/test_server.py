@@ -135,9 +135,9 @@ def test_ls(conn, files):
     entries = json.loads(payload.decode("utf-8"))
     st = os.stat(files / "a.txt")
     assert entries == [
-        {"name": "a.txt", "type": "file", "size": 6, "mtime": round(st.st_mtime_ns / 1e9, 6)},
+        {"name": "a.txt", "type": "file", "size": 6, "mtime": ((st.st_mtime_ns + 500) // 1000 / 1e6)},
         {"name": "sub", "type": "dir", "size": 0,
-         "mtime": round(os.stat(files / "sub").st_mtime_ns / 1e9, 6)}]
+         "mtime": ((os.stat(files / "sub").st_mtime_ns + 500) // 1000 / 1e6)}]
     reply, payload = conn.request({"op": "ls", "path": "sub"})
     assert [e["name"] for e in json.loads(payload)] == ["b.txt"]
     reply, payload = conn.request({"op": "ls", "path": "sub/b.txt"})
@@ -183,7 +183,7 @@ def test_get(conn, files):
     reply, payload, digest = get(conn, "a.txt")
     assert reply["ok"] is True
     assert (reply["size"], reply["offset"], reply["total"]) == (6, 0, 6)
-    assert reply["mtime"] == round(os.stat(files / "a.txt").st_mtime_ns / 1e9, 6)
+    assert reply["mtime"] == ((os.stat(files / "a.txt").st_mtime_ns + 500) // 1000 / 1e6)
     assert payload == b"alpha\n"
     assert digest == {"ok": True, "sha256": sha(b"alpha\n")}
 
@@ -220,7 +220,7 @@ def test_put(conn, root):
     assert final == {"ok": True, "total": len(data), "sha256": sha(data), "path": "/p.txt"}
     assert (root / "p.txt").read_bytes() == data
     # mtime travels in seconds with 6 decimals: exact to the microsecond
-    assert round(os.stat(root / "p.txt").st_mtime_ns / 1e9, 6) == 1_500_000_000.25
+    assert os.stat(root / "p.txt").st_mtime_ns == 1_500_000_000_250_000_000
     assert os.listdir(root) == ["p.txt"]
 
 

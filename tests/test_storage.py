@@ -156,6 +156,28 @@ def test_symlink_loop_is_not_found(store, layout):
     assert names(store.list("/", ".")) == ["a.txt", "sub"]
 
 
+def test_the_jail_walk_agrees_with_realpath(store, layout):
+    """Storage looks only below the root; it must land where os.path.realpath lands."""
+    root = layout / "share"
+    (root / "deep" / "er").mkdir(parents=True)
+    (root / "deep" / "er" / "f.txt").write_bytes(b"f")
+    os.symlink("deep/er", root / "in-link")                      # relative, inside
+    os.symlink(root / "deep", root / "abs-in-link")               # absolute, inside
+    os.symlink("../outside", root / "out-link")                  # leads out
+    os.symlink("in-link", root / "chain")                        # a link to a link
+    os.symlink("nowhere", root / "dangling")
+    os.symlink("loop-b", root / "loop-a")
+    os.symlink("loop-a", root / "loop-b")
+    os.symlink("..", root / "deep" / "up")                       # back to the root
+    cases = [[], ["a.txt"], ["sub", "b.txt"], ["missing"], ["missing", "x", "y"],
+             ["a.txt", "below-a-file"], ["deep", "er", "f.txt"], ["in-link", "f.txt"],
+             ["abs-in-link", "er"], ["out-link", "secret.txt"], ["chain", "f.txt"],
+             ["dangling"], ["dangling", "x"], ["loop-a"], ["loop-a", "x"],
+             ["deep", "up", "a.txt"], ["deep", "up", "out-link"], ["sub", "nope", "in-link"]]
+    for parts in cases:
+        assert store._realpath(parts) == os.path.realpath(os.path.join(root, *parts)), parts
+
+
 def test_reserved_partial_names_are_refused(store):
     for path in (partial_name("a.txt"), partial_name("a.txt") + ".json",
                  "sub/" + partial_name("x"), partial_name("d") + "/inner"):
@@ -178,7 +200,7 @@ def test_list_hides_partials_escaping_symlinks_and_fifos(store, layout):
     assert names(listing) == ["a.txt", "sub"]
     a = listing[0]
     assert a == {"name": "a.txt", "type": "file", "size": 5,
-                 "mtime": round(os.stat(share / "a.txt").st_mtime_ns / 1e9, 6)}
+                 "mtime": ((os.stat(share / "a.txt").st_mtime_ns + 500) // 1000 / 1e6)}
     assert listing[1]["type"] == "dir" and listing[1]["size"] == 0
 
 
@@ -388,7 +410,7 @@ def test_upload_commit_publishes_atomically(store, layout):
     up.write(DATA[4000:])
     assert up.commit() == sha(DATA)
     assert (layout / "share" / "new.bin").read_bytes() == DATA
-    assert round(os.stat(layout / "share" / "new.bin").st_mtime_ns / 1e9, 6) == 1_600_000_000.5
+    assert os.stat(layout / "share" / "new.bin").st_mtime_ns == 1_600_000_000_500_000_000
     assert not partial_of(layout, "new.bin").exists()
     assert [n for n in os.listdir(layout / "share") if n.startswith(".")] == []
     # the digest is remembered: a later hash does not read the file again
