@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import operator
 import os
 import posixpath
 import shutil
@@ -95,6 +96,9 @@ class Resolved:
 
     vpath: str
     real: str
+
+
+_by_name = operator.itemgetter("name")
 
 
 def entry_for(name: str, st: os.stat_result) -> dict | None:
@@ -246,32 +250,34 @@ class Storage:
     def list(self, cwd: str, path: str) -> list[dict]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
         r = self.resolve(cwd, path)
-        st = self._stat(r)
-        if not stat_.S_ISDIR(st.st_mode):
-            entry = entry_for(posixpath.basename(r.vpath), st)
-            if entry is None:
-                raise NotFoundError(f"not a regular file or directory: {r.vpath}")
-            return [entry]  # like ls FILE
         entries = []
+        inside = self.root + os.sep
         try:
+            # no stat of the folder first: scandir itself says when it is not one
             with os.scandir(r.real) as it:
                 for de in it:
-                    if is_partial_name(de.name):
+                    name = de.name
+                    if is_partial_name(name):
                         continue
                     try:
                         if de.is_symlink():
                             target = os.path.realpath(de.path)
-                            if target != self.root and not target.startswith(self.root + os.sep):
+                            if target != self.root and not target.startswith(inside):
                                 continue  # never describe anything outside the root
                         est = de.stat()
                     except OSError:
                         continue  # vanished or dangling: nothing to show
-                    entry = entry_for(de.name, est)
+                    entry = entry_for(name, est)
                     if entry is not None:
                         entries.append(entry)
+        except NotADirectoryError:
+            entry = entry_for(posixpath.basename(r.vpath), self._stat(r))
+            if entry is None:
+                raise NotFoundError(f"not a regular file or directory: {r.vpath}") from None
+            return [entry]  # like ls FILE
         except OSError as exc:
             raise _os_error(exc, r.vpath) from exc
-        entries.sort(key=lambda e: e["name"])
+        entries.sort(key=_by_name)
         return entries
 
     def open_read(self, cwd: str, path: str):

@@ -458,3 +458,19 @@ def test_a_peer_that_closes_during_hello_gives_connect_error(fake_peer):
     host, port = fake_peer(b"")
     with pytest.raises(errors.ConnectError, match="closed the connection during hello"):
         Client(host, port, timeout=5)
+
+
+def test_listing_entries_from_the_wire_are_ordinary_frozen_entries():
+    wire = {"name": "a.txt", "type": "file", "size": 6, "mtime": 1767225600}
+    e = Entry.from_wire(wire)
+    assert e == Entry("a.txt", "file", 6, 1767225600.0) and type(e.mtime) is float
+    assert hash(e) == hash(Entry("a.txt", "file", 6, 1767225600.0))
+    assert repr(e) == "Entry(name='a.txt', type='file', size=6, mtime=1767225600.0)"
+    with pytest.raises(AttributeError):
+        e.size = 7  # frozen, like one made by Entry(...)
+    # loose types are converted, missing optional fields default, junk is a ProtocolError
+    assert Entry.from_wire({"name": "d", "type": "dir", "size": "0"}) == Entry("d", "dir", 0, 0.0)
+    for bad in ({"type": "file"}, {"name": "x", "type": "file", "size": "big"},
+                {"name": "x", "type": "file", "mtime": [1]}):
+        with pytest.raises(errors.ProtocolError, match="malformed listing entry"):
+            Entry.from_wire(bad)
