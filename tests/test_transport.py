@@ -1,10 +1,16 @@
 """The rate limiter, driven by a fake clock (the limiter's own injectable clock and
-sleep: it is the code under test that sleeps, so its sleeps are recorded, not made)."""
+sleep: it is the code under test that sleeps, so its sleeps are recorded, not made),
+and Channel's sending over real loopback sockets."""
 from __future__ import annotations
+
+import os
+import socket
+import threading
 
 import pytest
 
-from pyftp.transport import RateLimiter
+from pyftp.errors import TransportError
+from pyftp.transport import Channel, RateLimiter
 
 
 class FakeClock:
@@ -42,3 +48,61 @@ def test_a_long_pause_does_not_become_a_burst():
 def test_rate_must_be_positive():
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+@pytest.fixture
+def tcp_pair():
+    """Two connected loopback TCP sockets with small buffers (writes often fit only in part)."""
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        a = socket.create_connection(srv.getsockname(), timeout=10)
+        b, _ = srv.accept()
+    b.settimeout(10)
+    for s, opt in ((a, socket.SO_SNDBUF), (b, socket.SO_RCVBUF)):
+        s.setsockopt(socket.SOL_SOCKET, opt, 16384)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def test_frames_larger_than_the_socket_buffer_arrive_whole_and_in_order(tcp_pair):
+    a, b = tcp_pair
+    frames = [({"op": "data", "n": i}, os.urandom(60_000 + i)) for i in range(12)]
+    sender = Channel(a)
+    errors: list[BaseException] = []
+
+    def send_all() -> None:
+        try:
+            for header, payload in frames:
+                sender.send(header, payload)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+    t = threading.Thread(target=send_all)
+    t.start()
+    receiver = Channel(b)
+    got = []
+    for _ in frames:
+        fields = receiver.recv_header(10, 10)
+        got.append((fields, receiver.recv_payload(1 << 20, 10)))
+    t.join(10)
+    assert not t.is_alive() and not errors
+    assert [(f["n"], p) for f, p in got] == [(h["n"], p) for h, p in frames]
+    assert sender.bytes_out == receiver.bytes_in
+
+
+def test_a_closed_channel_never_writes_to_a_file_that_took_its_number(tcp_pair, tmp_path):
+    a, _b = tcp_pair
+    chan = Channel(a)
+    number = a.fileno()
+    chan.close()
+    opened = os.open(tmp_path / "victim", os.O_RDWR | os.O_CREAT)
+    fd = os.dup2(opened, number)  # a file now holds the socket's old number
+    os.close(opened)
+    try:
+        with pytest.raises(TransportError):
+            chan.send({"op": "pwd"})
+        assert os.fstat(fd).st_size == 0
+    finally:
+        os.close(fd)
