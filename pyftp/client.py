@@ -18,12 +18,11 @@ import hashlib
 import os
 import posixpath
 import socket
-import ssl
 import stat as stat_
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ._version import __version__
 from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
@@ -32,6 +31,9 @@ from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, Local
 from .protocol import (DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply,
                        mtime_ns, wire_mtime)
 from .transport import CHUNK, OVERLAP_MIN, Channel, FileHasher
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
 
@@ -133,6 +135,7 @@ class Client:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl_context is not None:
+                import ssl
                 try:
                     sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
                 except ssl.SSLCertVerificationError as exc:
@@ -1050,10 +1053,12 @@ def _put_request(remote: str, st: os.stat_result, overwrite: bool, resume: bool,
 
 
 def _client_context(tls, cafile, insecure) -> ssl.SSLContext | None:
+    if not tls and not cafile and not insecure:
+        return None  # plain TCP (an SSLContext is always true)
+    # imported only for TLS: about a tenth of a one-shot command's start-up otherwise
+    import ssl
     if isinstance(tls, ssl.SSLContext):
         return tls
-    if not tls and not cafile and not insecure:
-        return None
     ctx = ssl.create_default_context(cafile=cafile)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if insecure:

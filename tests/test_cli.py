@@ -285,6 +285,17 @@ def test_version_is_fast_to_import(tmp_path):
     assert r.stdout.strip().endswith("[]"), r.stdout + r.stderr
 
 
+def test_a_plain_one_shot_command_does_not_load_tls(server, tmp_path):
+    """ssl is a tenth of a one-shot command's start-up; it loads only for --tls."""
+    host, port = server.address
+    probe = ("import sys\nfrom pyftp.cli import main\n"
+             f"code = main(['{host}:{port}', '-c', 'pwd'])\n"
+             "print(code, 'ssl' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.stdout.strip().splitlines()[-1] == "0 False", r.stdout + r.stderr
+
+
 def test_help_documents_the_exit_codes(tmp_path):
     r = pyftp("--help", cwd=tmp_path)
     assert r.returncode == 0
