@@ -671,7 +671,13 @@ class Upload:
             if not self.overwrite and os.path.lexists(self.target):
                 self.discard()
                 raise AlreadyExistsError(f"already exists: {self.vpath} (created while uploading)")
-            os.replace(self.partial, self.target)
+            try:
+                os.replace(self.partial, self.target)
+            except OSError:
+                # e.g. the name became a non-empty folder meanwhile: this partial could
+                # never be published, and a resume would only fail the same way again
+                self.discard()
+                raise
             if self._meta_written:
                 try:
                     os.unlink(self.meta)

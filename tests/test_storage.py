@@ -436,6 +436,22 @@ def test_upload_mismatch_discards_and_keeps_the_old_file(store, layout):
     assert [n for n in os.listdir(layout / "share") if n.startswith(".")] == []
 
 
+def test_upload_whose_name_became_a_folder_fails_and_leaves_no_partial(store, layout):
+    up = store.begin_upload("/", "late", len(DATA), sha(DATA), overwrite=True)
+    up.write(DATA[:100])
+    up.abort()  # cut off: the partial and its metadata are kept for a resume
+    up = store.begin_upload("/", "late", len(DATA), sha(DATA), overwrite=True)
+    assert up.offset == 100
+    up.write(DATA[100:])
+    (layout / "share" / "late").mkdir()  # another client, while the bytes came in
+    (layout / "share" / "late" / "theirs.txt").write_bytes(b"theirs")
+    with pytest.raises(errors.RemoteError):
+        up.commit()
+    assert (layout / "share" / "late" / "theirs.txt").read_bytes() == b"theirs"
+    assert [n for n in os.listdir(layout / "share") if n.startswith(".")] == []
+    store.begin_upload("/", "late2", 1).abort()  # the claim was released
+
+
 def test_upload_short_is_a_mismatch(store, layout):
     up = store.begin_upload("/", "short", 10)
     up.write(b"abc")
