@@ -26,6 +26,7 @@ import re
 import stat as stat_
 import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import PyftpError
@@ -194,27 +195,55 @@ def save_users(path: str | os.PathLike, users: dict[str, UserRecord]) -> None:
         pass
 
 
+@contextmanager
+def _changing(path: str | os.PathLike):
+    """Hold ``FILE.lock`` while a users file is read, changed and written back.
+
+    Two ``user add`` runs at once would otherwise both read the old file and the
+    second write would drop the first one's user. The lock is on a file beside it
+    (the users file itself is replaced on every write, so a lock on it would be on
+    an inode that is already gone); a second run waits for the first.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks, the old behaviour
+        yield
+        return
+    lock = os.fspath(path) + ".lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UsersFileError(f"cannot create lock file {lock}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def add_user(path: str | os.PathLike, name: str, password: str, *, read_only: bool = False,
              replace: bool = False) -> UserRecord:
     """Add ``name`` to the users file (created if missing); return the new record."""
     check_user_name(name)
-    users = load_users(path) if os.path.exists(path) else {}
-    if name in users and not replace:
-        raise UsersFileError(f"user {name!r} already exists in {os.fspath(path)} "
-                             "(add --replace to set a new password)")
-    record = hash_password(name, password, read_only=read_only)
-    users[name] = record
-    save_users(path, users)
+    record = hash_password(name, password, read_only=read_only)  # slow: before the lock
+    with _changing(path):
+        users = load_users(path) if os.path.exists(path) else {}
+        if name in users and not replace:
+            raise UsersFileError(f"user {name!r} already exists in {os.fspath(path)} "
+                                 "(add --replace to set a new password)")
+        users[name] = record
+        save_users(path, users)
     return record
 
 
 def remove_user(path: str | os.PathLike, name: str) -> None:
     """Remove ``name`` from the users file."""
-    users = load_users(path)
-    if name not in users:
-        raise UsersFileError(f"no user {name!r} in {os.fspath(path)}")
-    del users[name]
-    save_users(path, users)
+    with _changing(path):
+        users = load_users(path)
+        if name not in users:
+            raise UsersFileError(f"no user {name!r} in {os.fspath(path)}")
+        del users[name]
+        save_users(path, users)
 
 
 def insecure_mode(path: str | os.PathLike) -> bool:

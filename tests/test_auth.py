@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from helpers import RawConn
+from helpers import RawConn, wait_for
 from pyftp import Client
 from pyftp import auth
 from pyftp.auth import Users, UsersFileError, add_user, load_users, remove_user
@@ -169,8 +169,11 @@ def test_users_file_mode_and_contents(tmp_path):
     assert set(users) == {"alice", "bob"} and users["bob"].read_only
     assert users["alice"].salt != users["bob"].salt and len(users["alice"].salt) >= 16
     assert users["alice"].n >= 2**14  # the default cost is a real one
-    # nothing left behind by the atomic writes
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.json"]
+    # nothing left behind by the atomic writes; the (empty, private) lock file stays, as
+    # removing it could let a waiting run lock a file that a third run no longer sees
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.json", "u.json.lock"]
+    lock = (tmp_path / "u.json.lock").stat()
+    assert lock.st_size == 0 and stat.S_IMODE(lock.st_mode) == 0o600
 
 
 def test_same_password_gets_different_hashes(tmp_path):
@@ -236,6 +239,41 @@ def test_cli_user_add_list_del(tmp_path):
     assert list(load_users(f)) == ["alice"]
     r = run_cli("user", "del", "rob", "--users", f)
     assert r.returncode == 1 and "no user 'rob'" in r.stderr and "Traceback" not in r.stderr
+
+
+def _blocked_on(lock_path: str) -> bool:
+    """True if some process waits (in /proc/locks) for a lock on this file."""
+    ino = os.stat(lock_path).st_ino
+    with open("/proc/locks") as f:
+        return any("->" in line and line.split()[6].endswith(f":{ino}") for line in f)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux /proc/locks")
+def test_cli_user_add_waits_for_another_change_and_loses_no_user(tmp_path):
+    """Two changes at once: the second reads the file only after the first wrote it."""
+    import fcntl
+    f = str(tmp_path / "users.json")
+    add_user(f, "alice", PASSWORD)
+    fd = os.open(f + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a `user add` in the middle of its change
+        proc = subprocess.Popen([*server_command(), "user", "add", "bob", "--users", f],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        proc.stdin.write(PASSWORD + "\n")
+        proc.stdin.close()
+        wait_for(lambda: _blocked_on(f + ".lock"), 30, "user add to wait for the lock")
+        assert proc.poll() is None
+        # the change that holds the lock ends: it added carol
+        users = load_users(f)
+        users["carol"] = auth.hash_password("carol", PASSWORD)
+        auth.save_users(f, users)
+    finally:
+        os.close(fd)
+    assert proc.wait(60) == 0, proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert sorted(load_users(f)) == ["alice", "bob", "carol"]
 
 
 @pytest.mark.parametrize("args,stdin,message", [
