@@ -83,6 +83,9 @@ class ServerConfig:
     shutdown_grace: float = 5.0
     #: keep this many bytes free on the server's disk (uploads beyond get no_space)
     min_free: int = 0
+    #: refused connections are logged one by one only this often; the rest are counted
+    #: and summed up in one line, so a flood cannot flood the log too
+    refusal_log_interval: float = 10.0
     logger: logging.Logger = field(default=log, repr=False)
 
 
@@ -101,6 +104,7 @@ class Server:
         self._stopped = threading.Event()
         self._accept_thread: threading.Thread | None = None
         self._janitor: threading.Thread | None = None
+        self._refusals = _RefusalLog(self.log, config.refusal_log_interval)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -208,7 +212,9 @@ class Server:
             sel.register(listener, selectors.EVENT_READ)
             while not self._stopping.is_set():
                 # a short select timeout is how a closed listener is noticed portably
-                if not sel.select(timeout=0.2):
+                ready = sel.select(timeout=0.2)
+                self._refusals.flush()
+                if not ready:
                     continue
                 try:
                     conn, addr = listener.accept()
@@ -233,7 +239,7 @@ class Server:
                 session = Session(self, conn, addr)
                 self._sessions.add(session)
         if refuse is not None:
-            self.log.warning("%s refused: %s", _fmt_peer(addr), refuse)
+            self._refusals.refused(_fmt_peer(addr), refuse)
             _refuse(conn, BusyError(f"busy: {refuse}"), tls=cfg.ssl_context is not None)
             return
         session.thread.start()
@@ -251,6 +257,38 @@ class Server:
                     self.log.info("removed %d stale partial upload(s)", n)
             except Exception:  # pragma: no cover - best effort housekeeping
                 self.log.exception("partial clean-up failed")
+
+
+class _RefusalLog:
+    """Log refused connections: the first of each interval in full, the others as a count.
+
+    Used by the accept thread only. ``flush`` (called at least every 0.2 s by that
+    thread) writes the count once the interval is over.
+    """
+
+    def __init__(self, log: logging.Logger, interval: float) -> None:
+        self.log = log
+        self.interval = interval
+        self._since = -float("inf")
+        self._held = 0
+
+    def refused(self, peer: str, why: str) -> None:
+        self.flush()
+        if time.monotonic() - self._since < self.interval:
+            self._held += 1
+            return
+        self._since = time.monotonic()
+        self.log.warning("%s refused: %s", peer, why)
+
+    def flush(self) -> None:
+        if time.monotonic() - self._since < self.interval:
+            return
+        if self._held:
+            self.log.warning("refused %d more connection(s) in the last %.0f s (server full "
+                             "or too many from one address)", self._held,
+                             time.monotonic() - self._since)
+            self._held = 0
+            self._since = time.monotonic()  # the next one starts a new interval
 
 
 def _refuse(conn: socket.socket, error: RemoteError, *, tls: bool) -> None:

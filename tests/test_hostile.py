@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RawConn
+from helpers import RawConn, wait_for
 from pyftp import Client
 from pyftp.protocol import MAX_SIZE, is_partial_name
 
@@ -666,6 +666,49 @@ def test_connection_flood_past_max_clients(make_arena):
     finally:
         for h in held:
             h.close()
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_connection_flood_does_not_flood_the_log(make_arena):
+    """40 refusals: one is logged in full, the others are counted in summary lines."""
+    logger = logging.getLogger("pyftp.test.refusals")
+    lines = _Lines()
+    logger.addHandler(lines)
+    logger.propagate = False
+    try:
+        arena = make_arena(max_clients=1, max_per_ip=100, logger=logger,
+                           refusal_log_interval=0.5)
+        held = arena.raw()
+        try:
+            started = time.monotonic()
+            for _ in range(40):
+                with socket.create_connection(arena.address, timeout=WAIT) as s:
+                    assert _Plain(s).read_reply()["error"] == "busy"
+            took = time.monotonic() - started
+
+            def logged() -> int:
+                full = sum(1 for m in lines.lines if " refused: server is full" in m)
+                counted = sum(int(m.split()[1]) for m in lines.lines
+                              if m.startswith("refused ") and " more connection" in m)
+                return full + counted
+            wait_for(lambda: logged() == 40, WAIT, "every refusal to be logged or counted")
+            refusal_lines = [m for m in lines.lines if "refused" in m]
+            # one full line and one summary per interval at most (with room for a slow run)
+            assert len(refusal_lines) <= 2 * (took / 0.5 + 2), refusal_lines
+            assert len(refusal_lines) < 40
+            held.expect_alive()
+        finally:
+            held.close()
+    finally:
+        logger.removeHandler(lines)
 
 
 def test_too_many_connections_from_one_address(make_arena):
