@@ -209,7 +209,13 @@ def server_main(argv: list[str] | None = None) -> int:
     # reads that line, and the default handlers would kill us with a traceback
     stop = threading.Event()
 
+    signals: list[int] = []
+
     def on_signal(signum, frame):
+        # only flags here: the main thread may be inside a print or holding a lock
+        signals.append(signum)
+        if stop.is_set():
+            server.cut()  # a second Ctrl-C/SIGTERM: no more grace
         stop.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -240,10 +246,16 @@ def server_main(argv: list[str] | None = None) -> int:
         while not stop.wait(3600):
             pass
     finally:
-        print(f"pyftp-server: stopping (transfers in flight get {args.shutdown_grace:g}s)",
+        print(f"pyftp-server: stopping (transfers in flight get {args.shutdown_grace:g}s; "
+              "Ctrl-C again to cut them)",
               file=sys.stderr, flush=True)
         server.shutdown()
-        print("pyftp-server: stopped", file=sys.stderr, flush=True)
+        cut = " (a second signal cut the transfers in flight)" if len(signals) > 1 else ""
+        print(f"pyftp-server: stopped{cut}", file=sys.stderr, flush=True)
+        # a signal from here on must not kill the exit: at interpreter shutdown Python
+        # puts back the default handlers (death by signal) but leaves ignored ones be
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return EXIT_OK
 
 

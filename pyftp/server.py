@@ -105,6 +105,7 @@ class Server:
         self._accept_thread: threading.Thread | None = None
         self._janitor: threading.Thread | None = None
         self._refusals = _RefusalLog(self.log, config.refusal_log_interval)
+        self._deadline = float("inf")  # end of the shutdown grace, once stopping
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -173,12 +174,15 @@ class Server:
                 self._listener.close()
             except OSError:
                 pass
-        deadline = time.monotonic() + grace
+        # min: a cut() that came before this line (two quick signals) still counts
+        self._deadline = min(self._deadline, time.monotonic() + grace)
         for session in self._snapshot():
             if not session.busy:
                 session.interrupt()
         for session in self._snapshot():
-            session.thread.join(max(0.0, deadline - time.monotonic()))
+            while session.thread.is_alive() and time.monotonic() < self._deadline:
+                # short joins, so a cut() (which moves the deadline) takes effect at once
+                session.thread.join(min(0.1, max(0.0, self._deadline - time.monotonic())))
         for session in self._snapshot():
             session.interrupt()
         for session in self._snapshot():
@@ -186,6 +190,14 @@ class Server:
         if self._janitor is not None:
             self._janitor.join(2.0)
         self._stopped.set()
+
+    def cut(self) -> None:
+        """During a shutdown, end the grace period now: transfers in flight are cut.
+
+        Takes no lock (a signal handler may call it while its thread holds one):
+        it moves the deadline, and ``shutdown`` interrupts every session once past it.
+        """
+        self._deadline = time.monotonic()
 
     def __enter__(self) -> "Server":
         if self._listener is None:

@@ -115,3 +115,34 @@ def test_stalled_upload_is_cut_after_the_grace(root):
             assert c.is_closed()
     assert not (root / "s.bin").exists()
     assert (root / partial_name("s.bin")).read_bytes() == data[:100_000]
+
+
+def test_a_second_signal_cuts_the_transfers_at_once(root):
+    """A 120 s grace, a stalled upload: the second SIGTERM ends the wait, exit 0."""
+    data = os.urandom(300_000)
+    with ServerProcess("--root", str(root), "--shutdown-grace", "120") as srv:
+        with RawConn(srv.address, timeout=20) as c:
+            c.request({"op": "put", "path": "s.bin", "total": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()})
+            c.send_frame({"op": "data", "size": len(data)})
+            c.send_raw(data[:100_000])
+            _wait_for_file(root / partial_name("s.bin"), 100_000)
+            srv.proc.send_signal(signal.SIGTERM)
+            srv.wait_for("Ctrl-C again to cut them", 15)
+            assert srv.stop(timeout=15) == 0  # the second signal; far below the grace
+            assert c.is_closed()
+        assert "a second signal cut the transfers in flight" in srv.stderr
+    assert not (root / "s.bin").exists()
+    assert (root / partial_name("s.bin")).read_bytes() == data[:100_000]
+
+
+def test_signals_after_the_stop_do_not_change_the_exit_code(root):
+    """Once stopped, the process is exiting: a late SIGTERM must not turn 0 into -15."""
+    with ServerProcess("--root", str(root)) as srv:
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.wait_for("pyftp-server: stopped", 15)
+        for _ in range(20):  # into the interpreter's own shutdown, as a supervisor might
+            if srv.proc.poll() is not None:
+                break
+            srv.proc.send_signal(signal.SIGTERM)
+        assert srv.stop(timeout=15) == 0
