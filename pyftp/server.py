@@ -222,19 +222,22 @@ class Server:
         assert listener is not None
         with selectors.DefaultSelector() as sel:
             sel.register(listener, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                # a short select timeout is how a closed listener is noticed portably
-                ready = sel.select(timeout=0.2)
-                self._refusals.flush()
-                if not ready:
-                    continue
-                try:
-                    conn, addr = listener.accept()
-                except OSError:
-                    if self._stopping.is_set():
-                        return
-                    continue
-                self._admit(conn, addr)
+            try:
+                while not self._stopping.is_set():
+                    # a short select timeout is how a closed listener is noticed portably
+                    ready = sel.select(timeout=0.2)
+                    self._refusals.flush()
+                    if not ready:
+                        continue
+                    try:
+                        conn, addr = listener.accept()
+                    except OSError:
+                        if self._stopping.is_set():
+                            return
+                        continue
+                    self._admit(conn, addr)
+            finally:
+                self._refusals.flush(final=True)  # a count still held is not lost
 
     def _admit(self, conn: socket.socket, addr) -> None:
         peer_ip = addr[0]
@@ -292,8 +295,9 @@ class _RefusalLog:
         self._since = time.monotonic()
         self.log.warning("%s refused: %s", peer, why)
 
-    def flush(self) -> None:
-        if time.monotonic() - self._since < self.interval:
+    def flush(self, *, final: bool = False) -> None:
+        """Write the count once the interval is over (or now, when the server stops)."""
+        if not final and time.monotonic() - self._since < self.interval:
             return
         if self._held:
             self.log.warning("refused %d more connection(s) in the last %.0f s (server full "

@@ -711,6 +711,26 @@ def test_a_connection_flood_does_not_flood_the_log(make_arena):
         logger.removeHandler(lines)
 
 
+def test_refusals_still_counted_are_logged_when_the_server_stops(make_server, tmp_path):
+    logger = logging.getLogger("pyftp.test.refusals-at-stop")
+    lines = _Lines()
+    logger.addHandler(lines)
+    logger.propagate = False
+    try:
+        srv = make_server(max_clients=1, logger=logger, refusal_log_interval=3600)
+        with socket.create_connection(srv.address, timeout=WAIT) as held:
+            for _ in range(5):
+                with socket.create_connection(srv.address, timeout=WAIT) as s:
+                    assert _Plain(s).read_reply()["error"] == "busy"
+            srv.shutdown(grace=1.0)
+            held.settimeout(WAIT)
+            assert held.recv(1) == b""  # the idle admitted one was closed
+        refusals = [m for m in lines.lines if "refused" in m]
+        assert len(refusals) == 2 and refusals[1].startswith("refused 4 more"), refusals
+    finally:
+        logger.removeHandler(lines)
+
+
 def test_too_many_connections_from_one_address(make_arena):
     arena = make_arena(max_clients=100, max_per_ip=3)
     held = [arena.raw() for _ in range(3)]
