@@ -300,7 +300,7 @@ class _RefusalLog:
         if not final and time.monotonic() - self._since < self.interval:
             return
         if self._held:
-            self.log.warning("refused %d more connection(s) in the last %.0f s (server full "
+            self.log.warning("refused %d more connection(s) in the last %.1f s (server full "
                              "or too many from one address)", self._held,
                              time.monotonic() - self._since)
             self._held = 0
