@@ -397,22 +397,11 @@ class Client:
             self._drop("a download was interrupted")
             raise
         raise_for_reply(digest)
-        expected = str(digest.get("sha256", ""))
         got = h.hexdigest()
-        if got != expected:
-            _unlink(partial)
-            raise ChecksumMismatchError(f"checksum mismatch: {remote} arrived with SHA-256 "
-                                        f"{got[:12]}..., the server has {expected[:12]}...")
-        if keep_mtime and "mtime" in reply:
-            try:
-                ns = mtime_ns(reply["mtime"])
-                os.utime(partial, ns=(ns, ns))
-            except (OSError, ValueError, TypeError, OverflowError):
-                pass
-        try:
-            os.replace(partial, target)
-        except OSError as exc:
-            raise LocalError(f"cannot write {target}: {exc.strerror}") from exc
+        problem = _publish_download(partial, target, remote, reply,
+                                    str(digest.get("sha256", "")), got, keep_mtime)
+        if problem is not None:
+            raise problem
         return TransferResult(remote, target, total, size, offset, got, time.monotonic() - started)
 
     # ------------------------------------------------------------------ put
@@ -783,21 +772,11 @@ class Client:
             return _reply_error(digest)
         if problem:
             return problem[0]
-        expected, got = str(digest.get("sha256", "")), h.hexdigest()
-        if got != expected:
-            _unlink(partial)
-            return ChecksumMismatchError(f"checksum mismatch: {remote} arrived with SHA-256 "
-                                         f"{got[:12]}..., the server has {expected[:12]}...")
-        if keep_mtime and "mtime" in reply:
-            try:
-                ns = mtime_ns(reply["mtime"])
-                os.utime(partial, ns=(ns, ns))
-            except (OSError, ValueError, TypeError, OverflowError):
-                pass
-        try:
-            os.replace(partial, target)
-        except OSError as exc:
-            return LocalError(f"cannot write {target}: {exc.strerror}")
+        got = h.hexdigest()
+        problem = _publish_download(partial, target, remote, reply,
+                                    str(digest.get("sha256", "")), got, keep_mtime)
+        if problem is not None:
+            return problem
         return TransferResult(remote, target, total, size, offset, got,
                               time.monotonic() - started)
 
@@ -1050,6 +1029,29 @@ def _put_request(remote: str, st: os.stat_result, overwrite: bool, resume: bool,
     if keep_mtime:
         req["mtime"] = wire_mtime(st.st_mtime_ns)
     return req
+
+
+def _publish_download(partial: str, target: str, remote: str, reply: dict, expected: str,
+                      got: str, keep_mtime: bool) -> PyftpError | None:
+    """The end of every download: compare digests, set the mtime, rename into place.
+
+    Returns the error (the partial is removed on a mismatch), or None once published.
+    """
+    if got != expected:
+        _unlink(partial)
+        return ChecksumMismatchError(f"checksum mismatch: {remote} arrived with SHA-256 "
+                                     f"{got[:12]}..., the server has {expected[:12]}...")
+    if keep_mtime and "mtime" in reply:
+        try:
+            ns = mtime_ns(reply["mtime"])
+            os.utime(partial, ns=(ns, ns))
+        except (OSError, ValueError, TypeError, OverflowError):
+            pass  # the bytes are right; a time the OS refuses is not worth failing for
+    try:
+        os.replace(partial, target)
+    except OSError as exc:
+        return LocalError(f"cannot write {target}: {exc.strerror}")
+    return None
 
 
 def _client_context(tls, cafile, insecure) -> ssl.SSLContext | None:
