@@ -10,7 +10,7 @@ partial file beside the target, checked against the server's SHA-256, and only t
 renamed into place; rerunning it continues the partial. Progress leaves through
 ``on_progress(done, total)`` callbacks with absolute byte counts. No printing here.
 
-Import rule: errors, protocol, transport, storage's hashing helper. Never server or ui.
+Import rule: errors, protocol, transport. Never server or ui.
 """
 from __future__ import annotations
 

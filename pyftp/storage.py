@@ -9,7 +9,8 @@ Uploads live here too (:class:`Upload`): bytes go to a hidden partial file besid
 target, are hashed as they arrive, and are renamed into place only when complete and
 matching. A partial is what a resumed upload continues; listings never show it.
 
-Import rule: imports errors and protocol (for the shared partial-file naming) only.
+Import rule: errors and protocol (the shared partial-file naming), and transport for its
+positional-read helper (pread_into). No sockets, no client or server.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .errors import (AlreadyExistsError, BadRequestError, BusyError,
                      NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                      PermissionDeniedError, RemoteError, TooLargeError)
 from .protocol import is_partial_name, mtime_ns, os_bytes, partial_name, wire_mtime
+from .transport import pread_into
 
 __all__ = ["Storage", "Upload", "entry_for", "hash_file"]
 
@@ -307,7 +309,7 @@ class Storage:
         fd, pos = f.fileno(), 0
         view = memoryview(bytearray(HASH_CHUNK))
         while True:
-            n = _pread_into(fd, view, pos)
+            n = pread_into(fd, view, pos)
             if not n:
                 break
             h.update(view[:n])
@@ -536,12 +538,6 @@ def _holds_symlink(real: str) -> bool:
     return False
 
 
-def _pread_into(fd: int, view: memoryview, pos: int) -> int:
-    if hasattr(os, "preadv"):
-        return os.preadv(fd, [view], pos)
-    data = os.pread(fd, len(view), pos)
-    view[:len(data)] = data
-    return len(data)
 
 
 class Upload:

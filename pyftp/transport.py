@@ -483,7 +483,7 @@ class FileHasher:
         update = self._hasher.update
         try:
             while pos < stop and not self._cancelled:
-                n = _pread_into(self._fd, view[:min(CHUNK, stop - pos)], pos)
+                n = pread_into(self._fd, view[:min(CHUNK, stop - pos)], pos)
                 if not n:
                     break  # the file shrank: the caller sees it from the short count
                 update(view[:n])
@@ -512,7 +512,9 @@ class FileHasher:
             self._thread.join()
 
 
-def _pread_into(fd: int, view: memoryview, pos: int) -> int:
+def pread_into(fd: int, view: memoryview, pos: int) -> int:
+    """Read into ``view`` from ``pos`` of ``fd`` without moving its file position (so a
+    concurrent ``sendfile`` of the same file is unaffected); return the bytes read."""
     if hasattr(os, "preadv"):
         return os.preadv(fd, [view], pos)
     data = os.pread(fd, len(view), pos)

@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "_version": set(),
     "errors": set(),
     "protocol": {"errors"},
-    "storage": {"errors", "protocol"},
+    # storage reads files with transport's pread_into, the one positional-read helper
+    "storage": {"errors", "protocol", "transport"},
     "transport": {"errors", "protocol"},
     "client": {"errors", "protocol", "transport", "storage", "_version"},
     "server": {"errors", "protocol", "transport", "storage", "_version"},
