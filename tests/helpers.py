@@ -85,3 +85,21 @@ def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def start_put(address, partial, name: str, data: bytes, first: bytes) -> RawConn:
+    """Begin a put of ``data`` as ``name``, send only ``first``, and wait until the
+    server's ``partial`` file holds those bytes. The connection is left open."""
+    c = RawConn(address)
+    reply, _ = c.request({"op": "put", "path": name, "total": len(data), "sha256": sha(data)})
+    assert reply == {"ok": True, "offset": 0}, reply
+    c.send_frame({"op": "data", "size": len(data)}, first)
+    wait_for(lambda: partial.exists() and partial.stat().st_size == len(first),
+             what="the partial")
+    return c
+
+
+def cut_put(server, partial, name: str, data: bytes, first: bytes) -> None:
+    """A put cut off after ``first``: its session has ended and ``partial`` is kept."""
+    start_put(server.address, partial, name, data, first).close()
+    wait_for(lambda: server.session_count == 0, what="the cut session to end")

@@ -9,7 +9,7 @@ import pytest
 from pyftp import Client, errors
 from pyftp.client import Entry, TransferResult
 from pyftp.protocol import partial_name
-from helpers import sha, wait_for
+from helpers import cut_put, sha, wait_for
 
 
 
@@ -334,17 +334,10 @@ def test_put_of_a_directory_or_missing_file(client, root, tmp_path):
 
 
 def test_put_resumes_a_partial_on_the_server(server, root, tmp_path):
-    from tests.helpers import RawConn
     data = os.urandom(400_000)
     src = tmp_path / "r.bin"
     src.write_bytes(data)
-    raw = RawConn(server.address)
-    raw.request({"op": "put", "path": "r.bin", "total": len(data), "sha256": sha(data)})
-    raw.send_frame({"op": "data", "size": len(data)}, data[:100_000])
-    part = root / partial_name("r.bin")
-    wait_for(lambda: part.exists() and part.stat().st_size == 100_000, what="the partial")
-    raw.close()
-    wait_for(lambda: server.session_count == 0, what="the interrupted session to end")
+    cut_put(server, root / partial_name("r.bin"), "r.bin", data, data[:100_000])
     with Client(*server.address, timeout=5) as c:
         res = c.put(src, "r.bin")
         assert res.offset == 100_000 and res.sent == 300_000
@@ -357,14 +350,7 @@ def test_put_whose_server_partial_is_corrupt_is_sent_again(server, root, tmp_pat
     src = tmp_path / "r.bin"
     src.write_bytes(data)
     # a partial with matching metadata but wrong bytes (say, a disk error)
-    from tests.helpers import RawConn
-    raw = RawConn(server.address)
-    raw.request({"op": "put", "path": "r.bin", "total": len(data), "sha256": sha(data)})
-    raw.send_frame({"op": "data", "size": len(data)}, b"\x00" * 50_000)
-    part = root / partial_name("r.bin")
-    wait_for(lambda: part.exists() and part.stat().st_size == 50_000, what="the partial")
-    raw.close()
-    wait_for(lambda: server.session_count == 0, what="the interrupted session to end")
+    cut_put(server, root / partial_name("r.bin"), "r.bin", data, b"\x00" * 50_000)
     with Client(*server.address, timeout=5) as c:
         res = c.put(src, "r.bin")
         assert res.offset == 0 and res.sha256 == sha(data)

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from pyftp.protocol import partial_name
-from tests.helpers import RawConn, sha, wait_for
+from tests.helpers import RawConn, cut_put, sha, start_put, wait_for
 
 
 
@@ -527,14 +527,8 @@ def test_internal_errors_do_not_leak_paths(conn, root, monkeypatch, caplog):
 def test_disconnect_mid_payload_keeps_the_partial_and_resume_continues(server, root):
     data = os.urandom(300_000)
     digest = sha(data)
-    c = RawConn(server.address)
-    reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(data), "sha256": digest})
-    assert reply["offset"] == 0
-    c.send_frame({"op": "data", "size": len(data)}, data[:120_000])
     part = root / partial_name("r.bin")
-    wait_for(lambda: part.exists() and part.stat().st_size == 120_000, what="the partial")
-    c.close()
-    wait_for(lambda: server.session_count == 0, what="the session to end")
+    cut_put(server, part, "r.bin", data, data[:120_000])
     assert not (root / "r.bin").exists()
     assert part.read_bytes() == data[:120_000]
     with RawConn(server.address) as c2:
@@ -562,13 +556,8 @@ def test_disconnect_mid_payload_keeps_a_good_old_file(server, root):
 
 def test_resume_false_starts_over(server, root):
     data = b"0123456789" * 100
-    c = RawConn(server.address)
-    c.request({"op": "put", "path": "r", "total": len(data), "sha256": sha(data)})
-    c.send_frame({"op": "data", "size": len(data)}, data[:500])
     part = root / partial_name("r")
-    wait_for(lambda: part.exists() and part.stat().st_size == 500, what="the partial")
-    c.close()
-    wait_for(lambda: server.session_count == 0, what="the session to end")
+    cut_put(server, part, "r", data, data[:500])
     with RawConn(server.address) as c2:
         reply, _ = c2.request({"op": "put", "path": "r", "total": len(data),
                                "sha256": sha(data), "resume": False})
@@ -802,11 +791,7 @@ def test_ipv6_loopback(make_server, files, caplog):
 def test_shutdown_lets_a_transfer_in_flight_finish(make_server, root):
     s = make_server()
     data = os.urandom(200_000)
-    with RawConn(s.address) as c:
-        c.request({"op": "put", "path": "f.bin", "total": len(data), "sha256": sha(data)})
-        c.send_frame({"op": "data", "size": len(data)}, data[:1000])
-        part = root / partial_name("f.bin")
-        wait_for(lambda: part.exists() and part.stat().st_size == 1000, what="the partial")
+    with start_put(s.address, root / partial_name("f.bin"), "f.bin", data, data[:1000]) as c:
         stopper = threading.Thread(target=s.shutdown, kwargs={"grace": 10.0})
         stopper.start()
         try:
@@ -822,11 +807,8 @@ def test_shutdown_lets_a_transfer_in_flight_finish(make_server, root):
 
 def test_shutdown_cuts_a_stalled_upload_after_the_grace_and_keeps_its_partial(make_server, root):
     s = make_server()
-    with RawConn(s.address) as c:
-        c.request({"op": "put", "path": "f.bin", "total": 5000, "sha256": sha(b"z" * 5000)})
-        c.send_frame({"op": "data", "size": 5000}, b"z" * 1000)
-        part = root / partial_name("f.bin")
-        wait_for(lambda: part.exists() and part.stat().st_size == 1000, what="the partial")
+    part = root / partial_name("f.bin")
+    with start_put(s.address, part, "f.bin", b"z" * 5000, b"z" * 1000) as c:
         s.shutdown(grace=0.2)
         assert c.is_closed()
     assert not (root / "f.bin").exists()
