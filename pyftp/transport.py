@@ -7,15 +7,14 @@ socket and a sink through one reused buffer (``recv_into``), and sends files wit
 ``socket.sendfile`` (zero-copy where the OS allows). Socket failures leave here as
 :class:`~pyftp.errors.TransportError`.
 
-Verification is SHA-256 of every byte on both ends, so it is also where the hashing is
-overlapped with the I/O: a receiver hands filled buffers to a hashing thread
-(:class:`_HashRing`), a sender hashes the file with :class:`FileHasher` while
-``sendfile`` sends it. Payload buffers are pooled (:data:`_POOL`).
+A receiver may pass a hash object: the payload is then hashed on a second thread while
+it arrives (:class:`pyftp.digests.HashRing`). Payload buffers come from the one pool in
+:mod:`pyftp.digests`.
 
 Why a module of its own: ARCHITECTURE.md has the client and the server own their
 sockets; both need exactly the same framing loop, and writing it twice is how the two
 ends drift out of step. This layer sits between protocol and client/server: it imports
-protocol and errors, and neither client nor server is imported here.
+protocol, digests and errors, and neither client nor server is imported here.
 """
 from __future__ import annotations
 
@@ -24,35 +23,18 @@ import queue
 import socket
 import threading
 import time
-from typing import BinaryIO, Callable, Protocol
+from typing import BinaryIO, Callable
 
 from .errors import ProtocolError, TransportError
+from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, POOL, Hasher, HashRing
 from .protocol import NEED_DATA, FrameDecoder, Header, encode_frame
 
-__all__ = ["Channel", "RateLimiter", "FileHasher", "CHUNK", "OVERLAP_MIN"]
+__all__ = ["Channel", "RateLimiter"]
 
-#: payload buffer size; 1 MiB measured about twice as fast as 64 KiB on loopback
-CHUNK = 1 << 20
-#: payloads at least this long are hashed on a second thread while the bytes move.
-#: Below it the thread costs more than it saves (SHA-256 of 2 MiB takes ~1.5 ms).
-OVERLAP_MIN = 2 * CHUNK
-#: buffers in the ring between the receiving thread and the hashing thread: enough to
-#: ride out a scheduling hiccup of either side, few enough to stay in the L3 cache
-RING = 4
 #: how much one recv may pull in while waiting for a header (pipelined requests)
 HEADER_READ = 64 * 1024
 #: frames up to this size are written with one os.write before falling back to sendall
 SMALL_WRITE = 64 * 1024
-#: transfers that may hash on a second thread at once, process-wide. A second thread
-#: only helps while a core is idle: with 50 transfers at once on 2 cores the extra
-#: threads cost 25% of the aggregate (measured), so the others hash in their own thread
-_OVERLAP_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
-
-
-class Hasher(Protocol):
-    """What the overlapped paths need of a hash object (``hashlib.sha256()`` fits)."""
-
-    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 class RateLimiter:
@@ -190,12 +172,12 @@ class Channel:
             return total
         self._settimeout(timeout)
         if (hasher is not None and not copy and self.decoder.payload_left >= OVERLAP_MIN
-                and _OVERLAP_SLOTS.acquire(blocking=False)):
+                and OVERLAP_SLOTS.acquire(blocking=False)):
             try:
-                with _HashRing(hasher, self._buffer_size) as ring:
+                with HashRing(hasher, self._buffer_size) as ring:
                     return total + self._recv_loop(sink, on_chunk, False, ring.take, ring.hash)
             finally:
-                _OVERLAP_SLOTS.release()
+                OVERLAP_SLOTS.release()
         if self._rbuf is None:
             self._rbuf = bytearray(self._buffer_size)
         rbuf = self._rbuf
@@ -349,174 +331,3 @@ def _left(deadline: float | None, idle: float | None) -> float | None:
     if deadline is None:
         return idle
     return max(0.001, deadline - time.monotonic())
-
-
-class _BufferPool:
-    """Payload buffers kept for the next transfer instead of freed.
-
-    A fresh 1 MiB buffer is memory the process has not touched yet, and touching it
-    page by page is not free: on a 2-core VM it measured ~0.75 ms per MiB, as much as
-    moving that MiB. The ring (4 buffers) and the sending hasher take theirs from here
-    and give them back; at most ``keep`` are kept, so a burst of transfers at once
-    does not pin its peak memory for good.
-    """
-
-    def __init__(self, size: int, keep: int) -> None:
-        self.size, self.keep = size, keep
-        self._free: list[bytearray] = []
-        self._lock = threading.Lock()
-
-    def take(self, size: int) -> bytearray:
-        if size == self.size:
-            with self._lock:
-                if self._free:
-                    return self._free.pop()
-        return bytearray(size)
-
-    def give(self, buf: bytearray) -> None:
-        if len(buf) == self.size:
-            with self._lock:
-                if len(self._free) < self.keep:
-                    self._free.append(buf)
-
-
-_POOL = _BufferPool(CHUNK, 4 * RING)
-
-
-class _HashRing:
-    """Buffers that go round between the receiving thread and one hashing thread.
-
-    The receiver ``take()``s a free buffer, fills it, lets the sink write it, and hands
-    it on with ``hash(buf, n)``; the hashing thread updates the hash and frees the
-    buffer. Buffers are hashed in the order they were filled, and the receiver waits
-    when all of them are queued, so memory stays at ``RING`` buffers. Leaving the
-    ``with`` block always stops and joins the thread; an error inside the thread is
-    raised there.
-    """
-
-    def __init__(self, hasher: Hasher, size: int) -> None:
-        self._hasher = hasher
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
-        self._bufs = [_POOL.take(size) for _ in range(RING)]
-        for buf in self._bufs:
-            self._free.put(buf)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="pyftp-hash", daemon=True)
-
-    def __enter__(self) -> "_HashRing":
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._full.put(None)
-        self._thread.join()
-        for buf in self._bufs:
-            _POOL.give(buf)
-        if self._error is not None and exc is None:
-            raise self._error
-
-    def take(self) -> bytearray:
-        buf = self._free.get()
-        if self._error is not None:
-            raise self._error
-        return buf
-
-    def hash(self, buf: bytearray, n: int) -> None:
-        self._full.put((buf, n))
-
-    def _work(self) -> None:
-        update = self._hasher.update
-        while True:
-            item = self._full.get()
-            if item is None:
-                return
-            buf, n = item
-            try:
-                if self._error is None:
-                    update(memoryview(buf)[:n])
-            except BaseException as exc:  # handed to the receiving thread
-                self._error = exc
-            finally:
-                self._free.put(buf)  # always: the receiver must never wait forever
-
-
-class FileHasher:
-    """Hash bytes ``[start, stop)`` of an open file on a second thread.
-
-    Used while the same bytes leave through ``sendfile``: the kernel copies to the
-    socket on one core while SHA-256 runs on the other, instead of one after the
-    other. It reads with ``pread`` (its own position), so the sender's offsets are
-    untouched. ``result()`` joins and returns the hash object; ``cancel()`` stops early
-    (a failed transfer must not keep reading a large file) and joins too. Like the
-    receiving ring it takes one of the cores - 1 slots; with none free it hashes in the
-    caller's thread when ``result()`` is called (the same work, no extra switching).
-    """
-
-    def __init__(self, fd: int, hasher: Hasher, start: int, stop: int) -> None:
-        self._fd, self._hasher = fd, hasher
-        self._start, self._stop = start, stop
-        self._cancelled = False
-        self._done = False
-        self._error: OSError | None = None
-        self.hashed = 0
-        self._thread: threading.Thread | None = None
-        if _OVERLAP_SLOTS.acquire(blocking=False):
-            self._thread = threading.Thread(target=self._threaded, name="pyftp-hash",
-                                            daemon=True)
-            try:
-                self._thread.start()
-            except BaseException:
-                _OVERLAP_SLOTS.release()
-                raise
-
-    def _threaded(self) -> None:
-        try:
-            self._work()
-        finally:
-            _OVERLAP_SLOTS.release()
-
-    def _work(self) -> None:
-        buf = _POOL.take(CHUNK)
-        view = memoryview(buf)
-        pos, stop = self._start, self._stop
-        update = self._hasher.update
-        try:
-            while pos < stop and not self._cancelled:
-                n = pread_into(self._fd, view[:min(CHUNK, stop - pos)], pos)
-                if not n:
-                    break  # the file shrank: the caller sees it from the short count
-                update(view[:n])
-                pos += n
-        except OSError as exc:
-            self._error = exc
-        finally:
-            view.release()
-            _POOL.give(buf)
-        self.hashed = pos - self._start
-
-    def result(self) -> Hasher:
-        """Wait for the hash; raise the OSError a read met. Check :attr:`hashed`."""
-        if self._thread is not None:
-            self._thread.join()
-        elif not self._done:
-            self._done = True
-            self._work()
-        if self._error is not None:
-            raise self._error
-        return self._hasher
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        if self._thread is not None:
-            self._thread.join()
-
-
-def pread_into(fd: int, view: memoryview, pos: int) -> int:
-    """Read into ``view`` from ``pos`` of ``fd`` without moving its file position (so a
-    concurrent ``sendfile`` of the same file is unaffected); return the bytes read."""
-    if hasattr(os, "preadv"):
-        return os.preadv(fd, [view], pos)
-    data = os.pread(fd, len(view), pos)
-    view[:len(data)] = data
-    return len(data)

@@ -7,7 +7,7 @@ from io import StringIO
 
 from rich.console import Console
 
-from pyftp.repl import Shell
+from pyftp.shell import Shell
 
 
 class Harness:

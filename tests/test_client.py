@@ -380,7 +380,7 @@ def test_broken_connection_sticks_until_reconnect(make_server, files):
 
 
 def test_unsupported_version_is_raised(server, monkeypatch):
-    import pyftp.client as client_mod
+    import pyftp.client.client as client_mod
     monkeypatch.setattr(client_mod, "VERSION", 99)
     with pytest.raises(errors.UnsupportedVersionError):
         Client(*server.address, timeout=5)

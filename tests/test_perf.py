@@ -20,7 +20,8 @@ from helpers import RawConn, sha
 from pyftp import Client
 from pyftp.errors import TransportError
 from pyftp.protocol import encode_frame, partial_name
-from pyftp.transport import OVERLAP_MIN, Channel, FileHasher
+from pyftp.digests import OVERLAP_MIN, FileHasher
+from pyftp.transport import Channel
 
 BIG = OVERLAP_MIN + 3 * 65536 + 17  # over the threshold, not a multiple of the buffer
 
@@ -71,11 +72,11 @@ def test_hasher_sees_every_byte_in_order_and_the_sink_gets_the_same(size):
 
 
 def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
-    from pyftp import transport
+    from pyftp import digests
     payload = os.urandom(BIG)
     a, b, chan = _pair()
     taken = 0
-    while transport._OVERLAP_SLOTS.acquire(blocking=False):
+    while digests.OVERLAP_SLOTS.acquire(blocking=False):
         taken += 1
     try:
         sender = _send_in_thread(a, encode_frame({"size": BIG}) + payload)
@@ -91,7 +92,7 @@ def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
         sender.join()
     finally:
         for _ in range(taken):
-            transport._OVERLAP_SLOTS.release()
+            digests.OVERLAP_SLOTS.release()
         a.close(), b.close()
     assert taken >= 1
     assert out.getvalue() == payload and h.hexdigest() == sha(payload)
@@ -160,9 +161,9 @@ def test_file_hasher_hashes_exactly_the_range(tmp_path):
         assert f.tell() == 123
     assert fh.hashed == len(data) - 1000
     assert h.hexdigest() == sha(data)
-    from pyftp import transport
-    assert transport._OVERLAP_SLOTS.acquire(blocking=False)  # its slot was given back
-    transport._OVERLAP_SLOTS.release()
+    from pyftp import digests
+    assert digests.OVERLAP_SLOTS.acquire(blocking=False)  # its slot was given back
+    digests.OVERLAP_SLOTS.release()
 
 
 def test_file_hasher_reports_a_short_file(tmp_path):
@@ -184,12 +185,12 @@ def test_file_hasher_cancel_joins(tmp_path):
 
 
 def test_file_hasher_without_a_free_slot_hashes_in_the_caller(tmp_path):
-    from pyftp import transport
+    from pyftp import digests
     data = os.urandom(3 * 1024 * 1024)
     p = tmp_path / "f.bin"
     p.write_bytes(data)
     taken = 0
-    while transport._OVERLAP_SLOTS.acquire(blocking=False):
+    while digests.OVERLAP_SLOTS.acquire(blocking=False):
         taken += 1
     try:
         with open(p, "rb", buffering=0) as f:
@@ -198,7 +199,7 @@ def test_file_hasher_without_a_free_slot_hashes_in_the_caller(tmp_path):
             assert fh.result().hexdigest() == sha(data) and fh.hashed == len(data)
     finally:
         for _ in range(taken):
-            transport._OVERLAP_SLOTS.release()
+            digests.OVERLAP_SLOTS.release()
 
 
 # ---------------------------------------------------------------- large files end to end

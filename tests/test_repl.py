@@ -12,7 +12,7 @@ from pyftp.client import Client
 from pyftp.errors import AuthFailedError, LocalError, NotFoundError
 from pyftp.protocol import COMMANDS
 from pyftp.server import Account
-from pyftp.repl import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_target,
+from pyftp.shell import (SHELL_COMMANDS, Shell, UsageError, history_path, parse_target,
                         split_commands, split_partial)
 from shellharness import make_shell
 from pyftp.ui import Reporter

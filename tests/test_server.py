@@ -509,7 +509,7 @@ def test_data_frame_of_the_wrong_size(conn, root):
 def test_internal_errors_do_not_leak_paths(conn, root, monkeypatch, caplog):
     # an unexpected exception inside a handler, the way a bug would raise one: the
     # storage layer below the server is made to fail, the server itself is real
-    from pyftp.storage import Storage
+    from pyftp.server.storage import Storage
 
     def boom(self, cwd, path):
         raise RuntimeError(f"bug while reading {root}/{path}")

@@ -22,9 +22,9 @@ import pytest
 from rich.console import Console
 
 from helpers import RawConn, sha
-from pyftp.cli import client_parser
+from pyftp.cli.main import client_parser
 from pyftp.protocol import is_partial_name, partial_name
-from pyftp.repl import JobError, UsageError
+from pyftp.shell import JobError, UsageError
 from shellharness import make_shell
 from pyftp.ui import LinesReporter, Reporter, job_display
 from serverproc import ServerProcess

@@ -9,7 +9,8 @@ import pytest
 
 from pyftp import errors
 from pyftp.protocol import partial_name
-from pyftp.storage import DigestCache, Storage, hash_file
+from pyftp.digests import hash_file
+from pyftp.server.storage import DigestCache, Storage
 from helpers import sha
 
 

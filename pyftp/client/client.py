@@ -14,7 +14,6 @@ Import rule: errors, protocol, transport. Never server or ui.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import socket
@@ -24,13 +23,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ._version import __version__
-from .errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
+from .._version import __version__
+from ..errors import (BadRequestError, ChecksumMismatchError, ConnectError, LocalError,
                      ProtocolError, PyftpError, RemoteError, TransportError,
                      UnsupportedVersionError)
-from .protocol import (DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply,
+from ..protocol import (DEFAULT_PORT, VERSION, encode_frame, partial_name, raise_for_reply,
                        mtime_ns, wire_mtime)
-from .transport import CHUNK, OVERLAP_MIN, Channel, FileHasher
+from .. import digests
+from ..digests import CHUNK, OVERLAP_MIN, FileHasher
+from ..transport import Channel
 
 if TYPE_CHECKING:
     import ssl
@@ -279,7 +280,7 @@ class Client:
         return Entry.from_wire(self._call({"op": "stat", "path": path})["entry"])
 
     def exists(self, path: str) -> bool:
-        from .errors import NotFoundError
+        from ..errors import NotFoundError
         try:
             self.stat(path)
         except NotFoundError:
@@ -354,7 +355,7 @@ class Client:
                 offset = os.path.getsize(partial)
             except OSError:
                 offset = 0
-        h = hashlib.sha256()
+        h = digests.new()
         try:
             reply = self._call({"op": "get", "path": remote, "offset": offset})
         except RemoteError as exc:
@@ -496,7 +497,7 @@ class Client:
                 raise ProtocolError(f"the server asked to resume at {offset!r}, outside "
                                     f"0..{total}")
             chan = self._channel()
-            h = hashlib.sha256()
+            h = digests.new()
             hasher: FileHasher | None = None
             try:
                 data: dict = {"op": "data", "size": total - offset}
@@ -506,7 +507,7 @@ class Client:
                     except OSError as exc:
                         raise LocalError(f"cannot read {local}: {exc.strerror}") from exc
                     if h.hexdigest() != reply.get("prefix_sha256"):
-                        h, offset = hashlib.sha256(), 0
+                        h, offset = digests.new(), 0
                         data = {"op": "data", "size": total, "offset": 0}
                 count = total - offset
                 hasher = FileHasher(f.fileno(), h, offset, total)
@@ -729,7 +730,7 @@ class Client:
         if offset != asked or size != chan.decoder.payload_left or offset + size != total:
             raise ProtocolError(f"the server's get reply for {remote} does not add up "
                                 f"(offset {offset}, size {size}, total {total})")
-        h = hashlib.sha256()
+        h = digests.new()
         problem: list[PyftpError] = []
         fd: int | None = None
         try:
@@ -941,9 +942,9 @@ class _PutItem:
             data: bytes | None = None
             if st.st_size <= SMALL_PUT:
                 data = f.read() or b""
-                digest, total = hashlib.sha256(data).hexdigest(), len(data)
+                digest, total = digests.hash_bytes(data), len(data)
             else:
-                h = hashlib.sha256()
+                h = digests.new()
                 _hash_prefix(h, f, st.st_size)
                 digest, total = h.hexdigest(), st.st_size
                 f.seek(0)  # sendfile's fallback (TLS) reads from the current position
@@ -1070,25 +1071,14 @@ def _client_context(tls, cafile, insecure) -> ssl.SSLContext | None:
 
 
 def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
-            _hash_prefix(h, f, None)
+        return digests.hash_file(path)
     except OSError as exc:
         raise LocalError(f"cannot read {path}: {exc.strerror}") from exc
-    return h.hexdigest()
 
 
 def _hash_prefix(h, f, limit: int | None) -> None:
-    view = memoryview(bytearray(CHUNK))
-    left = limit
-    while left is None or left > 0:
-        n = f.readinto(view if left is None else view[:min(len(view), left)])
-        if not n:
-            break
-        h.update(view[:n])
-        if left is not None:
-            left -= n
+    digests.hash_into(h, f.fileno(), 0, limit)
 
 
 def _unlink(path: str) -> None:

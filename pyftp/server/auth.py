@@ -29,7 +29,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import PyftpError
+from ..errors import PyftpError
 
 __all__ = [
     "UsersFileError", "UserRecord", "Users", "SCRYPT_N", "SCRYPT_R", "SCRYPT_P",

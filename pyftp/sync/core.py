@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import fnmatch
 import glob
-import hashlib
 import os
 import posixpath
 import stat as stat_
@@ -33,10 +32,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .client import Client, Entry, TransferResult
-from .errors import (AlreadyExistsError, BusyError, LocalError, NotDirectoryError,
+from .. import digests
+from ..client import Client, Entry, TransferResult
+from ..errors import (AlreadyExistsError, BusyError, LocalError, NotDirectoryError,
                      NotFoundError, RemoteError, TransportError)
-from .protocol import is_partial_name, mtime_ns
+from ..protocol import is_partial_name, mtime_ns
 
 __all__ = [
     "Action", "JobProgress", "SyncReport", "RetriesExhaustedError", "get_tree", "put_tree",
@@ -611,17 +611,10 @@ def _gave_up(exc: TransportError, opts: _Opts, report: SyncReport | None,
 
 
 def _local_sha256(path: str) -> str:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
+        return digests.hash_file(path)
     except OSError as exc:
         raise LocalError(f"cannot read {path}: {exc.strerror}") from exc
-    return h.hexdigest()
 
 
 def _same_time(a: float, b: float, tolerance: float) -> bool:

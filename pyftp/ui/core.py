@@ -31,7 +31,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .errors import PyftpError, RemoteError
+from ..errors import PyftpError, RemoteError
 
 __all__ = [
     "human_size", "format_mtime", "safe_name", "error_text", "print_error",

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from ._version import __version__
+from .._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT, EXIT_PROTOCOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -93,7 +93,7 @@ SERVER_DEFAULTS = {"max_clients": 256, "max_per_ip": 32, "idle_timeout": 300.0,
 
 
 def server_parser() -> argparse.ArgumentParser:
-    from .protocol import DEFAULT_PORT
+    from ..protocol import DEFAULT_PORT
     d = SERVER_DEFAULTS
     p = argparse.ArgumentParser(
         prog="pyftp-server",
@@ -172,12 +172,12 @@ def server_main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.limit_rate == 0:
         parser.error("--limit-rate must be more than 0 bytes per second")
-    from .errors import PyftpError
-    from .server import Server, ServerConfig
+    from ..errors import PyftpError
+    from ..server import Server, ServerConfig
     authenticator, users_note = None, ""
     if args.users:
         try:
-            from .auth import Users
+            from ..server.auth import Users
             users = Users(args.users)
             authenticator, count = file_authenticator(users), len(users.names)
         except PyftpError as exc:
@@ -236,7 +236,7 @@ def server_main(argv: list[str] | None = None) -> int:
                                   tls=ssl_context is not None, read_only=args.read_only):
         print(f"pyftp-server: warning: {line}", file=sys.stderr, flush=True)
     if args.users:
-        from .auth import insecure_mode
+        from ..server.auth import insecure_mode
         if insecure_mode(args.users):
             print(f"pyftp-server: warning: {args.users} can be read by other local users; "
                   f"protect the password hashes with: chmod 600 {args.users}",
@@ -261,7 +261,7 @@ def server_main(argv: list[str] | None = None) -> int:
 
 def file_authenticator(users):
     """A ``ServerConfig.authenticator`` checking logins against a :class:`pyftp.auth.Users`."""
-    from .server import Account
+    from ..server import Account
 
     def authenticate(name: str, password: str) -> "Account | None":
         record = users.authenticate(name, password)
@@ -345,7 +345,7 @@ def users_parser() -> argparse.ArgumentParser:
 
 def users_main(argv: list[str]) -> int:
     """``pyftp-server user add|del|list ... --users FILE``."""
-    from .auth import UsersFileError, add_user, check_user_name, load_users, remove_user
+    from ..server.auth import UsersFileError, add_user, check_user_name, load_users, remove_user
     args = users_parser().parse_args(argv)
     try:
         if args.action == "add":
@@ -373,7 +373,7 @@ def users_main(argv: list[str]) -> int:
 
 def _read_new_password(name: str) -> str:
     """A new password: prompted twice on a terminal, else one line of stdin."""
-    from .auth import UsersFileError
+    from ..server.auth import UsersFileError
     if sys.stdin is not None and sys.stdin.isatty():
         import getpass
         first = getpass.getpass(f"password for {name}: ")
@@ -469,15 +469,15 @@ def client_parser() -> argparse.ArgumentParser:
 
 def split_target(text: str, default_port: int) -> tuple[str, int]:
     """'host', 'host:port', '[::1]:port' -> (host, port). Raises ValueError."""
-    from .repl import parse_target
+    from ..shell import parse_target
     return parse_target(text, default_port)
 
 
 def exit_code_for(exc: BaseException | None) -> int:
     """The one mapping from what went wrong to the documented exit code."""
-    from .errors import (AuthFailedError, AuthRequiredError, CancelledError, ConnectError,
+    from ..errors import (AuthFailedError, AuthRequiredError, CancelledError, ConnectError,
                          ProtocolError, UnsupportedVersionError)
-    from .repl import UsageError
+    from ..shell import UsageError
     if exc is None:
         return EXIT_OK
     if isinstance(exc, (KeyboardInterrupt, CancelledError)):
@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
 def _read_commands(args) -> list[tuple[int, str]]:
     """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
     if args.commands is not None:
-        from .repl import split_commands
+        from ..shell import split_commands
         return list(enumerate(split_commands(args.commands), 1))
     try:
         if args.batch == "-":
@@ -548,7 +548,7 @@ def _client(args) -> int:
     port_text = os.environ.get("PYFTP_PORT", "")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
         raise _Usage(f"PYFTP_PORT={port_text!r} is not a port number (1-65535)")
-    from .protocol import DEFAULT_PORT
+    from ..protocol import DEFAULT_PORT
     default_port = int(port_text) if port_text else DEFAULT_PORT
     user = args.user or os.environ.get("PYFTP_USER") or None
     password = os.environ.get("PYFTP_PASSWORD")
@@ -565,8 +565,8 @@ def _client(args) -> int:
 
     from rich.console import Console
 
-    from .client import Client
-    from .repl import Shell
+    from ..client import Client
+    from ..shell import Shell
     stdout_tty = sys.stdout.isatty()
     err_tty = sys.stderr.isatty()
     # a pipe gets long lines unwrapped, so scripts can cut and grep them
@@ -597,7 +597,7 @@ def _client(args) -> int:
         if not opened.ok:
             return exit_code_for(opened.error)
     if args.limit_rate:
-        from .ui import human_size
+        from ..ui import human_size
         shell._info(f"transfers limited to {human_size(args.limit_rate)}/s")
     if not one_shot:
         return shell.run()

@@ -11,7 +11,6 @@ Import rule: errors, protocol, transport, storage. Never client, ui, repl or cli
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import selectors
@@ -22,14 +21,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._version import __version__
-from .errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
+from .. import digests
+from .._version import __version__
+from ..errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
                      PermissionDeniedError, ProtocolError, RemoteError, TooLargeError, TransportError,
                      UnsupportedVersionError)
-from .protocol import (DEFAULT_PORT, FEATURES, VERSION, dump_json, encode_frame, ok,
+from ..protocol import (DEFAULT_PORT, FEATURES, VERSION, dump_json, encode_frame, ok,
                        validate_request, wire_mtime)
 from .storage import Storage
-from .transport import Channel
+from ..transport import Channel
 
 __all__ = ["ServerConfig", "Server", "Account"]
 
@@ -621,7 +621,7 @@ class Session:
             raise BusyError(f"busy: {vpath} changed while being read; try again")
         digest = self.storage.digests.get(st)
         if digest is None:
-            digest = hashlib.sha256(data).hexdigest()
+            digest = digests.hash_bytes(data)
             self.storage.digests.put(st, digest)
         self.chan.send_bytes(encode_frame(reply) + data[offset:]
                              + encode_frame({"ok": True, "sha256": digest}))

@@ -15,7 +15,6 @@ positional-read helper (pread_into). No sockets, no client or server.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import operator
 import os
@@ -28,44 +27,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import (AlreadyExistsError, BadRequestError, BusyError,
+from ...errors import (AlreadyExistsError, BadRequestError, BusyError,
                      ChecksumMismatchError, InternalError, IsDirectoryError,
                      NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                      PermissionDeniedError, RemoteError, TooLargeError)
-from .protocol import is_partial_name, mtime_ns, os_bytes, partial_name, wire_mtime
-from .transport import pread_into
+from ...protocol import is_partial_name, mtime_ns, os_bytes, partial_name, wire_mtime
+from ... import digests
 
-__all__ = ["Storage", "Upload", "entry_for", "hash_file"]
+__all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for"]
 
-HASH_CHUNK = 1 << 20
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
 #: uploads from this size on record their metadata when they start (so a partial
 #: survives even a server crash); smaller ones only if they are cut off. The metadata
 #: is a create and two renames: for a small file it doubled the cost of a put
 META_MIN = 1 << 20
-
-
-def hash_file(path: str, *, limit: int | None = None) -> str:
-    """SHA-256 of a file (or of its first ``limit`` bytes), read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        _hash_into(h, f, limit)
-    return h.hexdigest()
-
-
-def _hash_into(h, f, limit: int | None) -> None:
-    buf = bytearray(HASH_CHUNK)
-    view = memoryview(buf)
-    left = limit
-    while left is None or left > 0:
-        want = HASH_CHUNK if left is None else min(HASH_CHUNK, left)
-        n = f.readinto(view[:want])
-        if not n:
-            break
-        h.update(view[:n])
-        if left is not None:
-            left -= n
 
 
 _ERRNO = {
@@ -304,16 +280,9 @@ class Storage:
         known = self.digests.get(st)
         if known is not None:
             return known
-        h = hashlib.sha256()
+        h = digests.new()
         # pread: its own read position, so a concurrent sendfile of the same file is unaffected
-        fd, pos = f.fileno(), 0
-        view = memoryview(bytearray(HASH_CHUNK))
-        while True:
-            n = pread_into(fd, view, pos)
-            if not n:
-                break
-            h.update(view[:n])
-            pos += n
+        pos = digests.hash_into(h, f.fileno())
         digest = h.hexdigest()
         if pos == st.st_size:
             self.digests.put(st, digest)
@@ -561,18 +530,17 @@ class Upload:
         self.offset = 0
         self.received = 0
         self._fd: int | None = None
-        self._hash = hashlib.sha256()
+        self._hash = digests.new()
         self._released = False
         self._meta_written = True  # until open() starts a new partial without it
 
     def open(self, resume: bool) -> None:
         """Continue a partial of the very same file (same total and SHA-256), else start."""
         if resume and self._matching_partial():
-            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.partial, os.O_RDWR | os.O_APPEND)
             size = os.fstat(fd).st_size
             if size <= self.total:
-                with open(self.partial, "rb", buffering=0) as f:
-                    _hash_into(self._hash, f, size)
+                digests.hash_into(self._hash, fd, 0, size)
                 self._fd, self.offset = fd, size
                 if self.trailer:
                     self.prefix_sha256 = self._hash.copy().hexdigest()
@@ -614,7 +582,7 @@ class Upload:
             os.ftruncate(self._fd, 0)  # O_APPEND: the next write lands at 0
         except OSError as exc:
             raise _os_error(exc, self.vpath) from exc
-        self._hash = hashlib.sha256()
+        self._hash = digests.new()
         self.offset = self.received = 0
         self.prefix_sha256 = None
 

@@ -48,12 +48,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import sync
-from .client import Client
-from .errors import (AlreadyExistsError, CancelledError, ConnectError, IsDirectoryError,
+from .. import sync
+from ..client import Client
+from ..errors import (AlreadyExistsError, CancelledError, ConnectError, IsDirectoryError,
                      LocalError, NotFoundError, PyftpError, RemoteError, TransportError)
-from .protocol import DEFAULT_PORT
-from .ui import (Trimmed, error_text, format_mtime, human_size, job_display, listing,
+from ..protocol import DEFAULT_PORT
+from ..ui import (Trimmed, error_text, format_mtime, human_size, job_display, listing,
                  make_reporter, print_error, safe_name, transfer_summary)
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",

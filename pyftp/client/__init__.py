@@ -1,0 +1,8 @@
+"""The client: one connection to a pyftp server (:class:`Client`), one method per op.
+
+Import rule: errors, protocol, transport, digests, _version. Never server, sync, ui,
+shell or cli.
+"""
+from .client import Client, Entry, ProgressCallback, TransferResult
+
+__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]

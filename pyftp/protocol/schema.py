@@ -1,0 +1,178 @@
+"""The pyftp message schema: every operation declared once, with its fields.
+
+:data:`COMMANDS` declares every request (fields, help line); the server's handlers, the
+client's methods and the shell's commands are all named after it. Replies go through
+:func:`ok` and :func:`raise_for_reply`; the naming rule for partial files lives here
+too, because both ends must recognise the same hidden names.
+
+Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no files.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import BadRequestError, ProtocolError, error_for_code
+from .frames import MAX_SIZE
+
+__all__ = [
+    "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
+    "validate_request", "raise_for_reply", "ok", "partial_name", "is_partial_name",
+    "os_bytes", "PARTIAL_SUFFIX",
+]
+
+#: protocol version spoken in ``hello``
+VERSION = 1
+DEFAULT_PORT = 6971
+#: what this implementation offers, sent in the hello reply
+FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer"]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One request field: its JSON type and whether it must be present."""
+
+    name: str
+    kind: str  # "path" | "str" | "int" | "bool" | "sha256" | "number"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """One operation of the protocol, declared once and used everywhere."""
+
+    name: str
+    help: str
+    fields: tuple[Field, ...] = ()
+    payload: bool = False  # the request carries a payload (upper)
+    #: ops a read-only session may not run (answered permission_denied before payload)
+    writes: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _path(name: str = "path", required: bool = True) -> Field:
+    return Field(name, "path", required)
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("hello", "open the session: protocol version and credentials",
+            (Field("version", "int", True), Field("client", "str"), Field("user", "str"),
+             Field("password", "str"))),
+    Command("ls", "list a directory (payload: JSON array of entries)", (_path(required=False),)),
+    Command("stat", "describe one file or directory", (_path(),)),
+    Command("cd", "change the session's directory", (_path(),)),
+    Command("pwd", "show the session's directory"),
+    Command("mkdir", "create a directory", (_path(), Field("parents", "bool")), writes=True),
+    Command("rm", "remove a file", (_path(),), writes=True),
+    Command("rmdir", "remove an empty directory", (_path(),), writes=True),
+    Command("mv", "rename or move a file or directory",
+            (_path("src"), _path("dst"), Field("overwrite", "bool")), writes=True),
+    Command("get", "download a file from an offset", (_path(), Field("offset", "int"))),
+    Command("put", "upload a file (then a data frame)",
+            (_path(), Field("total", "int", True), Field("sha256", "sha256"),
+             Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number"),
+             Field("trailer", "bool")),
+            writes=True),
+    Command("hash", "SHA-256 of a file", (_path(),)),
+    Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
+    Command("quit", "end the session"),
+)}
+
+#: longest path (in characters) a request may carry
+MAX_PATH = 4096
+
+
+def _check(field_: Field, value: Any) -> bool:
+    kind = field_.kind
+    if kind in ("path", "str"):
+        return isinstance(value, str) and (kind == "str" or 0 < len(value) <= MAX_PATH)
+    if kind == "int":
+        return type(value) is int and 0 <= value <= MAX_SIZE
+    if kind == "bool":
+        return type(value) is bool
+    if kind == "number":
+        return type(value) in (int, float) and 0 <= value < 2**40
+    if kind == "sha256":
+        return isinstance(value, str) and bool(_SHA256.match(value))
+    raise AssertionError(kind)
+
+
+def validate_request(fields: Mapping[str, Any]) -> tuple[Command, dict]:
+    """Check a request header against :data:`COMMANDS`.
+
+    Returns the command and the known fields (unknown fields are ignored, so newer
+    clients can add optional ones). Raises BadRequestError naming the bad field.
+    """
+    op = fields.get("op")
+    if not isinstance(op, str) or op not in COMMANDS:
+        shown = op if isinstance(op, str) and len(op) < 40 else "?"
+        raise BadRequestError(f"unknown op {shown!r}; known ops: {', '.join(COMMANDS)}")
+    cmd = COMMANDS[op]
+    args: dict = {}
+    for f in cmd.fields:
+        if f.name not in fields or fields[f.name] is None:
+            if f.required:
+                raise BadRequestError(f"{op}: missing field {f.name!r}")
+            continue
+        if not _check(f, fields[f.name]):
+            raise BadRequestError(f"{op}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
+        args[f.name] = fields[f.name]
+    if not cmd.payload and fields.get("size", 0):
+        raise BadRequestError(f"{op} takes no payload")
+    return cmd, args
+
+
+_DESCRIBE = {
+    "path": f"a non-empty string of at most {MAX_PATH} characters",
+    "str": "a string",
+    "int": "a non-negative integer",
+    "bool": "true or false",
+    "number": "a non-negative number",
+    "sha256": "64 lower-case hex digits",
+}
+
+
+def ok(**fields: Any) -> dict:
+    """A success reply header."""
+    return {"ok": True, **fields}
+
+
+def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a success reply unchanged; raise the matching error for an error reply."""
+    status = fields.get("ok")
+    if status is True:
+        return fields
+    if status is False:
+        raise error_for_code(fields.get("error"), fields.get("message", ""))
+    raise ProtocolError("reply has no boolean 'ok' field")
+
+
+# ------------------------------------------------------------------ partial files
+# Both ends write a transfer in progress to a hidden file beside its target and rename
+# it into place only once verified. One naming rule, shared, so that listings and
+# clean-ups on either side recognise the same files.
+PARTIAL_SUFFIX = ".pyftp-part"
+_PARTIAL_SUFFIXES = (PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json", PARTIAL_SUFFIX + ".json.tmp")
+
+
+def partial_name(name: str) -> str:
+    """The hidden partial file for a target called ``name`` (in the same folder)."""
+    candidate = f".{name}{PARTIAL_SUFFIX}"
+    if len(os_bytes(candidate)) + 9 <= 255:  # room for ".json.tmp" within NAME_MAX
+        return candidate
+    digest = hashlib.sha256(os_bytes(name)).hexdigest()[:32]
+    return f".{digest}{PARTIAL_SUFFIX}"
+
+
+def is_partial_name(name: str) -> bool:
+    """True for the names :func:`partial_name` makes (and their metadata files)."""
+    return name.startswith(".") and name.endswith(_PARTIAL_SUFFIXES)
+
+
+def os_bytes(name: str) -> bytes:
+    """A file name as the OS stores it (names that were not UTF-8 round-trip, PEP 383)."""
+    return name.encode("utf-8", "surrogateescape")
