@@ -21,7 +21,7 @@ def server_command() -> list[str]:
     """The console script if installed beside this Python, else the same entry point."""
     if SERVER_BIN.exists():
         return [str(SERVER_BIN)]
-    return [sys.executable, "-c", "import sys; from pyftp.cli.main import server_main; "
+    return [sys.executable, "-c", "import sys; from pyftp.cli import server_main; "
             "sys.exit(server_main())"]
 
 

@@ -13,7 +13,7 @@ from helpers import RawConn, wait_for
 from pyftp import Client
 from pyftp.server import auth
 from pyftp.server.auth import Users, UsersFileError, add_user, load_users, remove_user
-from pyftp.cli.main import file_authenticator
+from pyftp.server.tls import file_authenticator
 from pyftp.errors import AuthFailedError, AuthRequiredError, PermissionDeniedError
 from serverproc import ServerProcess, server_command
 
@@ -334,7 +334,7 @@ def test_help_says_where_passwords_come_from():
     ("10.0.0.1", True, True, []),
 ])
 def test_exposure_warnings_name_what_is_exposed(host, users, tls, expect):
-    from pyftp.cli.main import exposure_warnings
+    from pyftp.server.tls import exposure_warnings
     lines = exposure_warnings(host, 6971, "/srv/x", users=users, tls=tls, read_only=False)
     assert len(lines) == len(expect)
     for line, word in zip(lines, expect):
@@ -351,7 +351,7 @@ def test_loopback_server_prints_no_warning(root):
 
 def test_cli_defaults_are_the_server_defaults():
     """--help shows the limits a server really gets when no option is given."""
-    from pyftp.cli.main import SERVER_DEFAULTS, server_parser
+    from pyftp.cli.server import SERVER_DEFAULTS, server_parser
     from pyftp.server import ServerConfig
     cfg = ServerConfig(root=".")
     for name, value in SERVER_DEFAULTS.items():

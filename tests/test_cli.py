@@ -277,7 +277,7 @@ def test_host_and_port_from_the_environment(server, local):
 def test_version_is_fast_to_import(tmp_path):
     r = pyftp("--version", cwd=tmp_path)
     assert (r.returncode, r.stdout.strip()) == (0, f"pyftp {__version__}")
-    probe = ("import sys\nfrom pyftp.cli.main import main\ntry:\n    main(['--version'])\n"
+    probe = ("import sys\nfrom pyftp.cli import main\ntry:\n    main(['--version'])\n"
              "except SystemExit:\n    pass\n"
              "print(sorted(m for m in ('rich', 'tqdm', 'socket', 'ssl') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
@@ -288,7 +288,7 @@ def test_version_is_fast_to_import(tmp_path):
 def test_a_plain_one_shot_command_does_not_load_tls(server, tmp_path):
     """ssl is a tenth of a one-shot command's start-up; it loads only for --tls."""
     host, port = server.address
-    probe = ("import sys\nfrom pyftp.cli.main import main\n"
+    probe = ("import sys\nfrom pyftp.cli import main\n"
              f"code = main(['{host}:{port}', '-c', 'pwd'])\n"
              "print(code, 'ssl' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

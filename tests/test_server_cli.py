@@ -22,7 +22,7 @@ def server_cmd() -> list[str]:
     if BIN.exists():
         return [str(BIN)]
     # an install without console scripts on PATH: the same entry point
-    return [sys.executable, "-c", "import sys; from pyftp.cli.main import server_main; "
+    return [sys.executable, "-c", "import sys; from pyftp.cli import server_main; "
             "sys.exit(server_main())"]
 
 

@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from helpers import RawConn, sha
-from pyftp.cli.main import client_parser
+from pyftp.cli.client import client_parser
 from pyftp.protocol import is_partial_name, partial_name
 from pyftp.shell import JobError, UsageError
 from shellharness import make_shell

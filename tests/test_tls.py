@@ -19,7 +19,7 @@ import trustme
 
 from helpers import RawConn
 from pyftp import Client
-from pyftp.cli.main import server_tls_context
+from pyftp.server.tls import server_tls_context
 from pyftp.errors import ConnectError, TransportError
 from serverproc import ServerProcess
 

@@ -1,0 +1,246 @@
+"""``pyftp``: the client console script; the one place that turns exceptions into exit
+codes and one-line messages, so no traceback ever reaches a user.
+
+Import rule: may import anything in pyftp; nothing imports cli. Heavy modules are
+imported inside functions so ``pyftp --version`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._version import __version__
+from .args import EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL, EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number
+
+# ---------------------------------------------------------------------- client
+CLIENT_EXIT_CODES = """\
+exit codes:
+  0    every command succeeded
+  1    an operation failed: a remote or local file problem, a folder/glob/mirror job
+       with failed files, or a connection that dropped and stayed away after
+       --retries attempts (run the same command again: it resumes)
+  2    usage error (bad option, unknown command, missing argument)
+  3    could not connect or log in
+  4    protocol error from the peer (not a pyftp server, or a broken one)
+  130  interrupted (Ctrl-C)
+"""
+
+CLIENT_EPILOG = CLIENT_EXIT_CODES + """
+environment:
+  PYFTP_HOST, PYFTP_PORT, PYFTP_USER   defaults for HOST, PORT and --user
+  PYFTP_PASSWORD                       the password for --user (else you are asked)
+
+examples:
+  pyftp 127.0.0.1                                  the interactive shell
+  pyftp 127.0.0.1:6971 -c "put dist/app.whl; ls -l"
+  pyftp --json ci.example:6971 -b deploy.pyftp      one JSON object per command
+  printf 'cd /in\\n-mkdir logs\\nput a.log logs/\\n' | pyftp HOST -b -
+  pyftp HOST -c "put -r build /ci/build-42"        a folder tree (get -r pulls one)
+  pyftp HOST -c "mirror -R --delete site /www"     send only what changed, drop extras
+  pyftp HOST -c "mirror -R --dry-run site /www"    print the plan, change nothing
+"""
+
+
+def client_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyftp", usage="pyftp [OPTIONS] [HOST[:PORT]] [-c COMMANDS | -b FILE]",
+        description="The pyftp client. With HOST alone: the interactive shell (type help "
+                    "there). With -c or -b: run commands and exit, for scripts and CI. "
+                    "Results go to stdout; progress and messages to stderr.",
+        epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", nargs="?", metavar="HOST[:PORT]",
+                   help="server to connect to (default port 6971)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-c", dest="commands", metavar="COMMANDS",
+                      help="run these ';'-separated shell commands, then exit")
+    mode.add_argument("-b", dest="batch", metavar="FILE",
+                      help="run the commands in FILE, one per line ('-' reads stdin; '#' "
+                           "starts a comment). The first failure stops the run, unless its "
+                           "line starts with '-'")
+    p.add_argument("--user", metavar="NAME",
+                   help="log in as NAME; the password comes from PYFTP_PASSWORD or a prompt, "
+                        "never from the command line")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true",
+                     help="print one JSON object per command on stdout (NDJSON)")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress and no confirmations; errors and requested output "
+                          "(ls, hash, ...) only")
+    out.add_argument("--no-progress", action="store_true", help="no progress display")
+    net = p.add_argument_group("connection")
+    net.add_argument("--timeout", type=above_zero(parse_duration), default=30.0,
+                     metavar="S", help="give up on a silent server after S seconds (default 30)")
+    net.add_argument("--limit-rate", type=above_zero(parse_size), metavar="RATE",
+                     help="at most RATE bytes per second, e.g. 500K or 10M (as in curl)")
+    net.add_argument("--tls", action="store_true", help="connect with TLS")
+    net.add_argument("--cafile", metavar="FILE",
+                     help="trust the certificates in FILE (implies --tls)")
+    net.add_argument("--insecure", action="store_true",
+                     help="TLS without checking the certificate (implies --tls)")
+    xfer = p.add_argument_group("transfers")
+    xfer.add_argument("--retries", type=whole_number(0), default=3, metavar="N",
+                      help="when the connection drops during get, put, get -r, put -r, "
+                           "mget, mput or mirror, reconnect and continue up to N times, "
+                           "waiting 0.5 s, 1 s, 2 s, ... in between (default 3; 0: never)")
+    xfer.add_argument("--no-resume", action="store_true",
+                      help="do not continue partial files left by an interrupted transfer: "
+                           "start every file from zero (also per command: get --no-resume)")
+    p.add_argument("--version", action="version", version=f"pyftp {__version__}")
+    return p
+
+
+def split_target(text: str, default_port: int) -> tuple[str, int]:
+    """'host', 'host:port', '[::1]:port' -> (host, port). Raises ValueError."""
+    from ..shell import parse_target
+    return parse_target(text, default_port)
+
+
+def exit_code_for(exc: BaseException | None) -> int:
+    """The one mapping from what went wrong to the documented exit code."""
+    from ..errors import (AuthFailedError, AuthRequiredError, CancelledError, ConnectError,
+                         ProtocolError, UnsupportedVersionError)
+    from ..shell import UsageError
+    if exc is None:
+        return EXIT_OK
+    if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, (ProtocolError, UnsupportedVersionError)):
+        return EXIT_PROTOCOL
+    if isinstance(exc, (ConnectError, AuthFailedError, AuthRequiredError)):
+        return EXIT_CONNECT
+    return EXIT_FAILED
+
+
+class _Usage(Exception):
+    """A usage problem found before any command runs (exit 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``pyftp``: the shell, or one-shot commands with -c / -b. Returns the exit code."""
+    parser = client_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _client(args)
+    except _Usage as exc:
+        print(f"pyftp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\npyftp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of stdout went away (pyftp -c ls | head -1): nothing left to say
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FAILED
+
+
+def _read_commands(args) -> list[tuple[int, str]]:
+    """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
+    if args.commands is not None:
+        from ..shell import split_commands
+        return list(enumerate(split_commands(args.commands), 1))
+    try:
+        if args.batch == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.batch, encoding="utf-8-sig", errors="surrogateescape") as f:
+                text = f.read()
+    except OSError as exc:
+        raise _Usage(f"cannot read the batch file {args.batch}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _Usage(f"the batch file is not text: {exc}") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append((number, line))
+    return out
+
+
+def _client(args) -> int:
+    one_shot = args.commands is not None or args.batch is not None
+    target = args.target or os.environ.get("PYFTP_HOST") or None
+    port_text = os.environ.get("PYFTP_PORT", "")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise _Usage(f"PYFTP_PORT={port_text!r} is not a port number (1-65535)")
+    from ..protocol import DEFAULT_PORT
+    default_port = int(port_text) if port_text else DEFAULT_PORT
+    user = args.user or os.environ.get("PYFTP_USER") or None
+    password = os.environ.get("PYFTP_PASSWORD")
+    interactive_stdin = sys.stdin is not None and sys.stdin.isatty() and args.batch != "-"
+    if user and password is None:
+        if not interactive_stdin:
+            raise _Usage(f"--user {user} needs a password: set PYFTP_PASSWORD (there is no "
+                         "terminal to ask on)")
+        import getpass
+        password = getpass.getpass(f"password for {user}: ")
+    commands = _read_commands(args) if one_shot else []
+    if one_shot and not commands:
+        raise _Usage("no commands to run (the -c text or the batch file is empty)")
+
+    from rich.console import Console
+
+    from ..client import Client
+    from ..shell import Shell
+    stdout_tty = sys.stdout.isatty()
+    err_tty = sys.stderr.isatty()
+    # a pipe gets long lines unwrapped, so scripts can cut and grep them
+    console = Console(file=sys.stdout, highlight=False, width=None if stdout_tty else 100_000)
+    err_console = Console(file=sys.stderr, highlight=False)
+    if args.quiet or args.no_progress:
+        progress = "off"
+    elif not one_shot and err_tty:
+        progress = "rich"
+    else:
+        progress = "tqdm" if err_tty else "lines"
+    tls = args.tls or bool(args.cafile) or args.insecure
+
+    def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
+        return Client(host, port, user=user, password=password, timeout=args.timeout,
+                      limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
+                      insecure=args.insecure)
+
+    shell = Shell(console=console, err_console=err_console, progress=progress,
+                  progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
+                  interactive=not one_shot, connector=connector, user=user,
+                  password=password, default_port=default_port,
+                  getpass=_ask_password if interactive_stdin else None,
+                  retries=args.retries, resume=not args.no_resume)
+    if target:
+        import shlex
+        opened = shell.execute(f"open {shlex.quote(target)}", prefix="pyftp: ")
+        if not opened.ok:
+            return exit_code_for(opened.error)
+    if args.limit_rate:
+        from ..ui import human_size
+        shell._info(f"transfers limited to {human_size(args.limit_rate)}/s")
+    if not one_shot:
+        return shell.run()
+    try:
+        for number, line in commands:
+            ignore = line.startswith("-")
+            if ignore:
+                line = line[1:].lstrip()
+            where = f"line {number}: " if args.batch is not None else ""
+            outcome = shell.execute(line, prefix=f"pyftp: {where}")
+            if shell.finished:  # quit ends a batch early, as in sftp
+                break
+            if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
+                continue
+            return exit_code_for(outcome.error)
+    finally:
+        shell._close_client()
+    return EXIT_OK
+
+
+def _ask_password(prompt: str) -> str:
+    import getpass
+    return getpass.getpass(prompt)
