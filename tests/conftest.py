@@ -1,5 +1,11 @@
-"""Shared fixtures: a real server on 127.0.0.1:0 with a tmp_path root, and a thread-leak
-check around every test."""
+"""Shared fixtures: a real server on 127.0.0.1:0 with a tmp_path root, a thread-leak
+check around every test, and the ``slow`` lane.
+
+``scripts/test -m "not slow"`` is the fast lane (pure tests and in-process servers);
+``scripts/test`` runs everything. A test is slow when it is marked so, or lives in a
+module of :data:`SLOW_MODULES` (real terminals, console-script subprocesses, signals,
+fuzzing, the benchmark smoke test).
+"""
 from __future__ import annotations
 
 import threading
@@ -8,6 +14,17 @@ import pytest
 
 from pyftp import Client
 from pyftp.server import Server, ServerConfig
+
+
+#: modules whose every test starts processes or terminals, or runs many examples
+SLOW_MODULES = {"test_pty", "test_shutdown", "test_server_cli", "test_fuzz", "test_bench",
+                "test_perf", "test_s3_store"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
