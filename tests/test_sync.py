@@ -527,8 +527,10 @@ def test_a_dropped_connection_is_retried_and_the_file_resumed(root, tmp_path, di
             box["new"].shutdown(grace=0)
     assert box.get("swapped")
     assert rep.ok, rep.errors
-    assert rep.retries >= 1 and delays and delays[0] == 0.5
-    assert any(kind == "retry" for kind, _p, _d in events)
+    assert rep.retries >= 1 and delays and delays[0] == sync.RetryPolicy().delay(1) == 5.0
+    retry_lines = [d for kind, _p, d in events if kind == "retry"]
+    assert retry_lines and retry_lines[0].startswith("connection lost (")
+    assert retry_lines[0].endswith("; retry 1 of 3 in 5 s")
     assert sha(out) == hashlib.sha256(big).hexdigest()
     resumed = [r for r in rep.results if r.total == len(big)]
     assert resumed and resumed[-1].offset > 0, "the retry started over instead of resuming"
@@ -548,7 +550,7 @@ def test_retries_give_up_with_a_clear_error_when_the_server_stays_away(root, tmp
         with pytest.raises(TransportError, match="gave up after 2 retries.*run the same command"
                            ) as info:
             sync.mirror(c, "t", tmp_path / "d", retries=2, sleep=delays.append)
-        assert delays == [0.5, 1.0]
+        assert delays == [5.0, 25.0] == sync.RetryPolicy(retries=2).delays()
     finally:
         c.close()
         srv.shutdown(grace=0)
