@@ -257,8 +257,17 @@ def _no_match(pattern: str, side: str) -> Problem:
     return Problem(pattern, "no_match", message, error)
 
 
-def _duplicate(path: str, first: str, target: str, verb: str) -> Problem:
-    return Problem(path, "duplicate", f"same name as {first}: not {verb} twice to {target}")
+def _queue(report: SyncReport, sends: list[Send], seen: dict[str, str], send: Send,
+           target: str, norm: Callable[[str], str], verb: str) -> None:
+    """Queue one matched file, once per target name: one file matched by two patterns
+    moves once; two files that would land on the same name are a problem."""
+    if target not in seen:
+        seen[target] = send.rel
+        sends.append(send)
+        report.plan.append(Action("send", send.rel, send.size))
+    elif norm(seen[target]) != norm(send.rel):
+        report.errors.append(Problem(send.rel, "duplicate", f"same name as {seen[target]}: "
+                                     f"not {verb} twice to {target}"))
 
 
 def mget(client: Client, patterns: Sequence[str], local_dir: str | os.PathLike = ".", *,
@@ -307,13 +316,9 @@ def mget(client: Client, patterns: Sequence[str], local_dir: str | os.PathLike =
                                            mtime_tolerance=MTIME_TOLERANCE, opts=opts), path)
                 else:
                     _folder(report, path, opts)
-            elif target in seen:
-                if posixpath.normpath(seen[target]) != posixpath.normpath(path):
-                    report.errors.append(_duplicate(path, seen[target], target, "downloaded"))
-            else:  # (one file matched by two patterns is fetched once)
-                seen[target] = path
-                sends.append(Send(path, path, target, entry.size))
-                report.plan.append(Action("send", path, entry.size))
+            else:
+                _queue(report, sends, seen, Send(path, path, target, entry.size), target,
+                       posixpath.normpath, "downloaded")
     if sends:
         execute.run_gets(client, sends, report, opts)
     return report
@@ -367,13 +372,9 @@ def mput(client: Client, patterns: Sequence[str], remote_dir: str = ".", *,
             elif not stat_.S_ISREG(st.st_mode):
                 report.ignored.append(Problem(path, "special", "not a regular file (FIFO, "
                                               "socket or device)"))
-            elif remote in seen:
-                if os.path.normpath(seen[remote]) != os.path.normpath(path):
-                    report.errors.append(_duplicate(path, seen[remote], remote, "uploaded"))
-            else:  # (one file matched by two patterns is sent once)
-                seen[remote] = path
-                sends.append(Send(path, remote, path, st.st_size))
-                report.plan.append(Action("send", path, st.st_size))
+            else:
+                _queue(report, sends, seen, Send(path, remote, path, st.st_size), remote,
+                       os.path.normpath, "uploaded")
     if sends:
         execute.run_puts(client, sends, report, opts, overwrite=overwrite)
     return report
