@@ -604,11 +604,16 @@ def test_retries_give_up_with_a_clear_error_when_the_server_stays_away(root, tmp
         tree = sync.walk_remote(c, "t")
         assert list(tree.files) == ["f.txt"]
         srv.shutdown(grace=0)
-        delays = []
+        delays, events = [], []
         with pytest.raises(TransportError, match="gave up after 2 retries.*run the same command"
                            ) as info:
-            sync.mirror(c, "t", tmp_path / "d", retries=2, sleep=delays.append)
+            sync.mirror(c, "t", tmp_path / "d", retries=2, sleep=delays.append,
+                        on_event=lambda *e: events.append(e))
         assert delays == [5.0, 25.0] == sync.RetryPolicy(retries=2).delays()
+        lines = [detail for kind, _p, detail in events if kind == "retry"]
+        assert len(lines) == 2 and lines[0].endswith("; retry 1 of 2 in 5 s")
+        assert lines[1].startswith("could not connect") and lines[1].endswith(
+            "; retry 2 of 2 in 25 s")
     finally:
         c.close()
         srv.shutdown(grace=0)

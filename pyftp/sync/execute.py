@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..client import Client, TransferResult
-from ..errors import (AlreadyExistsError, BusyError, LocalError, NotFoundError,
-                      PyftpError, RemoteError, TransportError)
+from ..errors import (AlreadyExistsError, BusyError, ConnectError, LocalError,
+                      NotFoundError, PyftpError, RemoteError, TransportError)
 from .localfs import local_sha256
 from .options import TransferOptions
 from .plan import under
@@ -38,9 +38,11 @@ class Send:
 # ---------------------------------------------------------------------- retries
 
 def _reason(exc: BaseException | None) -> str:
+    """Why the job waits, in the words of a retry line."""
     if exc is None or isinstance(exc, BusyError):
         return BUSY
-    return f"connection lost ({exc})"
+    text = str(exc).removeprefix("connection lost: ")
+    return text if isinstance(exc, ConnectError) else f"connection lost ({text})"
 
 
 def _wait(opts: TransferOptions, failures: int, reason: str, what: str) -> None:
