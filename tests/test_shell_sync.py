@@ -407,8 +407,9 @@ def test_a_job_with_a_failed_file_exits_1_with_one_line_per_failure(target, root
     _open, obj = json_lines(r.stdout)  # the run stopped at the failing command
     assert obj["command"] == "put" and obj["recursive"] and not obj["ok"]
     assert obj["error"] == "incomplete" and obj["sent"] == 4
-    assert obj["errors"] == [{"path": "index.html", "message": "already exists on the server "
-                              "and differs: site/index.html (use overwrite)"}]
+    assert obj["errors"] == [{"path": "index.html", "kind": "exists",
+                              "message": "already exists on the server and differs: "
+                                         "site/index.html (use overwrite to replace it)"}]
     assert r.stderr.splitlines() == [
         "pyftp: put -r: site/index.html: already exists on the server and differs: "
         "site/index.html (use put -r -f to replace it)",

@@ -405,6 +405,64 @@ def test_mget_and_mput_expand_globs(connect, root, tmp_path):
         str(tmp_path / "up" / "x1.csv"), str(tmp_path / "up" / "x2.csv")]
 
 
+def test_problems_are_typed_where_they_happen(connect, root, tmp_path):
+    from pyftp.errors import AlreadyExistsError, LocalError, NotFoundError
+    (root / "sub").mkdir()
+    (root / "f.txt").write_bytes(b"f")
+    c = connect()
+    out = tmp_path / "out"
+    out.mkdir()
+    rep = sync.mget(c, ["nomatch*", "sub", "f.txt"], out)
+    (nomatch,), (folder,) = rep.errors, rep.ignored
+    assert (nomatch.kind, nomatch.path, nomatch.message) == ("no_match", "nomatch*",
+                                                             "no remote file matches")
+    assert isinstance(nomatch.error, NotFoundError)
+    assert folder.kind == "folder" and folder.path == "sub" and folder.hint
+    local = sync.mput(c, [str(tmp_path / "none*")], ".")
+    assert local.errors[0].kind == "no_match" and isinstance(local.errors[0].error, LocalError)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_bytes(b"different")
+    os.mkfifo(src / "pipe")
+    rep = sync.put_tree(c, src, ".")
+    (exists,) = rep.errors
+    assert exists.kind == "exists" and isinstance(exists.error, AlreadyExistsError)
+    assert exists.hint == "use overwrite to replace it" and "differs" in exists.message
+    assert [(p.path, p.kind) for p in rep.ignored] == [("pipe", "special")]
+
+
+def test_get_tree_again_sends_only_what_changed(connect, root, tmp_path):
+    make_tree(root / "t")
+    c = connect()
+    back = tmp_path / "back"
+    first = sync.get_tree(c, "t", back)
+    assert first.ok and len(first.sent) == 7 and first.skipped == []
+    again = sync.get_tree(c, "t", back)
+    assert again.ok and again.sent == [] and len(again.skipped) == 7
+    assert again.bytes_sent == 0 and "sent 0 files (0 B), skipped 7" in again.summary()
+    (root / "t" / "readme.txt").write_bytes(b"changed on the server\n")
+    changed = sync.get_tree(c, "t", back)
+    assert changed.sent == ["readme.txt"] and len(changed.skipped) == 6
+    assert (back / "readme.txt").read_bytes() == b"changed on the server\n"
+    assert_same_tree(root / "t", back)
+
+
+def test_get_tree_with_checksum_sees_a_change_that_keeps_size_and_time(connect, root,
+                                                                       tmp_path):
+    make_tree(root / "t")
+    c = connect()
+    back = tmp_path / "back"
+    assert sync.get_tree(c, "t", back).ok
+    target = back / "readme.txt"
+    st = target.stat()
+    target.write_bytes(bytes(b ^ 1 for b in target.read_bytes()))  # same size
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))            # same time
+    assert sync.get_tree(c, "t", back).sent == []  # size + time cannot see it
+    rep = sync.get_tree(c, "t", back, checksum=True)
+    assert rep.sent == ["readme.txt"] and len(rep.skipped) == 6
+    assert sha(target) == sha(root / "t" / "readme.txt")
+
+
 # ---------------------------------------------------------------------- pipelining
 
 class CountingSocket:
@@ -527,8 +585,10 @@ def test_a_dropped_connection_is_retried_and_the_file_resumed(root, tmp_path, di
             box["new"].shutdown(grace=0)
     assert box.get("swapped")
     assert rep.ok, rep.errors
-    assert rep.retries >= 1 and delays and delays[0] == 0.5
-    assert any(kind == "retry" for kind, _p, _d in events)
+    assert rep.retries >= 1 and delays and delays[0] == sync.RetryPolicy().delay(1) == 5.0
+    retry_lines = [d for kind, _p, d in events if kind == "retry"]
+    assert retry_lines and retry_lines[0].startswith("connection lost (")
+    assert retry_lines[0].endswith("; retry 1 of 3 in 5 s")
     assert sha(out) == hashlib.sha256(big).hexdigest()
     resumed = [r for r in rep.results if r.total == len(big)]
     assert resumed and resumed[-1].offset > 0, "the retry started over instead of resuming"
@@ -544,11 +604,16 @@ def test_retries_give_up_with_a_clear_error_when_the_server_stays_away(root, tmp
         tree = sync.walk_remote(c, "t")
         assert list(tree.files) == ["f.txt"]
         srv.shutdown(grace=0)
-        delays = []
+        delays, events = [], []
         with pytest.raises(TransportError, match="gave up after 2 retries.*run the same command"
                            ) as info:
-            sync.mirror(c, "t", tmp_path / "d", retries=2, sleep=delays.append)
-        assert delays == [0.5, 1.0]
+            sync.mirror(c, "t", tmp_path / "d", retries=2, sleep=delays.append,
+                        on_event=lambda *e: events.append(e))
+        assert delays == [5.0, 25.0] == sync.RetryPolicy(retries=2).delays()
+        lines = [detail for kind, _p, detail in events if kind == "retry"]
+        assert len(lines) == 2 and lines[0].endswith("; retry 1 of 2 in 5 s")
+        assert lines[1].startswith("could not connect") and lines[1].endswith(
+            "; retry 2 of 2 in 25 s")
     finally:
         c.close()
         srv.shutdown(grace=0)

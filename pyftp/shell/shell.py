@@ -419,7 +419,8 @@ class Shell(cmd.Cmd):
     :func:`pyftp.ui.make_reporter` mode. With ``json_output`` each command writes one
     JSON object to ``console``'s file and nothing else goes to stdout. Transfers
     continue partial files unless ``resume`` is False, and retry a dropped connection
-    ``retries`` times, waiting ``backoff`` seconds (doubled each time) with ``sleep``.
+    ``retries`` times under :class:`pyftp.sync.RetryPolicy` (``backoff`` None: its
+    default, about a minute in all over 3 retries) with ``sleep``.
     """
 
     intro = None
@@ -437,7 +438,7 @@ class Shell(cmd.Cmd):
                  local_cwd: str | None = None, history_file: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS, retries: int = 3,
-                 resume: bool = True, backoff: float = 0.5,
+                 resume: bool = True, backoff: float | None = None,
                  sleep: Callable[[float], object] = time.sleep) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
@@ -809,7 +810,8 @@ class Shell(cmd.Cmd):
         try:
             c.mv(src, dst, overwrite="-f" in a.opts)
         except AlreadyExistsError as exc:
-            raise AlreadyExistsError(_hint_force(exc.message, "mv")) from exc
+            raise AlreadyExistsError(f"already exists: {self._abs(dst)} "
+                                     f"({_hint_force('mv')})") from exc
         self._changed(src, dst)
         self._note(Text(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
         return {"src": self._abs(src), "dst": self._abs(dst)}
@@ -938,7 +940,8 @@ class Shell(cmd.Cmd):
                                   on_progress=on_progress, on_event=self._on_event,
                                   sleep=self.sleep)
         except AlreadyExistsError as exc:
-            raise AlreadyExistsError(_hint_force(exc.message, "put")) from exc
+            raise AlreadyExistsError(f"already exists: {self._abs(remote)} "
+                                     f"({_hint_force('put')})") from exc
         finally:
             self._changed(remote)
         self._note(transfer_summary("put", self._shown_local(local), self._abs(r.remote),
@@ -1064,15 +1067,15 @@ class Shell(cmd.Cmd):
         for d in report.deleted:
             self._note(Text(f"deleted {safe_name(dst(d))}"))
         if not report.dry_run:
-            for path, why in report.ignored:
-                if why.startswith("a folder"):
-                    self._info(f"skipping folder {safe_name(src(path))} (use {name} -r to "
+            for p in report.ignored:
+                if p.kind == "folder":
+                    self._info(f"skipping folder {safe_name(src(p.path))} (use {name} -r to "
                                "copy folders)")
                 else:
-                    self._info(f"skipping {safe_name(src(path))} ({why})")
+                    self._info(f"skipping {safe_name(src(p.path))} ({p.message})")
         patterns = patterns or {}
-        unmatched = [patterns.get(p, p) for p, why in report.errors
-                     if why in ("no remote file matches", "no local file matches")]
+        unmatched = [patterns.get(p.path, p.path) for p in report.errors
+                     if p.kind == "no_match"]
         nothing_else = not (report.sent or report.skipped or report.deleted
                             or len(report.errors) > len(unmatched))
         if name in ("mget", "mput") and nothing_else:
@@ -1091,15 +1094,15 @@ class Shell(cmd.Cmd):
             summary = summary.replace(", deleted 0", "")
         if not report.ok:
             conflicts = {x.path for x in report.plan if x.kind == "conflict"}
-            for path, why in report.errors:
-                if report.dry_run and path in conflicts:
+            for p in report.errors:
+                if report.dry_run and p.path in conflicts:
                     continue  # already a line of the plan
-                if why in ("no remote file matches", "no local file matches"):
-                    shown = patterns.get(path, path)
-                    why = "nothing matches"
+                if p.kind == "no_match":
+                    shown, why = patterns.get(p.path, p.path), "nothing matches"
+                elif p.kind == "exists" and force_verb:
+                    shown, why = src(p.path), f"{p.message} ({_hint_force(force_verb)})"
                 else:
-                    shown = src(path)
-                    why = _hint_force(why, force_verb) if force_verb else why
+                    shown, why = src(p.path), p.text
                 print_error(self.err_console, f"{safe_name(shown)}: {why}",
                             prefix=f"{self._prefix}{name}: ")
             raise JobError(f"{name}: {summary}; fix what the lines above say and run it "
@@ -1297,9 +1300,10 @@ for _name, _spec in SHELL_COMMANDS.items():
         setattr(Shell, f"complete_{_name}", _make_completer(_name))
 
 
-def _hint_force(message: str, verb: str) -> str:
-    return re.sub(r"\((use|pass) overwrite( to replace it)?\)",
-                  f"(use {verb} -f to replace it)", message)
+def _hint_force(verb: str) -> str:
+    """What to do about a target that exists (an ``exists`` problem or
+    AlreadyExistsError), in the words of the command that met it."""
+    return f"use {verb} -f to replace it"
 
 
 def _last_part(name: str, command: str, typed: str) -> str:
@@ -1323,7 +1327,8 @@ def _report_counts(report: sync.SyncReport) -> dict:
             "dirs_created": len(report.dirs_created), "ignored": len(report.ignored),
             "bytes_sent": report.bytes_sent, "bytes_total": report.bytes_total,
             "retries": report.retries, "summary": report.summary(),
-            "errors": [{"path": p, "message": why} for p, why in report.errors]}
+            "errors": [{"path": p.path, "kind": p.kind, "message": p.text}
+                       for p in report.errors]}
 
 
 _PLAN_ORDER = {"mkdir": 0, "send": 1, "delete": 2, "rmdir": 3, "conflict": 4, "ignore": 5,
