@@ -221,7 +221,7 @@ def _client(args) -> int:
             return exit_code_for(opened.error)
     if args.limit_rate:
         from ..ui import human_size
-        shell._info(f"transfers limited to {human_size(args.limit_rate)}/s")
+        shell.info(f"transfers limited to {human_size(args.limit_rate)}/s")
     if not one_shot:
         return shell.run()
     try:
@@ -237,7 +237,7 @@ def _client(args) -> int:
                 continue
             return exit_code_for(outcome.error)
     finally:
-        shell._close_client()
+        shell.close()
     return EXIT_OK
 
 

@@ -1,0 +1,179 @@
+"""get, put, mget, mput and mirror. Every transfer goes through :mod:`pyftp.sync`:
+``get``/``put`` through ``get_file`` / ``put_file``, and ``get -r``, ``put -r``,
+``mget``, ``mput`` and ``mirror`` through its pipelined tree, glob and mirror jobs. So
+each one continues partial files (unless ``--no-resume``) and rides out a dropped
+connection (``retries``); the shell adds only parsing, the bars and the report.
+
+Import rule: client, sync, errors, ui and the shell's own modules.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import posixpath
+
+
+from .. import sync
+from ..client import Client
+from ..errors import AlreadyExistsError, IsDirectoryError
+from ..ui import safe_name, transfer_summary
+from .commands import UsageError
+from .parsing import Args
+from .jobs import _hint_force, _result_json
+
+
+class TransferMixin:
+    """Shell's transfer commands."""
+
+    # ------------------------------------------------------------------ transfers
+    def _resume(self, a: Args) -> bool:
+        return self.resume and "--no-resume" not in a.opts
+
+    def _on_event(self, kind: str, path: str, detail: str) -> None:
+        """sync's events while a transfer runs: only retries are worth a live line."""
+        if kind == "retry":
+            self._info(f"{path + ': ' if path else ''}{detail}")
+
+    def do_get(self, arg: str) -> dict:
+        """get [-r] [--no-resume] REMOTE [LOCAL]: download a file, or a folder with -r."""
+        a = self._args("get", arg)
+        c = self._require_client()
+        if "-r" in a.opts:
+            return self._get_tree(c, a)
+        remote = a.args[0]
+        local = self._local(a.args[1]) if len(a.args) > 1 else self.local_cwd
+        return self._get_one(c, remote, local, None, self._resume(a))
+
+    def _get_one(self, c: Client, remote: str, local: str, size: int | None,
+                 resume: bool) -> dict:
+        label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
+        try:
+            with self.reporter.transfer(label, size) as on_progress:
+                r = sync.get_file(c, remote, local, resume=resume, retries=self.retries,
+                                  backoff=self.backoff, on_progress=on_progress,
+                                  on_event=self._on_event, sleep=self.sleep)
+        except IsDirectoryError as exc:
+            raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
+        self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
+                                    r.total, r.sent, r.offset, r.seconds, r.sha256))
+        return _result_json(r, self._abs(remote))
+
+    def do_put(self, arg: str) -> dict:
+        """put [-f] [-r] [--no-resume] LOCAL [REMOTE]: upload a file, or a folder with -r."""
+        a = self._args("put", arg)
+        c = self._require_client()
+        if "-r" in a.opts:
+            return self._put_tree(c, a)
+        local = self._local(a.args[0])
+        name = os.path.basename(local.rstrip(os.sep))
+        if len(a.args) > 1:
+            remote = a.args[1]
+            if remote.endswith("/") or self._remote_is_dir(c, remote):
+                remote = posixpath.join(remote, name)
+        else:
+            remote = name
+        return self._put_one(c, local, remote, "-f" in a.opts, self._resume(a))
+
+    def _put_one(self, c: Client, local: str, remote: str, force: bool, resume: bool) -> dict:
+        try:
+            size: int | None = os.path.getsize(local)
+        except OSError:
+            size = None  # Client.put explains what is wrong with the file
+        label = f"put {safe_name(os.path.basename(local))}"
+        try:
+            with self.reporter.transfer(label, size) as on_progress:
+                r = sync.put_file(c, local, remote, overwrite=force, resume=resume,
+                                  retries=self.retries, backoff=self.backoff,
+                                  on_progress=on_progress, on_event=self._on_event,
+                                  sleep=self.sleep)
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(_hint_force(exc.message, "put")) from exc
+        finally:
+            self._changed(remote)
+        self._note(transfer_summary("put", self._shown_local(local), self._abs(r.remote),
+                                    r.total, r.sent, r.offset, r.seconds, r.sha256))
+        return _result_json(r, self._abs(r.remote))
+
+    def _get_tree(self, c: Client, a: Args) -> dict:
+        remote = a.args[0]
+        if len(a.args) > 1:
+            local = self._local(a.args[1])
+        else:
+            local = self._local(_last_part(posixpath.basename(self._abs(remote)), "get -r",
+                                           remote))
+        report, seconds = self._run_job("get -r", "get", self._resume(a), lambda kw: sync.get_tree(
+            c, remote, local, **kw))
+        return self._finish_job("get -r", report, seconds, src=self._remote_under(remote),
+                                dst=self._local_under(local))
+
+    def _put_tree(self, c: Client, a: Args) -> dict:
+        local = self._local(a.args[0])
+        remote = a.args[1] if len(a.args) > 1 else \
+            _last_part(os.path.basename(local), "put -r", a.args[0])
+        try:
+            report, seconds = self._run_job("put -r", "put", self._resume(a), lambda kw: sync.put_tree(
+                c, local, remote, overwrite="-f" in a.opts, **kw))
+        finally:
+            self._changed(remote)
+        return self._finish_job("put -r", report, seconds, src=self._local_under(local),
+                                dst=self._remote_under(remote), force_verb="put -r")
+
+    def do_mget(self, arg: str) -> dict:
+        """mget [-r] [--no-resume] PATTERN...: download every remote file matching."""
+        a = self._args("mget", arg)
+        c = self._require_client()
+        report, seconds = self._run_job("mget", "get", self._resume(a), lambda kw: sync.mget(
+            c, a.args, self.local_cwd, recursive="-r" in a.opts, **kw))
+        return self._finish_job("mget", report, seconds, src=self._abs,
+                                dst=self._local_under(self.local_cwd),
+                                patterns={p: p for p in a.args})
+
+    def do_mput(self, arg: str) -> dict:
+        """mput [-r] [-f] [--no-resume] PATTERN...: upload every local file matching."""
+        a = self._args("mput", arg)
+        c = self._require_client()
+        # patterns are matched against the shell's local folder, never the process's
+        patterns = {os.path.join(glob.escape(self.local_cwd), os.path.expanduser(p)): p
+                    for p in a.args}
+        try:
+            report, seconds = self._run_job("mput", "put", self._resume(a), lambda kw: sync.mput(
+                c, list(patterns), ".", recursive="-r" in a.opts, overwrite="-f" in a.opts,
+                **kw))
+        finally:
+            self._changed(".")
+        return self._finish_job("mput", report, seconds, src=self._shown_local,
+                                dst=self._remote_under("."), patterns=patterns,
+                                force_verb="mput")
+
+    def do_mirror(self, arg: str) -> dict:
+        """mirror [-R] [--delete] [--checksum] [--dry-run] [--no-resume] SRC [DST]."""
+        a = self._args("mirror", arg)
+        c = self._require_client()
+        reverse = "-R" in a.opts
+        flags = dict(reverse=reverse, delete="--delete" in a.opts,
+                     checksum="--checksum" in a.opts, dry_run="--dry-run" in a.opts)
+        if reverse:
+            src = self._local(a.args[0])
+            dst = a.args[1] if len(a.args) > 1 else \
+                _last_part(os.path.basename(src), "mirror -R", a.args[0])
+            show_src, show_dst = self._local_under(src), self._remote_under(dst)
+        else:
+            src = a.args[0]
+            dst = self._local(a.args[1]) if len(a.args) > 1 else self._local(
+                _last_part(posixpath.basename(self._abs(src)), "mirror", src))
+            show_src, show_dst = self._remote_under(src), self._local_under(dst)
+        try:
+            report, seconds = self._run_job("mirror", "put" if reverse else "get", self._resume(a),
+                                   lambda kw: sync.mirror(c, src, dst, **flags, **kw))
+        finally:
+            if reverse and not flags["dry_run"]:
+                self._changed(dst)
+        return self._finish_job("mirror", report, seconds, src=show_src, dst=show_dst)
+
+
+def _last_part(name: str, command: str, typed: str) -> str:
+    """The default target folder name (the source's own name), or a usage error."""
+    if name in ("", ".", ".."):
+        raise UsageError(f"{command} {typed}: name the target folder too, e.g. "
+                         f"{command} {typed} backup")
+    return name
