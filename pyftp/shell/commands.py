@@ -60,6 +60,10 @@ class ShellCommand:
     forms: tuple[tuple[str, str], ...] = ()
     options: tuple[tuple[str, str], ...] = ()
     alt_complete: tuple[str, tuple[str, ...]] | None = None
+    #: the arguments may hold wildcards (``*``, ``?``, ``[...]``; ``\*`` is a plain star)
+    globs: bool = False
+    #: flags accepted for habit's sake (``get -p``) but not offered by completion
+    hidden: str = ""
 
     def usage_text(self) -> str:
         """Every form of the command on one line, for usage errors."""
@@ -75,13 +79,22 @@ _NO_RESUME = ("--no-resume", "start from zero instead of continuing a partial fi
 # come for free. A new flag on an existing command is one letter in its ``flags`` (or
 # a word in ``long``), a line in ``options`` and a branch in its ``do_`` method.
 SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
-    ShellCommand("open", "open [-u USER] HOST[:PORT]",
-                 f"connect to a server (default port {DEFAULT_PORT})", 1, 1, "u:",
-                 connected=False),
+    ShellCommand("open", "open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]",
+                 f"connect to a server (default port {DEFAULT_PORT}; also "
+                 "pyftp://USER@HOST:PORT/PATH); asks for a password when the server wants "
+                 "a login", 1, 1, "u:p:", connected=False),
     ShellCommand("close", "close", "disconnect from the server", connected=False),
-    ShellCommand("ls", "ls [-l] [PATH]", "list a remote folder (-l: sizes and times)",
-                 0, 1, "l", ("remote",)),
-    ShellCommand("cd", "cd [PATH]", "change the remote folder (no PATH: the top)",
+    ShellCommand("ls", "ls [-1ahlrtS] [PATH|PATTERN...]",
+                 "list a remote folder, or the paths matching a pattern", 0, None,
+                 "1lrtS", ("remote",), repeat=True, globs=True, hidden="ah",
+                 options=(("-l", "long form: sizes (KiB, MiB) and modification times"),
+                          ("-1", "one name per line"),
+                          ("-t", "newest first"), ("-S", "largest first"),
+                          ("-r", "reverse the order"),
+                          ("-a", "accepted (hidden names are always shown)"),
+                          ("-h", "accepted (sizes are always human-readable)"))),
+    ShellCommand("cd", "cd [PATH|-]", "change the remote folder (no PATH: the top; -: the "
+                 "previous one)",
                  0, 1, "", ("remote_dir",)),
     ShellCommand("pwd", "pwd", "show the remote folder"),
     ShellCommand("lcd", "lcd [PATH]", "change the local folder (no PATH: home)",
@@ -89,22 +102,34 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
     ShellCommand("lls", "lls [-l] [PATH]", "list a local folder", 0, 1, "l", ("local",),
                  connected=False),
     ShellCommand("lpwd", "lpwd", "show the local folder", connected=False),
+    ShellCommand("lmkdir", "lmkdir [-p] PATH...", "create local folders (-p: with parents)",
+                 1, None, "p", ("local_dir",), repeat=True, connected=False),
+    ShellCommand("lrm", "lrm PATH...", "remove local files", 1, None, "", ("local",),
+                 repeat=True, connected=False),
     ShellCommand("get", "get REMOTE [LOCAL]",
                  "download a file (verified; an interrupted one resumes when run again)",
-                 1, 2, "r", ("remote", "local"), long=("no-resume",),
+                 1, None, "r", ("remote", "local"), long=("no-resume",), globs=True, hidden="pa",
                  forms=(("get -r REMOTE_DIR [LOCAL_DIR]",
                          "download a folder and everything in it (default LOCAL_DIR: its "
-                         "name)"),),
+                         "name)"),
+                        ("get PATTERN... [LOCAL_DIR]",
+                         "download every file matching (*, ?, [...]; \\* is a plain star)")),
                  options=(("-r", "copy a folder: subfolders (empty ones too) and "
                                  "modification times; LOCAL_DIR receives its contents"),
+                          ("-p, -a", "accepted: times are always kept, transfers are "
+                                     "always binary"),
                           _NO_RESUME)),
     ShellCommand("put", "put [-f] LOCAL [REMOTE]",
                  "upload a file (published only once verified; -f replaces an existing one)",
-                 1, 2, "fr", ("local", "remote"), long=("no-resume",),
+                 1, None, "fr", ("local", "remote"), long=("no-resume",), globs=True, hidden="pa",
                  forms=(("put -r [-f] LOCAL_DIR [REMOTE_DIR]",
                          "upload a folder and everything in it (identical files are "
-                         "skipped)"),),
+                         "skipped)"),
+                        ("put [-f] PATTERN... [REMOTE_DIR]",
+                         "upload every local file matching")),
                  options=(("-f", "replace remote files that differ"),
+                          ("-p, -a", "accepted: times are always kept, transfers are "
+                                     "always binary"),
                           ("-r", "copy a folder: subfolders (empty ones too) and "
                                  "modification times; REMOTE_DIR receives its contents; "
                                  "symlinks are never followed out of it"),
@@ -136,22 +161,32 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  alt_complete=("-R", ("local_dir", "remote_dir"))),
     ShellCommand("mkdir", "mkdir [-p] PATH...", "create folders (-p: with parents, no error "
                  "if they exist)", 1, None, "p", ("remote_dir",), repeat=True),
-    ShellCommand("rm", "rm PATH...", "remove files", 1, None, "", ("remote",), repeat=True),
+    ShellCommand("rm", "rm [-rf] PATH|PATTERN...", "remove files (every name is tried; "
+                 "the command fails at the end if one failed)", 1, None, "rf", ("remote",),
+                 repeat=True, globs=True,
+                 options=(("-r", "remove folders and everything in them"),
+                          ("-f", "a missing name is not an error"))),
     ShellCommand("rmdir", "rmdir PATH...", "remove empty folders", 1, None, "",
                  ("remote_dir",), repeat=True),
     ShellCommand("mv", "mv [-f] SRC DST", "rename or move (into DST if it is a folder; "
                  "-f replaces an existing file)", 2, 2, "f", ("remote", "remote")),
-    ShellCommand("stat", "stat PATH", "show type, size and time of a remote path",
-                 1, 1, "", ("remote",)),
-    ShellCommand("hash", "hash PATH", "SHA-256 of a remote file, computed by the server",
-                 1, 1, "", ("remote",)),
+    ShellCommand("stat", "stat PATH|PATTERN...", "show type, size and time of remote paths",
+                 1, None, "", ("remote",), repeat=True, globs=True),
+    ShellCommand("hash", "hash PATH|PATTERN...", "SHA-256 of remote files, computed by the "
+                 "server", 1, None, "", ("remote",), repeat=True, globs=True),
     ShellCommand("upper", "upper TEXT", "the server's upper-case echo of TEXT", 1, None),
     ShellCommand("help", "help [COMMAND]", "list the commands, or explain one", 0, 1, "",
                  ("command",), connected=False),
-    ShellCommand("quit", "quit", "close the connection and leave (also exit, Ctrl-D)",
+    ShellCommand("reget", "reget REMOTE [LOCAL]", "continue an interrupted download (what "
+                 "get does by default)", 1, 2, "", ("remote", "local")),
+    ShellCommand("reput", "reput LOCAL [REMOTE]", "continue an interrupted upload (what put "
+                 "does by default)", 1, 2, "", ("local", "remote")),
+    ShellCommand("!", "!COMMAND", "run COMMAND in a local shell, in the local folder "
+                 "(! alone: an interactive shell)", 0, None, connected=False),
+    ShellCommand("quit", "quit", "close the connection and leave (also exit, bye, Ctrl-D)",
                  connected=False),
 )}
 
 #: other words for the same command
 #: other words for the same command
-ALIASES = {"exit": "quit", "?": "help"}
+ALIASES = {"exit": "quit", "bye": "quit", "?": "help"}

@@ -177,7 +177,28 @@ class CompletionMixin:
             pass
         except OSError as exc:
             self._info(f"could not read history {path}: {exc.strerror or exc}")
+        self._history = readline
+        self._history_length = readline.get_current_history_length()
         return readline
+
+    def _append_history(self) -> None:
+        """Add the lines typed since the last call to the history file."""
+        readline = getattr(self, "_history", None)
+        if readline is None:
+            return
+        length = readline.get_current_history_length()
+        new, self._history_length = length - self._history_length, length
+        if new <= 0:
+            return
+        path = self.history_file or history_path()
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            with open(path, "a"):  # append_history_file wants the file to exist
+                pass
+            readline.append_history_file(new, path)
+            os.chmod(path, 0o600)  # file names can be private
+        except OSError as exc:
+            self._info(f"could not save history to {path}: {exc.strerror or exc}")
 
     def _save_history(self, readline) -> None:
         path = self.history_file or history_path()

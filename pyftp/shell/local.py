@@ -6,6 +6,7 @@ Import rule: errors, ui and the shell's own modules.
 from __future__ import annotations
 
 import os
+import subprocess
 import stat as stat_
 from dataclasses import dataclass
 
@@ -53,6 +54,53 @@ class LocalMixin:
         entries = _local_listing(target)
         self._print(listing(entries, long="-l" in a.opts, plain=not self.console.is_terminal))
         return {"path": target, "entries": [_entry_json(e) for e in entries]}
+
+    def do_lmkdir(self, arg: str) -> dict:
+        """lmkdir [-p] PATH...: create local folders."""
+        a = self._args("lmkdir", arg)
+        made = []
+        for p in a.args:
+            target = self._local(p)
+            try:
+                if "-p" in a.opts:
+                    os.makedirs(target, exist_ok=True)
+                else:
+                    os.mkdir(target)
+            except OSError as exc:
+                raise LocalError(f"cannot create {target}: {exc.strerror}") from exc
+            made.append(target)
+            self._note(Text(f"created local folder {safe_name(self._shown_local(target))}"))
+        return {"paths": made}
+
+    def do_lrm(self, arg: str) -> dict:
+        """lrm PATH...: remove local files (never a folder)."""
+        a = self._args("lrm", arg)
+        removed = []
+        for p in a.args:
+            target = self._local(p)
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise LocalError(f"{target} is a folder: lrm removes files only")
+            try:
+                os.unlink(target)
+            except OSError as exc:
+                raise LocalError(f"cannot remove {target}: {exc.strerror}") from exc
+            removed.append(target)
+            self._note(Text(f"removed local {safe_name(self._shown_local(target))}"))
+        return {"paths": removed}
+
+    def do_shell(self, arg: str) -> dict:
+        """!COMMAND: run COMMAND with the user's shell in the local folder."""
+        command = arg.strip()
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        argv = [shell, "-c", command] if command else [shell]
+        with self.reporter.paused():
+            try:
+                status = subprocess.call(argv, cwd=self.local_cwd)
+            except OSError as exc:
+                raise LocalError(f"cannot run {shell}: {exc.strerror}") from exc
+        if status != 0:
+            raise LocalError(f"!{command}: exited with status {status}")
+        return {"status": status}
 
 
 def _local_listing(target: str) -> list[_LocalEntry]:

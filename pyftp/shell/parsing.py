@@ -131,14 +131,14 @@ def parse_args(name: str, arg: str) -> Args:
     the positional words, counted against the table (a :class:`UsageError` if wrong)."""
     spec = SHELL_COMMANDS[name]
     try:
-        words = shlex.split(arg)
+        words = shlex.split(keep_glob_escapes(arg) if spec.globs else arg)
     except ValueError as exc:
         raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
                          f"e.g. {name} \"my file.txt\"") from None
     opts: dict = {}
-    if spec.flags or spec.long:
+    if spec.flags or spec.long or spec.hidden:
         try:
-            pairs, words = getopt.gnu_getopt(words, spec.flags, list(spec.long))
+            pairs, words = getopt.gnu_getopt(words, spec.flags + spec.hidden, list(spec.long))
         except getopt.GetoptError as exc:
             raise UsageError(f"{name}: {exc.msg}; usage: {spec.usage_text()}") from None
         opts = dict(pairs)
@@ -146,3 +146,85 @@ def parse_args(name: str, arg: str) -> Args:
                                       and len(words) > spec.max_args):
         raise UsageError(f"usage: {spec.usage_text()}")
     return Args(opts, words)
+
+
+# ---------------------------------------------------------------------- server names
+@dataclass(frozen=True)
+class ServerName:
+    """What ``[USER@]HOST[:PORT][/PATH]`` or ``pyftp://...`` names; None: not given."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    path: str | None = None
+
+
+def parse_server(text: str) -> ServerName:
+    """``alice@host:2222/in``, ``pyftp://alice@[::1]:2222/in``, ``host``, ``::1``.
+
+    Raises ValueError with what to type instead.
+    """
+    rest = text.strip()
+    if rest.lower().startswith("pyftp://"):
+        rest = rest[len("pyftp://"):]
+    elif "://" in rest:
+        raise ValueError(f"{text!r}: only pyftp:// addresses are understood")
+    path = None
+    if rest.startswith("[") or rest.count(":") <= 1 or "@" in rest:
+        authority, slash, tail = rest.partition("/")
+        if slash:
+            path = "/" + tail
+    else:  # a bare IPv6 literal: no port and no path can be told apart
+        authority = rest
+    user = None
+    if "@" in authority:
+        user, _, authority = authority.rpartition("@")
+        if not user:
+            raise ValueError(f"no user name before '@' in {text!r}")
+    if authority.count(":") > 1 and not authority.startswith("["):
+        if "@" in rest or path:
+            raise ValueError(f"put the IPv6 address in brackets: [{authority}]")
+        return ServerName(authority, None, user, path)
+    host, port = parse_target(authority, 0)
+    return ServerName(host, port or None, user, path)
+
+
+# ---------------------------------------------------------------------- comments, globs
+def strip_comment(line: str) -> str:
+    """``put a.txt  # the report`` -> ``put a.txt``: a ``#`` outside quotes that starts
+    a word begins a comment, as in sh and in sftp batch files."""
+    quote, prev = None, " "
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"" and prev != "\\":
+            quote = ch
+        elif ch == "#" and prev in " \t":
+            return line[:i].rstrip()
+        prev = ch if not (prev == "\\" and ch == "\\") else " "
+    return line
+
+
+_GLOB_ESCAPE = re.compile(r"\\([*?\[\]])")
+
+
+def keep_glob_escapes(arg: str) -> str:
+    """Double the backslash of ``\\*``, ``\\?``, ``\\[`` so shlex hands it on: a word
+    keeps saying which wildcard characters are plain."""
+    return _GLOB_ESCAPE.sub(r"\\\\\1", arg)
+
+
+def has_glob(word: str) -> bool:
+    """True when ``word`` holds a wildcard that is not escaped with a backslash."""
+    return bool(re.search(r"(?<!\\)[*?\[]", word))
+
+
+def glob_literal(word: str) -> str:
+    """The name a word means when it is not a pattern: ``a\\*b`` -> ``a*b``."""
+    return _GLOB_ESCAPE.sub(r"\1", word)
+
+
+def glob_pattern(word: str) -> str:
+    """A word as an fnmatch/glob pattern: escaped wildcards become one-character sets."""
+    return _GLOB_ESCAPE.sub(lambda m: "[" + m.group(1) + "]", word)

@@ -49,16 +49,16 @@ from rich.text import Text
 
 from .. import sync
 from ..client import Client
-from ..errors import CancelledError, ConnectError, LocalError, RemoteError, TransportError
+from ..errors import AuthRequiredError, CancelledError, ConnectError, LocalError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
 from ..ui import Trimmed, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, JobError, UsageError
-from .completion import CACHE_SECONDS, CompletionMixin, ListingCache, install_completers
+from .commands import ALIASES, SHELL_COMMANDS, JobError, ShellCommand, UsageError
+from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
+                         install_completers)
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
-from .commands import ShellCommand
-from .parsing import Args, parse_args, parse_target, split_commands, split_partial
-from .completion import history_path
+from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
+                      split_partial, strip_comment)
 from .remote import RemoteMixin
 from .transfers import TransferMixin
 
@@ -76,6 +76,10 @@ class Outcome:
     ok: bool
     error: BaseException | None = None
     fields: dict = field(default_factory=dict)
+
+
+#: table names that are not method names
+_METHODS = {"!": "shell"}
 
 
 def _error_code(exc: BaseException) -> str:
@@ -108,7 +112,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
     Everything it touches is passed in: ``console`` (results, stdout), ``err_console``
     (errors, progress, notes; defaults to ``console``), ``stdin``/``stdout`` for the
     prompt loop, ``connector(host, port, user, password) -> Client`` for ``open``,
-    ``getpass(prompt)`` for passwords, ``clock``. ``progress`` is a
+    ``getpass(prompt)`` for passwords, ``ask(prompt)`` for a user name when a server
+    wants a login, ``clock``. ``progress`` is a
     :func:`pyftp.ui.make_reporter` mode. With ``json_output`` each command writes one
     JSON object to ``console``'s file and nothing else goes to stdout. Transfers
     continue partial files unless ``resume`` is False, and retry a dropped connection
@@ -127,6 +132,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
                  user: str | None = None, password: str | None = None,
                  default_port: int = DEFAULT_PORT,
                  getpass: Callable[[str], str] | None = None,
+                 ask: Callable[[str], str] | None = None,
+                 rate_limit: float | None = None,
                  local_cwd: str | None = None, history_file: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS, retries: int = 3,
@@ -139,7 +146,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self.err_console = err_console or (self.console if console is not None
                                            else Console(stderr=True, highlight=False))
         self.reporter = make_reporter(progress, console=self.err_console,
-                                      stream=progress_stream or sys.stderr, clock=clock)
+                                      stream=progress_stream or sys.stderr, clock=clock,
+                                      max_rate=rate_limit)
         self.json_output = json_output
         self.quiet = quiet
         self.interactive = interactive
@@ -148,6 +156,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self.password = password
         self.default_port = default_port
         self.getpass = getpass
+        self.ask = ask
         self.clock = clock
         self.local_cwd = os.path.abspath(local_cwd or os.getcwd())
         self.history_file = history_file
@@ -160,6 +169,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self.sleep = sleep
         self.client: Client | None = None
         self.cwd = "/"
+        #: the remote folder before the last cd (cd - goes back to it)
+        self.previous_cwd: str | None = None
         self._quit = False
         self._color_prompt = False
         self._prefix = ""
@@ -176,16 +187,20 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         Ctrl-C (KeyboardInterrupt) is caught here too: the command is cancelled.
         """
         line = line.strip()
-        if not line or line.startswith("#"):
-            return Outcome("", True)
-        word, arg, _ = self.parseline(line)
+        if line.startswith("!"):  # the rest of the line belongs to the local shell
+            word, arg = "!", line[1:]
+        else:
+            line = strip_comment(line)
+            if not line:
+                return Outcome("", True)
+            word, arg, _ = self.parseline(line)
         name = ALIASES.get(word or "", word or "")
         self._prefix = prefix  # for the lines a job prints about each failed file
         try:
             spec = SHELL_COMMANDS.get(name)
             if spec is None:
                 raise UsageError(self._unknown(word or line.split()[0]))
-            fields = getattr(self, "do_" + name)(arg or "") or {}
+            fields = getattr(self, "do_" + _METHODS.get(name, name))(arg or "") or {}
         except (Exception, KeyboardInterrupt) as exc:
             self._failed(name or (word or "?"), exc, prefix)
             self._update_prompt()
@@ -196,12 +211,22 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         return Outcome(name, True, None, fields)
 
     def onecmd(self, line: str) -> bool:
-        """cmd.Cmd's hook: run the line; True ends the prompt loop."""
+        """cmd.Cmd's hook: run the line (``;`` separates commands, as in ``-c``); True
+        ends the prompt loop."""
         if line == "EOF":  # Ctrl-D at the prompt
             self.stdout.write("\n")
             line = "quit"
-        self.execute(line)
+        for part in [line] if line.lstrip().startswith("!") else split_commands(line):
+            self.execute(part)
+            if self._quit:
+                break
         return self._quit
+
+    def postcmd(self, stop: bool, line: str) -> bool:
+        """cmd.Cmd's hook after each prompt line: the line joins the history file at
+        once, so a crash or a kill loses nothing."""
+        self._append_history()
+        return stop
 
     @property
     def finished(self) -> bool:
@@ -305,6 +330,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
 
     def _unknown(self, word: str) -> str:
         names = list(SHELL_COMMANDS) + list(ALIASES)
+        if word.startswith("l"):  # a local command mistyped: never suggest a remote one
+            names = [n for n in names if n.startswith("l")]
         close = difflib.get_close_matches(word, names, n=1)
         hint = f"; did you mean {close[0]}?" if close else "; type help for the list"
         return f"unknown command: {safe_name(word)}{hint}"
@@ -373,21 +400,38 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         return parse_args(name, arg)
 
     def do_open(self, arg: str) -> dict:
-        """open [-u USER] HOST[:PORT]: connect to a server."""
+        """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""
         a = self._args("open", arg)
         try:
-            host, port = parse_target(a.args[0], self.default_port)
+            name = parse_server(a.args[0])
         except ValueError as exc:
             raise UsageError(f"open: {exc}") from None
-        user = a.opts.get("-u", self.user)
+        port_text = a.opts.get("-p")
+        if port_text is not None and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise UsageError(f"open: bad port {port_text!r}: give a number from 1 to 65535")
+        port = int(port_text) if port_text else name.port or self.default_port
+        host = name.host
+        user = a.opts.get("-u", name.user or self.user)
         password = self.password if user == self.user else None
         if user is not None and password is None:
             password = self._ask_password(user, host)
         self._close_client()
-        client = self.connector(host, port, user, password)
+        try:
+            client = self.connector(host, port, user, password)
+        except AuthRequiredError:
+            if user is not None or self.getpass is None or self.ask is None:
+                raise
+            # the server wants a login: ask for it, as sftp and ftp do
+            user = self.ask(f"user for {host}: ").strip()
+            if not user:
+                raise
+            password = self._ask_password(user, host)
+            client = self.connector(host, port, user, password)
         self.user = user
         self.password = password
         self._attach(client)
+        if name.path:
+            self.cwd = client.cd(name.path)
         info = client.server_info
         if self.interactive:  # a script knows where it connected; a person likes to see it
             self._info(f"connected to {client.address} ({info.get('server', 'pyftp server')}"
@@ -447,9 +491,9 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for spec in SHELL_COMMANDS.values():
-            table.add_row(spec.usage, spec.help)
+            table.add_row(Text(spec.usage), Text(spec.help))
             for usage, help_ in spec.forms:
-                table.add_row(usage, help_)
+                table.add_row(Text(usage), Text(help_))
         self._print(table)
         self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
                          "completes commands, options and paths; Ctrl-C cancels a transfer; "

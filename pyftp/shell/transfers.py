@@ -11,14 +11,15 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
+from typing import Callable
 
 
 from .. import sync
 from ..client import Client
 from ..errors import AlreadyExistsError, IsDirectoryError
 from ..ui import safe_name, transfer_summary
-from .commands import UsageError
-from .parsing import Args
+from .commands import SHELL_COMMANDS, UsageError
+from .parsing import Args, glob_literal, glob_pattern, has_glob
 from .jobs import _hint_force, _result_json
 
 
@@ -35,14 +36,40 @@ class TransferMixin:
             self._info(f"{path + ': ' if path else ''}{detail}")
 
     def do_get(self, arg: str) -> dict:
-        """get [-r] [--no-resume] REMOTE [LOCAL]: download a file, or a folder with -r."""
+        """get [-r] [--no-resume] REMOTE [LOCAL], or get PATTERN... [LOCAL_DIR]."""
         a = self._args("get", arg)
         c = self._require_client()
         if "-r" in a.opts:
+            if len(a.args) > 2:
+                raise UsageError(f"usage: {SHELL_COMMANDS['get'].usage_text()}")
             return self._get_tree(c, a)
-        remote = a.args[0]
-        local = self._local(a.args[1]) if len(a.args) > 1 else self.local_cwd
-        return self._get_one(c, remote, local, None, self._resume(a))
+        if len(a.args) > 2 or any(has_glob(w) for w in a.args):
+            words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
+            return self._mget_job(c, {glob_pattern(w): w for w in words},
+                                  self._local(target) if target else self.local_cwd,
+                                  self._resume(a), recursive=False)
+        return self._get_single(c, a.args, self._resume(a))
+
+    def do_reget(self, arg: str) -> dict:
+        """reget REMOTE [LOCAL]: continue an interrupted download."""
+        return self._get_single(self._require_client(), self._args("reget", arg).args, True)
+
+    def _get_single(self, c: Client, words: list[str], resume: bool) -> dict:
+        remote = glob_literal(words[0])
+        local = self._local(glob_literal(words[1])) if len(words) > 1 else self.local_cwd
+        return self._get_one(c, remote, local, None, resume)
+
+    def _split_target(self, words: list[str], is_dir: Callable[[str], bool]
+                      ) -> tuple[list[str], str | None]:
+        """PATTERN... [DIR]: the last word is the target folder when it is one (and
+        plain); with more than one plain name it has to be."""
+        last = words[-1]
+        if len(words) > 1 and not has_glob(last) and is_dir(glob_literal(last)):
+            return words[:-1], glob_literal(last)
+        if len(words) > 1 and not has_glob(last):
+            raise UsageError(f"{last}: not a folder; with several names or a pattern, the "
+                             "last word must be the folder they go into")
+        return words, None
 
     def _get_one(self, c: Client, remote: str, local: str, size: int | None,
                  resume: bool) -> dict:
@@ -59,20 +86,39 @@ class TransferMixin:
         return _result_json(r, self._abs(remote))
 
     def do_put(self, arg: str) -> dict:
-        """put [-f] [-r] [--no-resume] LOCAL [REMOTE]: upload a file, or a folder with -r."""
+        """put [-f] [-r] [--no-resume] LOCAL [REMOTE], or put PATTERN... [REMOTE_DIR]."""
         a = self._args("put", arg)
         c = self._require_client()
         if "-r" in a.opts:
+            if len(a.args) > 2:
+                raise UsageError(f"usage: {SHELL_COMMANDS['put'].usage_text()}")
             return self._put_tree(c, a)
-        local = self._local(a.args[0])
+        if len(a.args) > 2 or any(has_glob(w) for w in a.args):
+            words, target = self._split_target(a.args, lambda p: self._remote_is_dir(c, p))
+            return self._mput_job(c, {self._local_pattern(glob_pattern(w)): w for w in words},
+                                  target or ".", "-f" in a.opts, self._resume(a),
+                                  recursive=False)
+        return self._put_single(c, a.args, "-f" in a.opts, self._resume(a))
+
+    def do_reput(self, arg: str) -> dict:
+        """reput LOCAL [REMOTE]: continue an interrupted upload."""
+        return self._put_single(self._require_client(), self._args("reput", arg).args,
+                                False, True)
+
+    def _put_single(self, c: Client, words: list[str], force: bool, resume: bool) -> dict:
+        local = self._local(glob_literal(words[0]))
         name = os.path.basename(local.rstrip(os.sep))
-        if len(a.args) > 1:
-            remote = a.args[1]
+        if len(words) > 1:
+            remote = glob_literal(words[1])
             if remote.endswith("/") or self._remote_is_dir(c, remote):
                 remote = posixpath.join(remote, name)
         else:
             remote = name
-        return self._put_one(c, local, remote, "-f" in a.opts, self._resume(a))
+        return self._put_one(c, local, remote, force, resume)
+
+    def _local_pattern(self, pattern: str) -> str:
+        """A pattern matched against the shell's local folder, never the process's."""
+        return os.path.join(glob.escape(self.local_cwd), os.path.expanduser(pattern))
 
     def _put_one(self, c: Client, local: str, remote: str, force: bool, resume: bool) -> dict:
         try:
@@ -122,27 +168,32 @@ class TransferMixin:
         """mget [-r] [--no-resume] PATTERN...: download every remote file matching."""
         a = self._args("mget", arg)
         c = self._require_client()
-        report, seconds = self._run_job("mget", "get", self._resume(a), lambda kw: sync.mget(
-            c, a.args, self.local_cwd, recursive="-r" in a.opts, **kw))
+        return self._mget_job(c, {p: p for p in a.args}, self.local_cwd, self._resume(a),
+                              recursive="-r" in a.opts)
+
+    def _mget_job(self, c: Client, patterns: dict[str, str], local_dir: str, resume: bool,
+                  *, recursive: bool) -> dict:
+        report, seconds = self._run_job("mget", "get", resume, lambda kw: sync.mget(
+            c, list(patterns), local_dir, recursive=recursive, **kw))
         return self._finish_job("mget", report, seconds, src=self._abs,
-                                dst=self._local_under(self.local_cwd),
-                                patterns={p: p for p in a.args})
+                                dst=self._local_under(local_dir), patterns=patterns)
 
     def do_mput(self, arg: str) -> dict:
         """mput [-r] [-f] [--no-resume] PATTERN...: upload every local file matching."""
         a = self._args("mput", arg)
         c = self._require_client()
-        # patterns are matched against the shell's local folder, never the process's
-        patterns = {os.path.join(glob.escape(self.local_cwd), os.path.expanduser(p)): p
-                    for p in a.args}
+        return self._mput_job(c, {self._local_pattern(p): p for p in a.args}, ".",
+                              "-f" in a.opts, self._resume(a), recursive="-r" in a.opts)
+
+    def _mput_job(self, c: Client, patterns: dict[str, str], remote_dir: str, force: bool,
+                  resume: bool, *, recursive: bool) -> dict:
         try:
-            report, seconds = self._run_job("mput", "put", self._resume(a), lambda kw: sync.mput(
-                c, list(patterns), ".", recursive="-r" in a.opts, overwrite="-f" in a.opts,
-                **kw))
+            report, seconds = self._run_job("mput", "put", resume, lambda kw: sync.mput(
+                c, list(patterns), remote_dir, recursive=recursive, overwrite=force, **kw))
         finally:
-            self._changed(".")
+            self._changed(remote_dir)
         return self._finish_job("mput", report, seconds, src=self._shown_local,
-                                dst=self._remote_under("."), patterns=patterns,
+                                dst=self._remote_under(remote_dir), patterns=patterns,
                                 force_verb="mput")
 
     def do_mirror(self, arg: str) -> dict:

@@ -32,6 +32,18 @@ def _noop(done: int, total: int) -> None:
     return None
 
 
+def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
+    """A measured speed, never above the limit the transfer runs under.
+
+    A rate limiter lets a short burst through (its bucket starts full), so a speed
+    measured over a few hundred milliseconds can exceed the limit that holds over any
+    longer stretch; a display promises the sustained figure.
+    """
+    if rate is None or not max_rate:
+        return rate
+    return min(rate, float(max_rate))
+
+
 class Reporter:
     """Progress display that shows nothing (``--quiet``, ``--no-progress``).
 
@@ -80,8 +92,10 @@ class RichReporter(Reporter):
     a one-line summary, so a finished session reads like a log, not a pile of bars.
     """
 
-    def __init__(self, console: Console, *, transient: bool = True) -> None:
+    def __init__(self, console: Console, *, transient: bool = True,
+                 max_rate: float | None = None) -> None:
         self.console = console
+        self.max_rate = max_rate
         self.transient = transient
         self._progress = None
         self._overall = None  # TaskID of the job bar
@@ -93,11 +107,13 @@ class RichReporter(Reporter):
         from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
                                    TextColumn, TimeRemainingColumn)
 
+        max_rate = self.max_rate
+
         class SpeedColumn(ProgressColumn):
             """Speed in the same binary units as the sizes beside it (MiB/s)."""
 
             def render(self, task) -> Text:
-                speed = task.finished_speed or task.speed
+                speed = honest_rate(task.finished_speed or task.speed, max_rate)
                 return Text("?" if speed is None else f"{human_size(speed)}/s",
                             style="progress.data.speed")
         return Progress(
@@ -191,21 +207,37 @@ class RichReporter(Reporter):
 class TqdmReporter(Reporter):
     """tqdm bars on a stream (stderr at a terminal, in one-shot mode)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, max_rate: float | None = None) -> None:
         self.stream = stream
+        self.max_rate = max_rate
         self._overall = None
         self._job_label = ""
 
     def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
         from tqdm import tqdm
+        max_rate = self.max_rate
 
         class Bar(tqdm):
             # no monitor thread: it outlives the bar and fights Ctrl-C; the bar is
             # redrawn on every update anyway
             monitor_interval = 0
+
+            @property
+            def format_dict(self):
+                # tqdm formats a rate in decimal units whatever unit_divisor says: the
+                # sizes and the speed are written here, in the shell's binary units
+                d = super().format_dict
+                rate = d.get("rate")
+                if rate is None and d.get("elapsed"):
+                    rate = (d["n"] - (d.get("initial") or 0)) / d["elapsed"]
+                d["rate"] = rate = honest_rate(rate, max_rate)
+                d["sizes"] = f"{human_size(d['n'])}/{human_size(d['total'])}"
+                d["speed"] = "?" if rate is None else f"{human_size(rate)}/s"
+                return d
         return Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
-                    unit_divisor=1024, file=self.stream, leave=leave, position=position,
-                    dynamic_ncols=True, mininterval=0.2)
+                   unit_divisor=1024, file=self.stream, leave=leave, position=position,
+                   dynamic_ncols=True, mininterval=0.2,
+                   bar_format="{l_bar}{bar}| {sizes} [{elapsed}<{remaining}, {speed}]")
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -267,8 +299,10 @@ class LinesReporter(Reporter):
     """
 
     def __init__(self, stream: IO[str], *, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_rate: float | None = None) -> None:
         self.stream = stream
+        self.max_rate = max_rate
         self.interval = interval
         self.clock = clock
         self._job: list | None = None  # [label, files_done, files, bytes_done, total]
@@ -317,7 +351,8 @@ class LinesReporter(Reporter):
             if now - last_print < self.interval:
                 return
             last_print = now
-            rate = (done - first) / (now - start) if now > start else 0.0
+            rate = honest_rate((done - first) / (now - start) if now > start else 0.0,
+                               self.max_rate)
             parts = [f"{label}: {human_size(done)}"]
             if total_ is not None and total_ > 0:
                 parts[0] += f" / {human_size(total_)} ({100 * done // total_}%)"
@@ -421,23 +456,25 @@ def job_display(reporter: Reporter, label: str, verb: str) -> Iterator[JobDispla
 
 def make_reporter(mode: str, *, console: Console | None = None,
                   stream: IO[str] | None = None, interval: float = 5.0,
-                  clock: Callable[[], float] = time.monotonic) -> Reporter:
+                  clock: Callable[[], float] = time.monotonic,
+                  max_rate: float | None = None) -> Reporter:
     """The progress display for ``mode`` (one of :data:`PROGRESS_MODES`).
 
     ``rich`` draws on ``console``; ``tqdm`` and ``lines`` write to ``stream``
-    (stderr in the CLI, so stdout carries only results).
+    (stderr in the CLI, so stdout carries only results). ``max_rate``: the bytes per
+    second transfers are limited to, if any; no display shows a speed above it.
     """
     if mode == "off":
         return Reporter()
     if mode == "rich":
         if console is None:
             console = Console(stderr=True)
-        return RichReporter(console)
+        return RichReporter(console, max_rate=max_rate)
     if stream is None:
         import sys
         stream = sys.stderr
     if mode == "tqdm":
-        return TqdmReporter(stream)
+        return TqdmReporter(stream, max_rate=max_rate)
     if mode == "lines":
-        return LinesReporter(stream, interval=interval, clock=clock)
+        return LinesReporter(stream, interval=interval, clock=clock, max_rate=max_rate)
     raise ValueError(f"unknown progress mode {mode!r}; use one of {', '.join(PROGRESS_MODES)}")
