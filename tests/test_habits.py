@@ -198,10 +198,12 @@ def test_server_names(text, expected):
     assert parse_server(text) == expected
 
 
-@pytest.mark.parametrize("text", ["http://host", "@host", "host:0", "host:x", "alice@::1"])
-def test_bad_server_names(text):
-    with pytest.raises(ValueError):
-        parse_server(text)
+def test_bad_server_names_say_what_to_type():
+    for text, says in [("http://host", "only pyftp://"), ("@host", "no user name"),
+                       ("alice@::1", "in brackets"), ("host:0", "bad port"),
+                       ("host:x", "bad port")]:
+        with pytest.raises(ValueError, match=says):
+            parse_server(text)
 
 
 def test_open_starts_in_the_path_and_takes_p(server, root, local):

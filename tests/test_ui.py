@@ -10,7 +10,7 @@ from rich.console import Console
 from pyftp.client import Entry
 from pyftp.errors import (AuthRequiredError, LocalError, NotFoundError, PyftpError,
                           TransportError)
-from pyftp.ui.progress import honest_rate
+from pyftp.ui.text import honest_rate
 from pyftp.ui import (LinesReporter, Reporter, RichReporter, TqdmReporter, error_text,
                       human_size, listing, make_reporter, print_error, safe_name,
                       transfer_summary)
@@ -211,3 +211,12 @@ def test_lines_reporter_handles_unknown_total_and_names_the_job():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="rich, tqdm, lines, off"):
         make_reporter("fancy")
+
+
+def test_a_summary_never_claims_a_speed_above_the_limit():
+    # 6 MiB in 1 s under a 4 MiB/s limit: the bucket's first burst, not the sustained rate
+    line = transfer_summary("get", "/a", "a", 6 << 20, 6 << 20, 0, 1.0, "ab" * 32,
+                            max_rate=4 << 20).plain
+    assert "(4.0 MiB/s)" in line
+    assert "(6.0 MiB/s)" in transfer_summary("get", "/a", "a", 6 << 20, 6 << 20, 0, 1.0,
+                                             "ab" * 32).plain

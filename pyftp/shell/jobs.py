@@ -67,7 +67,8 @@ class JobsMixin:
             remote, local = self._abs(r.remote), self._shown_local(r.local)
             source, target = (remote, local) if pull else (local, remote)
             self._note(transfer_summary("get" if pull else "put", source, target, r.total,
-                                        r.sent, r.offset, r.seconds, r.sha256))
+                                        r.sent, r.offset, r.seconds, r.sha256,
+                                        max_rate=self.rate_limit))
         for d in report.deleted:
             self._note(Text(f"deleted {safe_name(dst(d))}"))
         if not report.dry_run:

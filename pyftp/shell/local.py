@@ -6,8 +6,9 @@ Import rule: errors, ui and the shell's own modules.
 from __future__ import annotations
 
 import os
-import subprocess
 import stat as stat_
+import subprocess
+from typing import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -58,35 +59,31 @@ class LocalMixin:
     def do_lmkdir(self, arg: str) -> dict:
         """lmkdir [-p] PATH...: create local folders."""
         a = self._args("lmkdir", arg)
-        made = []
-        for p in a.args:
-            target = self._local(p)
-            try:
-                if "-p" in a.opts:
-                    os.makedirs(target, exist_ok=True)
-                else:
-                    os.mkdir(target)
-            except OSError as exc:
-                raise LocalError(f"cannot create {target}: {exc.strerror}") from exc
-            made.append(target)
-            self._note(Text(f"created local folder {safe_name(self._shown_local(target))}"))
-        return {"paths": made}
+        make = (lambda t: os.makedirs(t, exist_ok=True)) if "-p" in a.opts else os.mkdir
+        return self._each_local(a.args, make, "cannot create", "created local folder")
 
     def do_lrm(self, arg: str) -> dict:
         """lrm PATH...: remove local files (never a folder)."""
-        a = self._args("lrm", arg)
-        removed = []
-        for p in a.args:
-            target = self._local(p)
+        def remove(target: str) -> None:
             if os.path.isdir(target) and not os.path.islink(target):
                 raise LocalError(f"{target} is a folder: lrm removes files only")
+            os.unlink(target)
+        return self._each_local(self._args("lrm", arg).args, remove, "cannot remove",
+                                "removed local")
+
+    def _each_local(self, words: list[str], act: Callable[[str], object], failed: str,
+                    done: str) -> dict:
+        """``act`` on each local path in turn; the first OSError stops with a LocalError."""
+        paths = []
+        for word in words:
+            target = self._local(word)
             try:
-                os.unlink(target)
+                act(target)
             except OSError as exc:
-                raise LocalError(f"cannot remove {target}: {exc.strerror}") from exc
-            removed.append(target)
-            self._note(Text(f"removed local {safe_name(self._shown_local(target))}"))
-        return {"paths": removed}
+                raise LocalError(f"{failed} {target}: {exc.strerror}") from exc
+            paths.append(target)
+            self._note(Text(f"{done} {safe_name(self._shown_local(target))}"))
+        return {"paths": paths}
 
     def do_shell(self, arg: str) -> dict:
         """!COMMAND: run COMMAND with the user's shell in the local folder."""

@@ -150,6 +150,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
                                       max_rate=rate_limit)
         self.json_output = json_output
         self.quiet = quiet
+        #: the --limit-rate transfers run under (no speed shown is above it)
+        self.rate_limit = rate_limit
         self.interactive = interactive
         self.connector = connector
         self.user = user

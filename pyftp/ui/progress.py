@@ -20,7 +20,7 @@ from typing import IO, Callable, Iterator
 from rich.console import Console
 from rich.text import Text
 
-from .text import human_duration, human_size, safe_name
+from .text import honest_rate, human_duration, human_size, safe_name
 
 #: the values ``make_reporter`` accepts
 PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
@@ -30,18 +30,6 @@ ProgressCallback = Callable[[int, int], object]
 
 def _noop(done: int, total: int) -> None:
     return None
-
-
-def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
-    """A measured speed, never above the limit the transfer runs under.
-
-    A rate limiter lets a short burst through (its bucket starts full), so a speed
-    measured over a few hundred milliseconds can exceed the limit that holds over any
-    longer stretch; a display promises the sustained figure.
-    """
-    if rate is None or not max_rate:
-        return rate
-    return min(rate, float(max_rate))
 
 
 class Reporter:

@@ -113,13 +113,26 @@ def print_error(console: Console, text: str, *, prefix: str = "") -> None:
 # --------------------------------------------------------------------------- listings
 
 
+def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
+    """A measured speed, never above the limit the transfer runs under.
+
+    A rate limiter lets a short burst through (its bucket starts full), so a speed
+    measured over a few hundred milliseconds can exceed the limit that holds over any
+    longer stretch; a display promises the sustained figure.
+    """
+    if rate is None or not max_rate:
+        return rate
+    return min(rate, float(max_rate))
+
+
 def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
-                     offset: int, seconds: float, sha256: str) -> Text:
+                     offset: int, seconds: float, sha256: str, *,
+                     max_rate: float | None = None) -> Text:
     """The line after a finished get or put: what went where, how much, how fast.
 
     ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), SHA-256 verified``
     """
-    rate = sent / seconds if seconds > 0 else 0.0
+    rate = honest_rate(sent / seconds if seconds > 0 else 0.0, max_rate)
     text = Text()
     text.append(f"{verb} ", style="bold green")
     text.append(safe_name(source))
