@@ -6,8 +6,6 @@ console script as a subprocess; nothing is mocked."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -17,18 +15,7 @@ from pyftp.server import Account
 from pyftp.shell import JobError, UsageError
 from pyftp.shell.parsing import (ServerName, glob_literal, glob_pattern, has_glob,
                                  parse_server, strip_comment)
-from shellharness import make_shell
-
-BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
-PYFTP = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
-
-
-def run_pyftp(*args: str, cwd, env_extra: dict | None = None, input: str | None = None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
-    env.update(env_extra or {})
-    return subprocess.run([*PYFTP, *args], cwd=cwd, env=env, input=input,
-                          capture_output=True, text=True, timeout=60)
-
+from shellharness import clean_env, make_shell, pyftp
 
 # ------------------------------------------------------------------ 1. flags people type
 def test_ls_flags_alone_and_combined(sh, root):
@@ -227,13 +214,14 @@ def test_cli_takes_user_at_host_port_path_and_p(make_server, root, local):
     host, port = server.address
     (root / "sub").mkdir()
     env = {"PYFTP_PASSWORD": "pw"}
-    r = run_pyftp(f"ann@{host}:{port}/sub", "-c", "pwd", cwd=local, env_extra=env)
+    r = pyftp(f"ann@{host}:{port}/sub", "-c", "pwd", cwd=local, env=clean_env(**env))
     assert (r.returncode, r.stdout) == (0, "/sub\n"), r.stderr
-    r = run_pyftp("-p", str(port), "-u", "ann", host, "-c", "pwd", cwd=local, env_extra=env)
+    r = pyftp("-p", str(port), "-u", "ann", host, "-c", "pwd", cwd=local,
+              env=clean_env(**env))
     assert (r.returncode, r.stdout) == (0, "/\n"), r.stderr
-    r = run_pyftp(f"pyftp://ann@{host}:{port}/sub", "-c", "pwd", cwd=local, env_extra=env)
+    r = pyftp(f"pyftp://ann@{host}:{port}/sub", "-c", "pwd", cwd=local, env=clean_env(**env))
     assert (r.returncode, r.stdout) == (0, "/sub\n"), r.stderr
-    r = run_pyftp("-p", str(port), "-c", "pwd", cwd=local)
+    r = pyftp("-p", str(port), "-c", "pwd", cwd=local)
     assert r.returncode == 2 and "name the server too" in r.stderr
 
 
@@ -267,10 +255,10 @@ def test_batch_echoes_each_command_and_takes_trailing_comments(server, local):
     host, port = server.address
     batch = local / "job.pyftp"
     batch.write_text("# setup\nmkdir logs   # where logs go\nls -1  # list\n")
-    r = run_pyftp(f"{host}:{port}", "-b", str(batch), cwd=local)
+    r = pyftp(f"{host}:{port}", "-b", str(batch), cwd=local)
     assert r.returncode == 0, r.stderr
     assert "pyftp> mkdir logs\n" in r.stderr and "pyftp> ls -1\n" in r.stderr
     assert "#" not in r.stderr and r.stdout == "created /logs\nlogs/\n"
-    r = run_pyftp(f"{host}:{port}", "-q", "-b", str(batch), cwd=local)
+    r = pyftp(f"{host}:{port}", "-q", "-b", str(batch), cwd=local)
     assert r.returncode == 1 and "pyftp>" not in r.stderr  # mkdir logs exists now
     assert "already exists" in r.stderr

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 
 import pytest
 
 from pyftp.server import Account
+from shellharness import PYFTP
 
 pexpect = pytest.importorskip("pexpect")
 
-BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
 TIMEOUT = 20  # every expect is bounded; none is expected to take more than a few seconds
 
 
@@ -23,8 +22,7 @@ def spawn(server, cwd, state, *options: str, after: tuple[str, ...] = ()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
     env.update(XDG_STATE_HOME=str(state), TERM="xterm-256color", HOME=str(state))
     env.pop("NO_COLOR", None)
-    cmd = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
-    child = pexpect.spawn(cmd[0], [*cmd[1:], *options, f"{host}:{port}", *after], cwd=str(cwd),
+    child = pexpect.spawn(PYFTP[0], [*PYFTP[1:], *options, f"{host}:{port}", *after], cwd=str(cwd),
                           env=env, encoding="utf-8", dimensions=(40, 140), timeout=TIMEOUT)
     prompt = re.escape(f"{host}:{port}:") + r"(/\S*?)(\x1b\[0m)?> "
     return child, prompt

@@ -1,5 +1,6 @@
-"""The commands on the local side: lcd, lpwd, lls. The shell never calls ``os.chdir``:
-``lcd`` moves :attr:`Shell.local_cwd`.
+"""The commands on the local side: lcd, lpwd, lls, lmkdir, lrm, and ``!COMMAND``. The
+shell never calls ``os.chdir``: ``lcd`` moves :attr:`Shell.local_cwd`, and ``!`` runs
+its command there.
 
 Import rule: errors, ui and the shell's own modules.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 import os
 import stat as stat_
 import subprocess
-from typing import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.text import Text
 
