@@ -39,9 +39,7 @@ class TransferMixin:
         """get [-r] [--no-resume] REMOTE [LOCAL], or get PATTERN... [LOCAL_DIR]."""
         a = self._args("get", arg)
         c = self._require_client()
-        if "-r" in a.opts:
-            if len(a.args) > 2:
-                raise UsageError(f"usage: {SHELL_COMMANDS['get'].usage_text()}")
+        if self._is_tree(a, "get"):
             return self._get_tree(c, a)
         if len(a.args) > 2 or any(has_glob(w) for w in a.args):
             words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
@@ -58,6 +56,12 @@ class TransferMixin:
         remote = glob_literal(words[0])
         local = self._local(glob_literal(words[1])) if len(words) > 1 else self.local_cwd
         return self._get_one(c, remote, local, None, resume)
+
+    def _is_tree(self, a: Args, name: str) -> bool:
+        """True for ``get -r``/``put -r``, which take two names at most."""
+        if "-r" in a.opts and len(a.args) > 2:
+            raise UsageError(f"usage: {SHELL_COMMANDS[name].usage_text()}")
+        return "-r" in a.opts
 
     def _split_target(self, words: list[str], is_dir: Callable[[str], bool]
                       ) -> tuple[list[str], str | None]:
@@ -90,9 +94,7 @@ class TransferMixin:
         """put [-f] [-r] [--no-resume] LOCAL [REMOTE], or put PATTERN... [REMOTE_DIR]."""
         a = self._args("put", arg)
         c = self._require_client()
-        if "-r" in a.opts:
-            if len(a.args) > 2:
-                raise UsageError(f"usage: {SHELL_COMMANDS['put'].usage_text()}")
+        if self._is_tree(a, "put"):
             return self._put_tree(c, a)
         if len(a.args) > 2 or any(has_glob(w) for w in a.args):
             words, target = self._split_target(a.args, lambda p: self._remote_is_dir(c, p))
