@@ -262,3 +262,11 @@ def test_batch_echoes_each_command_and_takes_trailing_comments(server, local):
     r = pyftp(f"{host}:{port}", "-q", "-b", str(batch), cwd=local)
     assert r.returncode == 1 and "pyftp>" not in r.stderr  # mkdir logs exists now
     assert "already exists" in r.stderr
+
+
+def test_open_without_a_terminal_to_ask_on_says_open_u(make_server, local):
+    server = make_server(authenticator=lambda u, p: None)
+    host, port = server.address
+    h = make_shell(None, local, interactive=True)
+    outcome, text = h.run(f"open {host}:{port}")
+    assert not outcome.ok and f"wants a login: open -u USER {host}:{port}" in text

@@ -49,7 +49,8 @@ from rich.text import Text
 
 from .. import sync
 from ..client import Client
-from ..errors import AuthRequiredError, CancelledError, ConnectError, LocalError, RemoteError, TransportError
+from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
+                     RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
 from ..ui import Trimmed, error_text, make_reporter, print_error, safe_name
 from .commands import ALIASES, SHELL_COMMANDS, JobError, ShellCommand, UsageError
@@ -420,9 +421,14 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self._close_client()
         try:
             client = self.connector(host, port, user, password)
-        except AuthRequiredError:
-            if user is not None or self.getpass is None or self.ask is None:
+        except AuthRequiredError as exc:
+            if user is not None:
                 raise
+            if self.getpass is None or self.ask is None:
+                if not self.interactive:
+                    raise  # the server's own hint names pyftp's --user
+                raise AuthRequiredError(f"{host} wants a login: open -u USER "
+                                        f"{a.args[0]}") from exc
             # the server wants a login: ask for it, as sftp and ftp do
             user = self.ask(f"user for {host}: ").strip()
             if not user:
