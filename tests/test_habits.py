@@ -249,6 +249,8 @@ def test_open_asks_for_user_and_password_when_the_server_wants_a_login(make_serv
 def test_semicolons_at_the_prompt(sh, root):
     sh.shell.onecmd("mkdir a; mkdir b ;mkdir 'c;d'")
     assert sorted(os.listdir(root)) == ["a", "b", "c;d"]
+    sh.shell.onecmd("mkdir a; mkdir e")  # as in -c, the first failure stops the line
+    assert not (root / "e").exists()
 
 
 def test_batch_echoes_each_command_and_takes_trailing_comments(server, local):

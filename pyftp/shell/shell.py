@@ -214,14 +214,14 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         return Outcome(name, True, None, fields)
 
     def onecmd(self, line: str) -> bool:
-        """cmd.Cmd's hook: run the line (``;`` separates commands, as in ``-c``); True
-        ends the prompt loop."""
+        """cmd.Cmd's hook: run the line (``;`` separates commands and the first failure
+        stops the rest, as in ``-c``); True ends the prompt loop."""
         if line == "EOF":  # Ctrl-D at the prompt
             self.stdout.write("\n")
             line = "quit"
         for part in [line] if line.lstrip().startswith("!") else split_commands(line):
-            self.execute(part)
-            if self._quit:
+            # as in -c, a failed command stops the rest of the line
+            if not self.execute(part).ok or self._quit:
                 break
         return self._quit
 
