@@ -106,6 +106,8 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  1, None, "p", ("local_dir",), repeat=True, connected=False),
     ShellCommand("lrm", "lrm PATH...", "remove local files", 1, None, "", ("local",),
                  repeat=True, connected=False),
+    ShellCommand("!", "!COMMAND", "run COMMAND in a local shell, in the local folder "
+                 "(! alone: an interactive shell)", 0, None, connected=False),
     ShellCommand("get", "get REMOTE [LOCAL]",
                  "download a file (verified; an interrupted one resumes when run again)",
                  1, None, "r", ("remote", "local"), long=("no-resume",), globs=True, hidden="pa",
@@ -134,6 +136,10 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                                  "modification times; REMOTE_DIR receives its contents; "
                                  "symlinks are never followed out of it"),
                           _NO_RESUME)),
+    ShellCommand("reget", "reget REMOTE [LOCAL]", "continue an interrupted download (what "
+                 "get does by default)", 1, 2, "", ("remote", "local")),
+    ShellCommand("reput", "reput LOCAL [REMOTE]", "continue an interrupted upload (what put "
+                 "does by default)", 1, 2, "", ("local", "remote")),
     ShellCommand("mget", "mget [-r] PATTERN...",
                  "download every file matching the patterns (-r: folders too)",
                  1, None, "r", ("remote",), repeat=True, long=("no-resume",),
@@ -177,12 +183,6 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
     ShellCommand("upper", "upper TEXT", "the server's upper-case echo of TEXT", 1, None),
     ShellCommand("help", "help [COMMAND]", "list the commands, or explain one", 0, 1, "",
                  ("command",), connected=False),
-    ShellCommand("reget", "reget REMOTE [LOCAL]", "continue an interrupted download (what "
-                 "get does by default)", 1, 2, "", ("remote", "local")),
-    ShellCommand("reput", "reput LOCAL [REMOTE]", "continue an interrupted upload (what put "
-                 "does by default)", 1, 2, "", ("local", "remote")),
-    ShellCommand("!", "!COMMAND", "run COMMAND in a local shell, in the local folder "
-                 "(! alone: an interactive shell)", 0, None, connected=False),
     ShellCommand("quit", "quit", "close the connection and leave (also exit, bye, Ctrl-D)",
                  connected=False),
 )}
