@@ -53,7 +53,7 @@ from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalErro
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
 from ..ui import Trimmed, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, JobError, ShellCommand, UsageError
+from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
 from .jobs import JobsMixin, _report_counts
@@ -107,7 +107,8 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, cmd.Cmd):
+class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
+            cmd.Cmd):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
     Everything it touches is passed in: ``console`` (results, stdout), ``err_console``
@@ -472,45 +473,6 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self._quit = True
         return {}
 
-    # ------------------------------------------------------------------ help
-    def do_help(self, arg: str) -> dict:
-        """help [COMMAND]: list the commands, or explain one."""
-        a = self._args("help", arg)
-        if a.args:
-            name = ALIASES.get(a.args[0], a.args[0])
-            spec = SHELL_COMMANDS.get(name)
-            if spec is None:
-                raise UsageError(self._unknown(a.args[0]))
-            text = Text()
-            for usage, help_ in ((spec.usage, spec.help), *spec.forms):
-                text.append(usage, style="bold")
-                text.append(f"\n  {help_}\n")
-            if spec.options:
-                width = max(len(flag) for flag, _h in spec.options)
-                text.append("options:")
-                for flag, help_ in spec.options:
-                    text.append(f"\n  {flag.ljust(width)}  {help_}")
-            text.rstrip()
-            self._print(text)
-            return {"usage": spec.usage, "help": spec.help,
-                    "forms": [{"usage": u, "help": h} for u, h in spec.forms],
-                    "options": [{"option": o, "help": h} for o, h in spec.options]}
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        for spec in SHELL_COMMANDS.values():
-            table.add_row(Text(spec.usage), Text(spec.help))
-            for usage, help_ in spec.forms:
-                table.add_row(Text(usage), Text(help_))
-        self._print(table)
-        self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
-                         "completes commands, options and paths; Ctrl-C cancels a transfer; "
-                         "Ctrl-D leaves. Transfers continue partial files (--no-resume "
-                         "starts over) and retry a dropped connection "
-                         f"{self.retries} time{'s' * (self.retries != 1)} (pyftp --retries "
-                         "N). help COMMAND explains its options.", style="dim"))
-        return {"commands": [{"name": s.name, "usage": s.usage, "help": s.help}
-                             for s in SHELL_COMMANDS.values()]}
 
 
 install_completers(Shell)
