@@ -167,6 +167,8 @@ def test_glob_words():
     assert strip_comment("put a.txt  # the report") == "put a.txt"
     assert strip_comment('put "a #1.txt"') == 'put "a #1.txt"'
     assert strip_comment("put a#b") == "put a#b"
+    assert strip_comment("get my\\ #1.txt  # one file") == "get my\\ #1.txt"
+    assert strip_comment("# all of it") == "" and strip_comment("ls '#'") == "ls '#'"
 
 
 # ------------------------------------------------------------------ 4. server names

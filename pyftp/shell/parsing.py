@@ -192,17 +192,29 @@ def parse_server(text: str) -> ServerName:
 # ---------------------------------------------------------------------- comments, globs
 def strip_comment(line: str) -> str:
     """``put a.txt  # the report`` -> ``put a.txt``: a ``#`` outside quotes that starts
-    a word begins a comment, as in sh and in sftp batch files."""
-    quote, prev = None, " "
-    for i, ch in enumerate(line):
+    a word begins a comment, as in sh and in sftp batch files (``my\\ #1`` is a name)."""
+    quote: str | None = None
+    word_start = True
+    i = 0
+    while i < len(line):
+        ch = line[i]
         if quote:
             if ch == quote:
                 quote = None
-        elif ch in "'\"" and prev != "\\":
-            quote = ch
-        elif ch == "#" and prev in " \t":
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch == "\\":
+            i += 1
+            word_start = False
+        elif ch in " \t":
+            word_start = True
+        elif ch == "#" and word_start:
             return line[:i].rstrip()
-        prev = ch if not (prev == "\\" and ch == "\\") else " "
+        else:
+            if ch in "'\"":
+                quote = ch
+            word_start = False
+        i += 1
     return line
 
 
