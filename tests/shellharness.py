@@ -1,8 +1,12 @@
-"""A pyftp Shell with its output captured, for the shell tests (test_repl,
-test_shell_sync): commands go through ``Shell.execute``, the one place that prints
-errors and picks outcomes, exactly as the prompt loop, ``-c`` and ``-b`` use it."""
+"""The shell and the client console script, for their tests: a Shell with its output
+captured (commands go through ``Shell.execute``, the one place that prints errors and
+picks outcomes, exactly as the prompt loop, ``-c`` and ``-b`` use it), and ``pyftp()``,
+the console script run as a subprocess with a clean environment."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
 
 from rich.console import Console
@@ -52,3 +56,22 @@ def make_shell(server, local, **kw) -> Harness:
         assert shell.execute(f"open {host}:{port}").ok
     return Harness(shell, out)
 
+
+
+BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
+#: the client console script (``python -m pyftp`` where it is not installed as a script)
+PYFTP = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
+
+
+def clean_env(**extra: str) -> dict:
+    """This process's environment without any PYFTP_ default, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
+    env.update(extra)
+    return env
+
+
+def pyftp(*args: str, cwd, env: dict | None = None, input: str | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``pyftp ARGS`` in ``cwd`` and wait for it (bounded by ``timeout``)."""
+    return subprocess.run([*PYFTP, *args], cwd=cwd, env=env or clean_env(), input=input,
+                          capture_output=True, text=True, timeout=timeout)

@@ -10,37 +10,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from pyftp._version import __version__
 from pyftp.server import Account
-
-BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
-PYFTP = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
-
-
-def clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
-    env.update(extra)
-    return env
-
-
-def pyftp(*args: str, cwd, env: dict | None = None, input: str | None = None,
-          timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*PYFTP, *args], cwd=cwd, env=env or clean_env(), input=input,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
+from helpers import wait_for
+from shellharness import PYFTP, clean_env, pyftp
 
 @pytest.fixture
 def target(server) -> str:
@@ -211,8 +187,8 @@ def test_sigint_during_a_transfer_exits_130_and_publishes_nothing(target, local,
                          cwd=local, env=clean_env(), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        started = wait_for(lambda: any(n.startswith(".big.bin") for n in os.listdir(root)))
-        assert started, "the upload never started"
+        wait_for(lambda: any(n.startswith(".big.bin") for n in os.listdir(root)), 20.0,
+                 "the upload to start")
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
     finally:

@@ -159,7 +159,7 @@ def test_too_large_and_no_space(make_server, tmp_path):
 
 
 def test_busy_when_another_upload_holds_the_path(server, root, tmp_path):
-    from tests.helpers import RawConn
+    from helpers import RawConn
     src = tmp_path / "x.bin"
     src.write_bytes(b"mine")
     with RawConn(server.address) as raw:

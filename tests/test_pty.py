@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 
 import pytest
 
+from pyftp.server import Account
+from shellharness import PYFTP
+
 pexpect = pytest.importorskip("pexpect")
 
-BIN = os.path.join(os.path.dirname(sys.executable), "pyftp")
 TIMEOUT = 20  # every expect is bounded; none is expected to take more than a few seconds
 
 
@@ -21,8 +22,7 @@ def spawn(server, cwd, state, *options: str, after: tuple[str, ...] = ()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYFTP_")}
     env.update(XDG_STATE_HOME=str(state), TERM="xterm-256color", HOME=str(state))
     env.pop("NO_COLOR", None)
-    cmd = [BIN] if os.path.exists(BIN) else [sys.executable, "-m", "pyftp"]
-    child = pexpect.spawn(cmd[0], [*cmd[1:], *options, f"{host}:{port}", *after], cwd=str(cwd),
+    child = pexpect.spawn(PYFTP[0], [*PYFTP[1:], *options, f"{host}:{port}", *after], cwd=str(cwd),
                           env=env, encoding="utf-8", dimensions=(40, 140), timeout=TIMEOUT)
     prompt = re.escape(f"{host}:{port}:") + r"(/\S*?)(\x1b\[0m)?> "
     return child, prompt
@@ -119,3 +119,36 @@ def test_one_shot_at_a_terminal_shows_a_tqdm_bar(server, root, places):
     finally:
         child.close(force=True)
     assert (local / "blob.bin").stat().st_size == 3 * 1024 * 1024
+
+
+def test_history_is_written_after_every_command_not_only_at_exit(server, places):
+    local, state = places
+    child, prompt = spawn(server, local, state)
+    history = state / "pyftp" / "history"
+    try:
+        child.expect(prompt)
+        child.send("pwd; lpwd\r")  # ';' works at the prompt as in -c
+        child.expect(re.escape(str(local)))
+        child.expect(prompt)
+        assert history.read_text().splitlines()[-1] == "pwd; lpwd"  # before any exit
+        child.kill(9)  # a crash: the session's history is already on disk
+    finally:
+        child.close(force=True)
+    assert "pwd; lpwd" in history.read_text()
+
+
+def test_a_login_server_asks_for_user_and_password(make_server, places):
+    local, state = places
+    server = make_server(authenticator=lambda u, p: Account(u) if (u, p) == ("ann", "pw")
+                         else None)
+    child, prompt = spawn(server, local, state)
+    try:
+        child.expect("user for ")
+        child.send("ann\r")
+        child.expect("password for ann@")
+        child.send("pw\r")
+        child.expect(prompt)
+        child.send("bye\r")
+        finish(child)
+    finally:
+        child.close(force=True)

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from pyftp.protocol import partial_name
-from tests.helpers import RawConn, cut_put, sha, start_put, wait_for
+from helpers import RawConn, cut_put, sha, start_put, wait_for
 
 
 

@@ -1,6 +1,7 @@
 """Rendering: sizes, safe names, error lines, listings and the four progress modes."""
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -9,6 +10,7 @@ from rich.console import Console
 from pyftp.client import Entry
 from pyftp.errors import (AuthRequiredError, LocalError, NotFoundError, PyftpError,
                           TransportError)
+from pyftp.ui.text import honest_rate
 from pyftp.ui import (LinesReporter, Reporter, RichReporter, TqdmReporter, error_text,
                       human_size, listing, make_reporter, print_error, safe_name,
                       transfer_summary)
@@ -141,8 +143,32 @@ def test_tqdm_bar_goes_to_its_stream_with_name_and_units():
     with r.transfer("put empty", 0) as cb:
         cb(0, 0)
     out = stream.getvalue()
-    assert "put a.bin" in out and "4.00k" in out.replace("4.0k", "4.00k")
+    assert "put a.bin" in out and "0 B/4.0 KiB" in out
     assert "put empty" in out and "mput (1 files)" in out
+    assert "kB" not in out and "MB" not in out  # one unit system: binary
+
+
+def test_no_bar_shows_a_speed_above_the_rate_limit():
+    # a limiter lets a first burst through: measured over a moment, the speed is higher
+    # than the limit; every display promises the limit at most
+    clock = FakeClock()
+    limit = 20 << 20
+    stream = StringIO()
+    r = TqdmReporter(stream, max_rate=limit)
+    with r.transfer("put big", 100 << 20) as cb:
+        cb(30 << 20, 100 << 20)  # 30 MiB at once: tqdm would measure far above 20 MiB/s
+        cb(31 << 20, 100 << 20)
+    speeds = re.findall(r"([0-9.]+) (KiB|MiB|GiB)/s", stream.getvalue())
+    assert speeds and all(float(v) * {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[u]
+                          <= limit for v, u in speeds)
+    lines = StringIO()
+    lr = LinesReporter(lines, interval=1.0, clock=clock, max_rate=limit)
+    with lr.transfer("get big", 100 << 20) as cb:
+        cb(0, 100 << 20)
+        clock.now += 1.0
+        cb(60 << 20, 100 << 20)  # 60 MiB in one second: shown as 20 MiB/s
+    assert "20.0 MiB/s" in lines.getvalue()
+    assert honest_rate(None, limit) is None and honest_rate(5.0, None) == 5.0
 
 
 class FakeClock:
@@ -185,3 +211,12 @@ def test_lines_reporter_handles_unknown_total_and_names_the_job():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="rich, tqdm, lines, off"):
         make_reporter("fancy")
+
+
+def test_a_summary_never_claims_a_speed_above_the_limit():
+    # 6 MiB in 1 s under a 4 MiB/s limit: the bucket's first burst, not the sustained rate
+    line = transfer_summary("get", "/a", "a", 6 << 20, 6 << 20, 0, 1.0, "ab" * 32,
+                            max_rate=4 << 20).plain
+    assert "(4.0 MiB/s)" in line
+    assert "(6.0 MiB/s)" in transfer_summary("get", "/a", "a", 6 << 20, 6 << 20, 0, 1.0,
+                                             "ab" * 32).plain

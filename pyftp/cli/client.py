@@ -44,21 +44,23 @@ examples:
 
 def client_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="pyftp", usage="pyftp [OPTIONS] [HOST[:PORT]] [-c COMMANDS | -b FILE]",
+        prog="pyftp", usage="pyftp [OPTIONS] [[USER@]HOST[:PORT][/PATH]] [-c COMMANDS | -b FILE]",
         description="The pyftp client. With HOST alone: the interactive shell (type help "
                     "there). With -c or -b: run commands and exit, for scripts and CI. "
                     "Results go to stdout; progress and messages to stderr.",
         epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", nargs="?", metavar="HOST[:PORT]",
-                   help="server to connect to (default port 6971)")
+    p.add_argument("target", nargs="?", metavar="[USER@]HOST[:PORT][/PATH]",
+                   help="server to connect to (default port 6971), and the folder to start "
+                        "in; also pyftp://USER@HOST:PORT/PATH, and [::1]:PORT for IPv6")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("-c", dest="commands", metavar="COMMANDS",
                       help="run these ';'-separated shell commands, then exit")
     mode.add_argument("-b", dest="batch", metavar="FILE",
                       help="run the commands in FILE, one per line ('-' reads stdin; '#' "
-                           "starts a comment). The first failure stops the run, unless its "
-                           "line starts with '-'")
-    p.add_argument("--user", metavar="NAME",
+                           "starts a comment, also after a command). Each command is echoed "
+                           "as 'pyftp> cmd' on stderr (not with -q). The first failure stops "
+                           "the run, unless its line starts with '-'")
+    p.add_argument("-u", "--user", metavar="NAME",
                    help="log in as NAME; the password comes from PYFTP_PASSWORD or a prompt, "
                         "never from the command line")
     out = p.add_argument_group("output")
@@ -69,6 +71,8 @@ def client_parser() -> argparse.ArgumentParser:
                           "(ls, hash, ...) only")
     out.add_argument("--no-progress", action="store_true", help="no progress display")
     net = p.add_argument_group("connection")
+    net.add_argument("-p", "--port", type=whole_number(1, 65535), metavar="PORT",
+                     help="the server's port (default 6971, or the one in the address)")
     net.add_argument("--timeout", type=above_zero(parse_duration), default=30.0,
                      metavar="S", help="give up on a silent server after S seconds (default 30)")
     net.add_argument("--limit-rate", type=above_zero(parse_size), metavar="RATE",
@@ -157,10 +161,13 @@ def _read_commands(args) -> list[tuple[int, str]]:
         raise _Usage(f"cannot read the batch file {args.batch}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise _Usage(f"the batch file is not text: {exc}") from None
+    from ..shell.parsing import strip_comment
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if line and not line.startswith("#"):
+        if not line.startswith("!"):  # a local shell command keeps its own '#'
+            line = strip_comment(line)
+        if line:
             out.append((number, line))
     return out
 
@@ -168,6 +175,50 @@ def _read_commands(args) -> list[tuple[int, str]]:
 def _client(args) -> int:
     one_shot = args.commands is not None or args.batch is not None
     target = args.target or os.environ.get("PYFTP_HOST") or None
+    if args.port and not target:
+        raise _Usage(f"--port {args.port}: name the server too, e.g. pyftp -p {args.port} HOST")
+    interactive_stdin = sys.stdin is not None and sys.stdin.isatty() and args.batch != "-"
+    commands = _read_commands(args) if one_shot else []
+    if one_shot and not commands:
+        raise _Usage("no commands to run (the -c text or the batch file is empty)")
+    shell = _make_shell(args, one_shot, interactive_stdin)
+    if target:
+        import shlex
+        port = f"-p {args.port} " if args.port else ""
+        opened = shell.execute(f"open {port}-- {shlex.quote(target)}", prefix="pyftp: ")
+        if not opened.ok:
+            return exit_code_for(opened.error)
+    if args.limit_rate:
+        from ..ui import human_size
+        shell.info(f"transfers limited to {human_size(args.limit_rate)}/s")
+    if not one_shot:
+        return shell.run()
+    try:
+        return _run_commands(shell, args, commands)
+    finally:
+        shell.close()
+
+
+def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
+    """-c and -b: each command in turn; the first failure stops the run (exit code)."""
+    for number, line in commands:
+        ignore = line.startswith("-")
+        if ignore:
+            line = line[1:].lstrip()
+        where = f"line {number}: " if args.batch is not None else ""
+        if args.batch is not None and not args.quiet:  # as sftp -b does
+            print(f"pyftp> {line}", file=sys.stderr, flush=True)
+        outcome = shell.execute(line, prefix=f"pyftp: {where}")
+        if shell.finished:  # quit ends a batch early, as in sftp
+            break
+        if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
+            continue
+        return exit_code_for(outcome.error)
+    return EXIT_OK
+
+
+def _make_shell(args, one_shot: bool, interactive_stdin: bool):
+    """The Shell the options describe: consoles, progress mode, login, connector."""
     port_text = os.environ.get("PYFTP_PORT", "")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
         raise _Usage(f"PYFTP_PORT={port_text!r} is not a port number (1-65535)")
@@ -175,32 +226,26 @@ def _client(args) -> int:
     default_port = int(port_text) if port_text else DEFAULT_PORT
     user = args.user or os.environ.get("PYFTP_USER") or None
     password = os.environ.get("PYFTP_PASSWORD")
-    interactive_stdin = sys.stdin is not None and sys.stdin.isatty() and args.batch != "-"
     if user and password is None:
         if not interactive_stdin:
             raise _Usage(f"--user {user} needs a password: set PYFTP_PASSWORD (there is no "
                          "terminal to ask on)")
-        import getpass
-        password = getpass.getpass(f"password for {user}: ")
-    commands = _read_commands(args) if one_shot else []
-    if one_shot and not commands:
-        raise _Usage("no commands to run (the -c text or the batch file is empty)")
+        password = _ask_password(f"password for {user}: ")
 
     from rich.console import Console
 
     from ..client import Client
     from ..shell import Shell
-    stdout_tty = sys.stdout.isatty()
-    err_tty = sys.stderr.isatty()
     # a pipe gets long lines unwrapped, so scripts can cut and grep them
-    console = Console(file=sys.stdout, highlight=False, width=None if stdout_tty else 100_000)
+    console = Console(file=sys.stdout, highlight=False,
+                      width=None if sys.stdout.isatty() else 100_000)
     err_console = Console(file=sys.stderr, highlight=False)
     if args.quiet or args.no_progress:
         progress = "off"
-    elif not one_shot and err_tty:
+    elif not one_shot and sys.stderr.isatty():
         progress = "rich"
     else:
-        progress = "tqdm" if err_tty else "lines"
+        progress = "tqdm" if sys.stderr.isatty() else "lines"
     tls = args.tls or bool(args.cafile) or args.insecure
 
     def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
@@ -208,37 +253,13 @@ def _client(args) -> int:
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
                       insecure=args.insecure)
 
-    shell = Shell(console=console, err_console=err_console, progress=progress,
-                  progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
-                  interactive=not one_shot, connector=connector, user=user,
-                  password=password, default_port=default_port,
-                  getpass=_ask_password if interactive_stdin else None,
-                  retries=args.retries, resume=not args.no_resume)
-    if target:
-        import shlex
-        opened = shell.execute(f"open {shlex.quote(target)}", prefix="pyftp: ")
-        if not opened.ok:
-            return exit_code_for(opened.error)
-    if args.limit_rate:
-        from ..ui import human_size
-        shell._info(f"transfers limited to {human_size(args.limit_rate)}/s")
-    if not one_shot:
-        return shell.run()
-    try:
-        for number, line in commands:
-            ignore = line.startswith("-")
-            if ignore:
-                line = line[1:].lstrip()
-            where = f"line {number}: " if args.batch is not None else ""
-            outcome = shell.execute(line, prefix=f"pyftp: {where}")
-            if shell.finished:  # quit ends a batch early, as in sftp
-                break
-            if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
-                continue
-            return exit_code_for(outcome.error)
-    finally:
-        shell._close_client()
-    return EXIT_OK
+    return Shell(console=console, err_console=err_console, progress=progress,
+                 progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
+                 interactive=not one_shot, connector=connector, user=user,
+                 password=password, default_port=default_port,
+                 getpass=_ask_password if interactive_stdin else None,
+                 ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
+                 retries=args.retries, resume=not args.no_resume)
 
 
 def _ask_password(prompt: str) -> str:

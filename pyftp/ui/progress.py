@@ -1,238 +1,33 @@
-"""How pyftp looks: listings, error lines, transfer summaries and progress displays.
+"""Progress displays in four modes, picked by the caller: a rich bar (the shell), a tqdm
+bar on stderr (one-shot at a terminal), short periodic plain lines (one-shot in a CI
+log, where a redrawn bar would be noise), or nothing.
 
-Everything a person sees is rendered here, so the shell and the one-shot CLI look the
-same and the client library never prints. Progress comes in four modes, picked by the
-caller: a rich bar (the shell), a tqdm bar on stderr (one-shot at a terminal), short
-periodic plain lines (one-shot in a CI log, where a redrawn bar would be noise), or
-nothing. Each mode offers the same two context managers, :meth:`Reporter.transfer`
-(one file; yields the ``on_progress(done, total)`` callback :class:`pyftp.Client`
-wants) and :meth:`Reporter.job` (an overall bar around several files), and
-:meth:`Reporter.job_update` to move the overall bar. :func:`job_display` builds on
-them to turn the two callbacks of a :mod:`pyftp.sync` job (``on_progress`` for the
-file moving now, ``on_job`` for the whole job) into a per-file bar plus the overall one.
+Each mode offers the same two context managers, :meth:`Reporter.transfer` (one file;
+yields the ``on_progress(done, total)`` callback :class:`pyftp.Client` wants) and
+:meth:`Reporter.job` (an overall bar around several files), and
+:meth:`Reporter.job_update` to move the overall bar. :func:`job_display` builds on them
+to turn the two callbacks of a :mod:`pyftp.sync` job (``on_progress`` for the file
+moving now, ``on_job`` for the whole job) into a per-file bar plus the overall one.
 
-Names from a server may hold anything a file system allows: control characters, or
-bytes that are not UTF-8 (held as lone surrogates, PEP 383). :func:`safe_name` turns
-them into visible escapes before they reach a terminal, so a hostile name can neither
-move the cursor nor crash the encoder.
-
-Import rule: rich, tqdm and :mod:`pyftp.errors` only; entries are duck-typed (anything
-with ``name``, ``type``, ``size``, ``mtime``), so the client is never imported here.
+Import rule: rich, tqdm and :mod:`pyftp.ui.text`.
 """
 from __future__ import annotations
 
-import re
 import time
 from contextlib import ExitStack, contextmanager
-from typing import IO, Callable, Iterable, Iterator, Protocol
+from typing import IO, Callable, Iterator
 
-from rich.columns import Columns
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
-from ..errors import PyftpError, RemoteError
-
-__all__ = [
-    "human_size", "format_mtime", "safe_name", "error_text", "print_error",
-    "listing", "transfer_summary", "Trimmed", "Reporter", "RichReporter", "TqdmReporter",
-    "LinesReporter", "make_reporter", "PROGRESS_MODES", "JobDisplay", "job_display",
-]
+from .text import honest_rate, human_duration, human_size, safe_name
 
 #: the values ``make_reporter`` accepts
 PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
 
 ProgressCallback = Callable[[int, int], object]
 
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
-
-class EntryLike(Protocol):
-    """What a listing needs to know about one file or folder."""
-
-    name: str
-    type: str
-    size: int
-    mtime: float
-
-
-# --------------------------------------------------------------------------- text
-def human_size(n: int | float | None) -> str:
-    """Bytes as people read them, in binary units: 0 B, 512 B, 1.5 KiB, 20.0 MiB."""
-    if n is None:
-        return "?"
-    if n < 1024:
-        return f"{int(n)} B"
-    value = float(n)
-    for unit in _UNITS:
-        value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def human_duration(seconds: float) -> str:
-    """'0.4 s', '12 s', '3 min 05 s', '2 h 01 min'."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def format_mtime(ts: float) -> str:
-    """A modification time in local time, sortable and unambiguous: 2026-05-09 07:35."""
-    try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):
-        return "?"
-
-
-def safe_name(name: str) -> str:
-    """``name`` with everything unprintable shown as an escape.
-
-    Bytes that were not UTF-8 (surrogates U+DC80..U+DCFF) become ``\\xNN``, other lone
-    surrogates ``\\uNNNN``, control and invisible format characters ``\\xNN`` or
-    ``\\uNNNN``. Ordinary text, spaces and accents are left alone.
-    """
-    if name.isprintable():
-        return name
-    out = []
-    for ch in name:
-        if ch.isprintable():
-            out.append(ch)
-            continue
-        cp = ord(ch)
-        if 0xDC80 <= cp <= 0xDCFF:
-            out.append(f"\\x{cp - 0xDC00:02x}")
-        elif cp < 0x100:
-            out.append(f"\\x{cp:02x}")
-        else:
-            out.append(f"\\u{cp:04x}")
-    return "".join(out)
-
-
-_HAS_REASON = re.compile(r"^[a-z][a-zA-Z0-9 _-]{1,40}: ")
-
-
-def error_text(exc: BaseException) -> str:
-    """One line saying what went wrong, e.g. ``not found: /docs/x.txt``.
-
-    Server messages already start with their reason (``not found: ...``); those that
-    do not get the error's title in front, so every line says what kind of failure
-    it was. The text is made safe for a terminal.
-    """
-    if isinstance(exc, KeyboardInterrupt):
-        return "cancelled"
-    if isinstance(exc, RemoteError):
-        msg = exc.message or exc.title
-        if not (msg.startswith(exc.title) or _HAS_REASON.match(msg)):
-            msg = f"{exc.title}: {msg}"
-    elif isinstance(exc, PyftpError):
-        msg = exc.message or type(exc).__name__
-    elif isinstance(exc, OSError):
-        where = f": {exc.filename}" if exc.filename else ""
-        msg = f"{exc.strerror or exc}{where}"
-    else:
-        msg = f"unexpected error ({type(exc).__name__}: {exc}); please report it"
-    return safe_name(" ".join(msg.split()))
-
-
-def print_error(console: Console, text: str, *, prefix: str = "") -> None:
-    """Print one red line (never markup: the text may name any file)."""
-    console.print(Text(prefix + text, style="bold red"), soft_wrap=True, highlight=False)
-
-
-# --------------------------------------------------------------------------- listings
-class Trimmed:
-    """A renderable with the trailing spaces of each line removed.
-
-    rich pads every table cell to its column's width; on a terminal that is invisible,
-    but in a pipe or a log it leaves trailing blanks that break ``cut`` and diff.
-    """
-
-    def __init__(self, inner: RenderableType) -> None:
-        self.inner = inner
-
-    def __rich_console__(self, console: Console, options):
-        from rich.segment import Segment
-        for line in console.render_lines(self.inner, options, pad=False):
-            while line and not line[-1].control and not line[-1].text.rstrip(" "):
-                line = line[:-1]
-            if line and not line[-1].control:
-                last = line[-1]
-                line = [*line[:-1], Segment(last.text.rstrip(" "), last.style)]
-            yield from line
-            yield Segment.line()
-
-
-def _name_text(entry: EntryLike) -> Text:
-    name = safe_name(entry.name)
-    if entry.type == "dir":
-        return Text(name + "/", style="bold blue")
-    return Text(name)
-
-
-def listing(entries: Iterable[EntryLike], *, long: bool = False,
-            plain: bool = False) -> RenderableType:
-    """Render a directory listing.
-
-    Short form: names in columns (one per line when ``plain``, i.e. not a terminal,
-    so ``pyftp -c ls | wc -l`` counts files). Long form (``ls -l``): a table of name,
-    size and modification time with a one-line summary. Folders end in ``/`` and are
-    coloured, in both forms.
-    """
-    items = list(entries)
-    if not long:
-        names = [_name_text(e) for e in items]
-        if plain:
-            return Group(*names) if names else Text("")
-        return Columns(names, padding=(0, 2)) if names else Text("(empty)", style="dim")
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim",
-                  show_edge=False)
-    table.add_column("Name", overflow="fold")
-    table.add_column("Size", justify="right", no_wrap=True)
-    table.add_column("Modified", no_wrap=True, style="dim" if not plain else None)
-    folders = files = total = 0
-    for e in items:
-        if e.type == "dir":
-            folders += 1
-            size = "-"
-        else:
-            files += 1
-            total += e.size
-            size = human_size(e.size)
-        table.add_row(_name_text(e), size, format_mtime(e.mtime))
-    summary = Text(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
-                   f"{human_size(total)}", style="dim")
-    return Group(Trimmed(table), summary)
-
-
-def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
-                     offset: int, seconds: float, sha256: str) -> Text:
-    """The line after a finished get or put: what went where, how much, how fast.
-
-    ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), SHA-256 verified``
-    """
-    rate = sent / seconds if seconds > 0 else 0.0
-    text = Text()
-    text.append(f"{verb} ", style="bold green")
-    text.append(safe_name(source))
-    text.append(" -> ")
-    text.append(safe_name(target))
-    text.append(f"  {human_size(total)} in {human_duration(seconds)}")
-    if sent and seconds > 0:
-        text.append(f" ({human_size(rate)}/s)")
-    if offset:
-        text.append(f", resumed at {human_size(offset)}", style="yellow")
-    text.append(f", SHA-256 {sha256[:12]}… verified", style="dim")
-    return text
-
-
-# --------------------------------------------------------------------------- progress
 def _noop(done: int, total: int) -> None:
     return None
 
@@ -285,8 +80,10 @@ class RichReporter(Reporter):
     a one-line summary, so a finished session reads like a log, not a pile of bars.
     """
 
-    def __init__(self, console: Console, *, transient: bool = True) -> None:
+    def __init__(self, console: Console, *, transient: bool = True,
+                 max_rate: float | None = None) -> None:
         self.console = console
+        self.max_rate = max_rate
         self.transient = transient
         self._progress = None
         self._overall = None  # TaskID of the job bar
@@ -298,11 +95,13 @@ class RichReporter(Reporter):
         from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
                                    TextColumn, TimeRemainingColumn)
 
+        max_rate = self.max_rate
+
         class SpeedColumn(ProgressColumn):
             """Speed in the same binary units as the sizes beside it (MiB/s)."""
 
             def render(self, task) -> Text:
-                speed = task.finished_speed or task.speed
+                speed = honest_rate(task.finished_speed or task.speed, max_rate)
                 return Text("?" if speed is None else f"{human_size(speed)}/s",
                             style="progress.data.speed")
         return Progress(
@@ -396,21 +195,37 @@ class RichReporter(Reporter):
 class TqdmReporter(Reporter):
     """tqdm bars on a stream (stderr at a terminal, in one-shot mode)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, max_rate: float | None = None) -> None:
         self.stream = stream
+        self.max_rate = max_rate
         self._overall = None
         self._job_label = ""
 
     def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
         from tqdm import tqdm
+        max_rate = self.max_rate
 
         class Bar(tqdm):
             # no monitor thread: it outlives the bar and fights Ctrl-C; the bar is
             # redrawn on every update anyway
             monitor_interval = 0
+
+            @property
+            def format_dict(self):
+                # tqdm formats a rate in decimal units whatever unit_divisor says: the
+                # sizes and the speed are written here, in the shell's binary units
+                d = super().format_dict
+                rate = d.get("rate")
+                if rate is None and d.get("elapsed"):
+                    rate = (d["n"] - (d.get("initial") or 0)) / d["elapsed"]
+                d["rate"] = rate = honest_rate(rate, max_rate)
+                d["sizes"] = f"{human_size(d['n'])}/{human_size(d['total'])}"
+                d["speed"] = "?" if rate is None else f"{human_size(rate)}/s"
+                return d
         return Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
-                    unit_divisor=1024, file=self.stream, leave=leave, position=position,
-                    dynamic_ncols=True, mininterval=0.2)
+                   unit_divisor=1024, file=self.stream, leave=leave, position=position,
+                   dynamic_ncols=True, mininterval=0.2,
+                   bar_format="{l_bar}{bar}| {sizes} [{elapsed}<{remaining}, {speed}]")
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -472,8 +287,10 @@ class LinesReporter(Reporter):
     """
 
     def __init__(self, stream: IO[str], *, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_rate: float | None = None) -> None:
         self.stream = stream
+        self.max_rate = max_rate
         self.interval = interval
         self.clock = clock
         self._job: list | None = None  # [label, files_done, files, bytes_done, total]
@@ -522,7 +339,8 @@ class LinesReporter(Reporter):
             if now - last_print < self.interval:
                 return
             last_print = now
-            rate = (done - first) / (now - start) if now > start else 0.0
+            rate = honest_rate((done - first) / (now - start) if now > start else 0.0,
+                               self.max_rate)
             parts = [f"{label}: {human_size(done)}"]
             if total_ is not None and total_ > 0:
                 parts[0] += f" / {human_size(total_)} ({100 * done // total_}%)"
@@ -626,23 +444,25 @@ def job_display(reporter: Reporter, label: str, verb: str) -> Iterator[JobDispla
 
 def make_reporter(mode: str, *, console: Console | None = None,
                   stream: IO[str] | None = None, interval: float = 5.0,
-                  clock: Callable[[], float] = time.monotonic) -> Reporter:
+                  clock: Callable[[], float] = time.monotonic,
+                  max_rate: float | None = None) -> Reporter:
     """The progress display for ``mode`` (one of :data:`PROGRESS_MODES`).
 
     ``rich`` draws on ``console``; ``tqdm`` and ``lines`` write to ``stream``
-    (stderr in the CLI, so stdout carries only results).
+    (stderr in the CLI, so stdout carries only results). ``max_rate``: the bytes per
+    second transfers are limited to, if any; no display shows a speed above it.
     """
     if mode == "off":
         return Reporter()
     if mode == "rich":
         if console is None:
             console = Console(stderr=True)
-        return RichReporter(console)
+        return RichReporter(console, max_rate=max_rate)
     if stream is None:
         import sys
         stream = sys.stderr
     if mode == "tqdm":
-        return TqdmReporter(stream)
+        return TqdmReporter(stream, max_rate=max_rate)
     if mode == "lines":
-        return LinesReporter(stream, interval=interval, clock=clock)
+        return LinesReporter(stream, interval=interval, clock=clock, max_rate=max_rate)
     raise ValueError(f"unknown progress mode {mode!r}; use one of {', '.join(PROGRESS_MODES)}")

@@ -1,0 +1,242 @@
+"""Command-line text: host names, ``;``-separated commands, option words, and the
+unfinished line under the cursor. Shared by the shell and :mod:`pyftp.cli.client`.
+
+Import rule: protocol and :mod:`pyftp.shell.commands`.
+"""
+from __future__ import annotations
+
+import getopt
+import re
+import shlex
+from dataclasses import dataclass
+
+
+from ..protocol import DEFAULT_PORT
+from .commands import SHELL_COMMANDS, UsageError
+
+
+@dataclass
+class Args:
+    opts: dict
+    args: list
+
+
+def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """'host', 'host:port', '[::1]:port', '::1' -> (host, port). Raises ValueError."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"bad address {text!r}: expected [HOST]:PORT")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"bad port in {text!r}: give a number from 1 to 65535")
+    return host, int(port) if port else default_port
+
+
+def split_commands(text: str) -> list[str]:
+    """Split ``-c`` text at the ``;`` outside quotes: ``put "a;b"; ls`` -> 2 commands."""
+    out, cur, quote, i = [], [], None, 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"' and i + 1 < len(text):
+                cur.append(ch)
+                i += 1
+                ch = text[i]
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\" and i + 1 < len(text):
+            cur.append(ch)
+            i += 1
+            ch = text[i]
+        elif ch in ";\n":
+            out.append("".join(cur).strip())
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    out.append("".join(cur).strip())
+    return [c for c in out if c]
+
+
+def split_partial(line: str) -> tuple[list[str], str, int, str | None]:
+    """Split an unfinished command line as shlex would, keeping the last word open.
+
+    Returns (finished words, the unquoted current word, the index where the current
+    word starts in ``line``, the quote still open or None). Completion needs this
+    because readline splits only at spaces and knows nothing of quotes or ``\\ ``.
+    """
+    words: list[str] = []
+    cur: list[str] = []
+    start = len(line)
+    quote: str | None = None
+    in_word = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"' and i + 1 < len(line) and line[i + 1] in '"\\':
+                i += 1
+                cur.append(line[i])
+            else:
+                cur.append(ch)
+        elif ch in " \t":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+        else:
+            if not in_word:
+                in_word, start = True, i
+            if ch in "'\"":
+                quote = ch
+            elif ch == "\\":
+                if i + 1 < len(line):
+                    i += 1
+                    cur.append(line[i])
+            else:
+                cur.append(ch)
+        i += 1
+    if not in_word:
+        return words, "", len(line), None
+    return words, "".join(cur), start, quote
+
+
+_NEEDS_ESCAPE = re.compile(r"([\s'\"\\])")
+
+
+def _quote_word(value: str, quote: str | None, final: bool) -> str:
+    """``value`` as the user would type it: inside their open quote, or with backslashes."""
+    if quote == '"':
+        body = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{body}' + ('" ' if final else "")
+    if quote == "'" and "'" not in value:
+        return f"'{value}" + ("' " if final else "")
+    return _NEEDS_ESCAPE.sub(r"\\\1", value) + (" " if final else "")
+
+
+def parse_args(name: str, arg: str) -> Args:
+    """The words of command ``name``'s argument text: options by its getopt spec, then
+    the positional words, counted against the table (a :class:`UsageError` if wrong)."""
+    spec = SHELL_COMMANDS[name]
+    try:
+        words = shlex.split(keep_glob_escapes(arg) if spec.globs else arg)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
+                         f"e.g. {name} \"my file.txt\"") from None
+    opts: dict = {}
+    if spec.flags or spec.long or spec.hidden:
+        try:
+            pairs, words = getopt.gnu_getopt(words, spec.flags + spec.hidden, list(spec.long))
+        except getopt.GetoptError as exc:
+            raise UsageError(f"{name}: {exc.msg}; usage: {spec.usage_text()}") from None
+        opts = dict(pairs)
+    if len(words) < spec.min_args or (spec.max_args is not None
+                                      and len(words) > spec.max_args):
+        raise UsageError(f"usage: {spec.usage_text()}")
+    return Args(opts, words)
+
+
+# ---------------------------------------------------------------------- server names
+@dataclass(frozen=True)
+class ServerName:
+    """What ``[USER@]HOST[:PORT][/PATH]`` or ``pyftp://...`` names; None: not given."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    path: str | None = None
+
+
+def parse_server(text: str) -> ServerName:
+    """``alice@host:2222/in``, ``pyftp://alice@[::1]:2222/in``, ``host``, ``::1``.
+
+    Raises ValueError with what to type instead.
+    """
+    rest = text.strip()
+    if rest.lower().startswith("pyftp://"):
+        rest = rest[len("pyftp://"):]
+    elif "://" in rest:
+        raise ValueError(f"{text!r}: only pyftp:// addresses are understood")
+    path = None
+    if rest.startswith("[") or rest.count(":") <= 1 or "@" in rest:
+        authority, slash, tail = rest.partition("/")
+        if slash:
+            path = "/" + tail
+    else:  # a bare IPv6 literal: no port and no path can be told apart
+        authority = rest
+    user = None
+    if "@" in authority:
+        user, _, authority = authority.rpartition("@")
+        if not user:
+            raise ValueError(f"no user name before '@' in {text!r}")
+    if authority.count(":") > 1 and not authority.startswith("["):
+        if "@" in rest or path:
+            raise ValueError(f"put the IPv6 address in brackets: [{authority}]")
+        return ServerName(authority, None, user, path)
+    host, port = parse_target(authority, 0)
+    return ServerName(host, port or None, user, path)
+
+
+# ---------------------------------------------------------------------- comments, globs
+def strip_comment(line: str) -> str:
+    """``put a.txt  # the report`` -> ``put a.txt``: a ``#`` outside quotes that starts
+    a word begins a comment, as in sh and in sftp batch files (``my\\ #1`` is a name)."""
+    quote: str | None = None
+    word_start = True
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch == "\\":
+            i += 1
+            word_start = False
+        elif ch in " \t":
+            word_start = True
+        elif ch == "#" and word_start:
+            return line[:i].rstrip()
+        else:
+            if ch in "'\"":
+                quote = ch
+            word_start = False
+        i += 1
+    return line
+
+
+_GLOB_ESCAPE = re.compile(r"\\([*?\[\]])")
+
+
+def keep_glob_escapes(arg: str) -> str:
+    """Double the backslash of ``\\*``, ``\\?``, ``\\[`` so shlex hands it on: a word
+    keeps saying which wildcard characters are plain."""
+    return _GLOB_ESCAPE.sub(r"\\\\\1", arg)
+
+
+def has_glob(word: str) -> bool:
+    """True when ``word`` holds a wildcard that is not escaped with a backslash."""
+    return bool(re.search(r"(?<!\\)[*?\[]", word))
+
+
+def glob_literal(word: str) -> str:
+    """The name a word means when it is not a pattern: ``a\\*b`` -> ``a*b``."""
+    return _GLOB_ESCAPE.sub(r"\1", word)
+
+
+def glob_pattern(word: str) -> str:
+    """A word as an fnmatch/glob pattern: escaped wildcards become one-character sets."""
+    return _GLOB_ESCAPE.sub(lambda m: "[" + m.group(1) + "]", word)

@@ -1,0 +1,242 @@
+"""The commands on the server's side that move no file content: ls, cd, pwd, mkdir, rm,
+rmdir, mv, stat, hash, upper.
+
+Import rule: client, errors, ui and the shell's own modules.
+"""
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import shlex
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..client import Client
+from .. import sync
+from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
+from ..ui import error_text, format_mtime, human_size, listing, print_error, safe_name
+from .commands import SHELL_COMMANDS, JobError, UsageError
+from .parsing import glob_literal, glob_pattern, has_glob
+from .jobs import _hint_force
+
+
+def _ls_order(entries: list, opts: dict) -> list:
+    """ls's order: as the server lists (by name), or -t newest / -S largest first; -r flips."""
+    if "-t" in opts:
+        entries = sorted(entries, key=lambda e: e.mtime, reverse=True)
+    elif "-S" in opts:
+        entries = sorted(entries, key=lambda e: e.size, reverse=True)
+    return list(reversed(entries)) if "-r" in opts else list(entries)
+
+
+def _entry_json(e: Any) -> dict:
+    return {"name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime}
+
+
+class RemoteMixin:
+    """Shell's remote commands (one ``do_`` per command of the table)."""
+
+    def _remote_is_dir(self, c: Client, path: str) -> bool:
+        try:
+            return c.stat(path).is_dir
+        except NotFoundError:
+            return False
+
+    # ------------------------------------------------------------------ remote folders
+    def _matches(self, c: Client, word: str, *, missing_ok: bool = False) -> list[str]:
+        """The remote paths a word names: itself, or what its wildcards match (sorted).
+
+        A pattern that matches nothing is a :class:`NotFoundError` (unless
+        ``missing_ok``); ``\\*`` in a word is a plain star.
+        """
+        if not has_glob(word):
+            return [glob_literal(word)]
+        found = sync.expand_remote(c, glob_pattern(word))
+        if not found and not missing_ok:
+            raise NotFoundError(f"not found: nothing matches {safe_name(word)}")
+        return found
+
+    def do_ls(self, arg: str) -> dict:
+        """ls [-1ahlrtS] [PATH|PATTERN...]: list a remote folder, or what patterns match."""
+        a = self._args("ls", arg)
+        c = self._require_client()
+        if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
+            path = glob_literal(a.args[0]) if a.args else "."
+            entries = c.ls(path)
+            if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
+                self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
+            shown = self._abs(path)
+        else:
+            paths = [p for w in a.args for p in self._matches(c, w)]
+            entries = [dataclasses.replace(c.stat(p), name=p) for p in paths]
+            shown = [self._abs(p) for p in paths]
+        entries = _ls_order(entries, a.opts)
+        plain = "-1" in a.opts or not self.console.is_terminal
+        self._print(listing(entries, long="-l" in a.opts, plain=plain))
+        return {"path": shown, "entries": [_entry_json(e) for e in entries]}
+
+    def do_cd(self, arg: str) -> dict:
+        """cd [PATH|-]: change the remote folder (-: back to the previous one)."""
+        a = self._args("cd", arg)
+        c = self._require_client()
+        target = a.args[0] if a.args else "/"
+        if target == "-":
+            if self.previous_cwd is None:
+                raise UsageError("cd -: no previous folder yet")
+            target = self.previous_cwd
+        before, self.cwd = self.cwd, c.cd(target)
+        if self.cwd != before:
+            self.previous_cwd = before
+        if a.args and a.args[0] == "-":
+            self._print(Text(safe_name(self.cwd)))
+        return {"cwd": self.cwd}
+
+    def do_pwd(self, arg: str) -> dict:
+        """pwd: show the remote folder."""
+        self._args("pwd", arg)
+        self.cwd = self._require_client().pwd()
+        self._print(Text(safe_name(self.cwd)))
+        return {"cwd": self.cwd}
+
+    def do_mkdir(self, arg: str) -> dict:
+        """mkdir [-p] PATH...: create remote folders."""
+        a = self._args("mkdir", arg)
+        c = self._require_client()
+        made = []
+        for p in a.args:
+            made.append(c.mkdir(p, parents="-p" in a.opts))
+            self._changed(p)
+            self._note(Text(f"created {safe_name(made[-1])}"))
+        return {"paths": made}
+
+    def do_rm(self, arg: str) -> dict:
+        """rm [-rf] PATH|PATTERN...: remove remote files (-r: folder trees too).
+
+        Every name is tried; the command fails at the end if one of them failed.
+        """
+        a = self._args("rm", arg)
+        c = self._require_client()
+        force, recursive = "-f" in a.opts, "-r" in a.opts
+        removed: list[str] = []
+        failed: list[tuple[str, BaseException]] = []
+        for word in a.args:
+            try:
+                paths = self._matches(c, word, missing_ok=force)
+            except NotFoundError as exc:
+                failed.append((word, exc))
+                continue
+            for p in paths:
+                try:
+                    self._remove(c, p, recursive)
+                except NotFoundError as exc:
+                    if not force:
+                        failed.append((p, exc))
+                    continue
+                except RemoteError as exc:
+                    failed.append((p, exc))
+                    continue
+                finally:
+                    self._changed(p)
+                removed.append(self._abs(p))
+                self._note(Text(f"removed {safe_name(removed[-1])}"))
+        fields = {"paths": removed}
+        if failed and len(failed) + len(removed) == 1:
+            raise failed[0][1]
+        if failed:
+            for _path, exc in failed:
+                print_error(self.err_console, error_text(exc), prefix=f"{self._prefix}rm: ")
+            fields["errors"] = [{"path": p, "message": error_text(e)} for p, e in failed]
+            raise JobError(f"rm: removed {len(removed)}, {len(failed)} failed (see the lines "
+                           "above)", fields)
+        return fields
+
+    def _remove(self, c: Client, path: str, recursive: bool) -> None:
+        """Remove one remote file, or with ``recursive`` a folder and all it holds."""
+        try:
+            c.rm(path)
+            return
+        except IsDirectoryError as exc:
+            if not recursive:
+                raise IsDirectoryError(f"is a directory: {self._abs(path)} (use rm -r to "
+                                       "remove it with everything in it)") from exc
+        tree = sync.walk_remote(c, path)
+        if tree.errors:
+            rel, why = tree.errors[0]
+            raise RemoteError(f"cannot list {posixpath.join(self._abs(path), rel)}: {why}")
+        for rel in sorted(tree.files):
+            c.rm(posixpath.join(path, rel))
+        # deepest first, so each folder is empty when its turn comes
+        for rel in sorted((r for r in tree.dirs if r), key=lambda r: -r.count("/")):
+            c.rmdir(posixpath.join(path, rel))
+        c.rmdir(path)
+
+    def do_rmdir(self, arg: str) -> dict:
+        """rmdir PATH...: remove empty remote folders."""
+        a = self._args("rmdir", arg)
+        c = self._require_client()
+        for p in a.args:
+            c.rmdir(p)
+            self._changed(p)
+            self._note(Text(f"removed folder {safe_name(self._abs(p))}"))
+        return {"paths": [self._abs(p) for p in a.args]}
+
+    def do_mv(self, arg: str) -> dict:
+        """mv [-f] SRC DST: rename or move a remote file or folder."""
+        a = self._args("mv", arg)
+        c = self._require_client()
+        src, dst = a.args
+        if dst.endswith("/") or self._remote_is_dir(c, dst):
+            dst = posixpath.join(dst, posixpath.basename(src.rstrip("/")))
+        try:
+            c.mv(src, dst, overwrite="-f" in a.opts)
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(f"already exists: {self._abs(dst)} "
+                                     f"({_hint_force('mv')})") from exc
+        self._changed(src, dst)
+        self._note(Text(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
+        return {"src": self._abs(src), "dst": self._abs(dst)}
+
+    def do_stat(self, arg: str) -> dict:
+        """stat PATH|PATTERN...: type, size and modification time of remote paths."""
+        a = self._args("stat", arg)
+        c = self._require_client()
+        results = []
+        for p in (p for w in a.args for p in self._matches(c, w)):
+            e = c.stat(p)
+            path = self._abs(p)
+            table = Table(box=None, show_header=False, pad_edge=False)
+            table.add_column(style="dim")
+            table.add_column()
+            table.add_row("path", Text(safe_name(path)))
+            table.add_row("type", "folder" if e.is_dir else "file")
+            if not e.is_dir:
+                table.add_row("size", f"{human_size(e.size)} ({e.size} bytes)")
+            table.add_row("modified", format_mtime(e.mtime))
+            self._print(table)
+            results.append({"path": path, "type": e.type, "size": e.size, "mtime": e.mtime})
+        return results[0] if len(results) == 1 else {"paths": results}
+
+    def do_hash(self, arg: str) -> dict:
+        """hash PATH|PATTERN...: SHA-256 of remote files, in sha256sum's format."""
+        a = self._args("hash", arg)
+        c = self._require_client()
+        results = []
+        for p in (p for w in a.args for p in self._matches(c, w)):
+            digest = c.hash(p)
+            self._print(Text(f"{digest}  {safe_name(p)}"))
+            results.append({"path": self._abs(p), "sha256": digest})
+        return results[0] if len(results) == 1 else {"files": results}
+
+    def do_upper(self, arg: str) -> dict:
+        """upper TEXT: the server's upper-case echo."""
+        try:
+            text = " ".join(shlex.split(arg))
+        except ValueError:  # an apostrophe in plain text: take the words as typed
+            text = arg.strip()
+        if not text:
+            raise UsageError(f"usage: {SHELL_COMMANDS['upper'].usage}")
+        result = self._require_client().upper(text)
+        self._print(Text(result))
+        return {"text": result}

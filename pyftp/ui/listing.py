@@ -1,0 +1,89 @@
+"""Listings: the table of ``ls``/``lls`` (short in columns, or long with sizes and times),
+and :class:`Trimmed`, which keeps a wide table from wrapping at a terminal.
+
+Import rule: rich and :mod:`pyftp.ui.text`; entries are duck-typed (anything with
+``name``, ``type``, ``size``, ``mtime``), so the client is never imported here.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Protocol
+
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .text import format_mtime, human_size, safe_name
+
+
+class EntryLike(Protocol):
+    """What a listing needs to know about one file or folder."""
+
+    name: str
+    type: str
+    size: int
+    mtime: float
+
+
+class Trimmed:
+    """A renderable with the trailing spaces of each line removed.
+
+    rich pads every table cell to its column's width; on a terminal that is invisible,
+    but in a pipe or a log it leaves trailing blanks that break ``cut`` and diff.
+    """
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options):
+        from rich.segment import Segment
+        for line in console.render_lines(self.inner, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line = line[:-1]
+            if line and not line[-1].control:
+                last = line[-1]
+                line = [*line[:-1], Segment(last.text.rstrip(" "), last.style)]
+            yield from line
+            yield Segment.line()
+
+
+def _name_text(entry: EntryLike) -> Text:
+    name = safe_name(entry.name)
+    if entry.type == "dir":
+        return Text(name + "/", style="bold blue")
+    return Text(name)
+
+
+def listing(entries: Iterable[EntryLike], *, long: bool = False,
+            plain: bool = False) -> RenderableType:
+    """Render a directory listing.
+
+    Short form: names in columns (one per line when ``plain``, i.e. not a terminal,
+    so ``pyftp -c ls | wc -l`` counts files). Long form (``ls -l``): a table of name,
+    size and modification time with a one-line summary. Folders end in ``/`` and are
+    coloured, in both forms.
+    """
+    items = list(entries)
+    if not long:
+        names = [_name_text(e) for e in items]
+        if plain:
+            return Group(*names) if names else Text("")
+        return Columns(names, padding=(0, 2)) if names else Text("(empty)", style="dim")
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim",
+                  show_edge=False)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Size", justify="right", no_wrap=True)
+    table.add_column("Modified", no_wrap=True, style="dim" if not plain else None)
+    folders = files = total = 0
+    for e in items:
+        if e.type == "dir":
+            folders += 1
+            size = "-"
+        else:
+            files += 1
+            total += e.size
+            size = human_size(e.size)
+        table.add_row(_name_text(e), size, format_mtime(e.mtime))
+    summary = Text(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
+                   f"{human_size(total)}", style="dim")
+    return Group(Trimmed(table), summary)
