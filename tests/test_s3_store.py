@@ -180,6 +180,20 @@ def test_create_only_put_has_exactly_one_winner(bucket):
     assert bad_rounds == []
 
 
+@needs_store
+def test_put_if_match_is_a_compare_and_swap(bucket):
+    """`If-Match: ETAG` on PutObject: how a claim's lease is renewed or taken over."""
+    s3, name = bucket
+    # Ceph 16 matches the ETag only without its quotes (GET takes both forms)
+    first = s3.put_object(Bucket=name, Key="claim", Body=b"server-1")["ETag"].strip('"')
+    second = s3.put_object(Bucket=name, Key="claim", Body=b"server-2", IfMatch=first)["ETag"]
+    with pytest.raises(ClientError) as stale:
+        s3.put_object(Bucket=name, Key="claim", Body=b"server-3", IfMatch=first)
+    assert error_code(stale.value) == "PreconditionFailed"
+    assert s3.get_object(Bucket=name, Key="claim")["Body"].read() == b"server-2"
+    assert second.strip('"') != first
+
+
 # ------------------------------------------------------------------ HAProxy
 HAPROXY_CONFIG = """\
 global
