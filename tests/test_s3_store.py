@@ -22,7 +22,8 @@ import uuid
 
 import pytest
 
-boto3 = pytest.importorskip("boto3", reason="the object-store tests need boto3 (pip install boto3)")
+boto3 = pytest.importorskip("boto3",
+                            reason="the object-store tests need boto3 (pip install boto3)")
 from botocore.config import Config  # noqa: E402  (after the importorskip above)
 from botocore.exceptions import ClientError  # noqa: E402
 
@@ -192,6 +193,61 @@ def test_put_if_match_is_a_compare_and_swap(bucket):
     assert error_code(stale.value) == "PreconditionFailed"
     assert s3.get_object(Bucket=name, Key="claim")["Body"].read() == b"server-2"
     assert second.strip('"') != first
+
+
+# ------------------------------------------------------------------ scripts/s3-store
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "scripts", "s3-store")
+
+
+def store_script(*args):
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def test_store_script_refuses_bad_usage_and_foreign_folders(tmp_path):
+    assert store_script("bogus").returncode == 2
+    assert store_script().returncode == 2
+    (tmp_path / "keep").write_text("not a store")
+    refused = store_script("stop", str(tmp_path))
+    assert refused.returncode == 1
+    assert "not a store made by scripts/s3-store" in refused.stderr
+    assert (tmp_path / "keep").read_text() == "not a store"
+    assert store_script("status", str(tmp_path / "none")).returncode == 1
+
+
+@pytest.mark.skipif(shutil.which("radosgw") is None,
+                    reason="Ceph is not installed (scripts/s3-store start installs it as root)")
+def test_store_script_runs_a_cluster_of_its_own():
+    """A second store beside any running one: start, status, env, start again, stop."""
+    parent = tempfile.mkdtemp(prefix="pyftp-s3-test-", dir="/var/tmp")
+    folder = os.path.join(parent, "store")
+    try:
+        started = store_script("start", folder)
+        assert started.returncode == 0, started.stderr
+        exports = dict(line.removeprefix("export ").split("=", 1)
+                       for line in started.stdout.splitlines())
+        assert exports["PYFTP_S3_STORE_DIR"] == folder
+        assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert exports["AWS_ENDPOINT_URL"] != os.environ.get("AWS_ENDPOINT_URL")
+        assert store_script("status", folder).returncode == 0
+        assert store_script("env", folder).stdout == started.stdout
+        again = store_script("start", folder)  # idempotent: the same store, the same exports
+        assert (again.returncode, again.stdout) == (0, started.stdout)
+        s3 = boto3.client("s3", endpoint_url=exports["AWS_ENDPOINT_URL"],
+                          aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+                          region_name=exports["AWS_DEFAULT_REGION"],
+                          config=Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="own")
+        s3.put_object(Bucket="own", Key="k", Body=b"v")
+        assert s3.get_object(Bucket="own", Key="k")["Body"].read() == b"v"
+    finally:
+        stopped = store_script("stop", folder)
+        shutil.rmtree(parent, ignore_errors=True)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not os.path.exists(folder)
+    assert store_script("status", folder).returncode == 1
 
 
 # ------------------------------------------------------------------ HAProxy
