@@ -216,7 +216,7 @@ def test_store_script_refuses_bad_usage_and_foreign_folders(tmp_path):
     assert store_script("status", str(tmp_path / "none")).returncode == 1
 
 
-@pytest.mark.skipif(shutil.which("radosgw") is None,
+@pytest.mark.skipif(any(shutil.which(p) is None for p in ("ceph-mon", "ceph-osd", "radosgw")),
                     reason="Ceph is not installed (scripts/s3-store start installs it as root)")
 def test_store_script_runs_a_cluster_of_its_own():
     """A second store beside any running one: start, status, env, start again, stop."""
@@ -224,6 +224,8 @@ def test_store_script_runs_a_cluster_of_its_own():
     folder = os.path.join(parent, "store")
     try:
         started = store_script("start", folder)
+        if started.returncode == 3:
+            pytest.skip(started.stderr.strip().splitlines()[-1])
         assert started.returncode == 0, started.stderr
         exports = dict(line.removeprefix("export ").split("=", 1)
                        for line in started.stdout.splitlines())
