@@ -10,6 +10,10 @@ from pyftp import Client
 from pyftp.server import Server, ServerConfig
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (deselect with -m 'not slow')")
+
+
 @pytest.fixture(autouse=True)
 def no_thread_leaks():
     """Fail a test that leaves threads running (servers, hashers, sessions)."""

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "cli": None,
     # the pytest plugin and the fsspec file system: users of the public API only
     "testing": {"errors", "client", "server"},
-    "fs": {"errors", "client"},
+    "fs": {"errors", "protocol", "client"},
     "__main__": {"cli"},
     "__init__": {"_version", "errors", "client", "server"},
 }
