@@ -345,3 +345,69 @@ def test_pandas_csv_and_parquet_through_pyftp_urls(pyftp_server):
     local = pd.read_parquet(pyftp_server.root / "tables" / "sales.parquet")
     pd.testing.assert_frame_equal(local, df)
     PyftpFileSystem(**pyftp_server.storage_options).close_connections()
+
+
+def test_get_file_into_an_open_file_and_transactions(fs, pyftp_server):
+    import io
+    data = os.urandom(70_000)
+    fs.pipe("/t/data.bin", data)
+    buf = io.BytesIO(b"keep:")
+    buf.seek(5)
+    fs.get_file("/t/data.bin", buf)
+    assert buf.getvalue() == b"keep:" + data
+    with fs.transaction:
+        fs.pipe("/t/a.txt", b"a")
+        with fs.open("/t/b.txt", "wb") as f:
+            f.write(b"b")
+        assert not (pyftp_server.root / "t" / "a.txt").exists()   # not before the commit
+    assert (pyftp_server.root / "t" / "a.txt").read_bytes() == b"a"
+    assert (pyftp_server.root / "t" / "b.txt").read_bytes() == b"b"
+
+
+def test_download_uses_getfo_when_the_client_has_it(pyftp_server, tmp_path):
+    """Contract C2: a client with getfo streams into the file object; without it, the
+    download goes through a verified temporary copy. Both give the same bytes."""
+    import io
+
+    from pyftp import Client
+    from pyftp.fs.files import download_into
+
+    calls = []
+
+    class StreamingClient(Client):
+        def getfo(self, remote, f, *, on_progress=None):
+            calls.append(remote)
+            local = tmp_path / "via-getfo"
+            result = self.get(remote, local)
+            f.write(local.read_bytes())
+            return result
+
+    data = os.urandom(10_000)
+    (pyftp_server.root / "s.bin").write_bytes(data)
+    for cls in (Client, StreamingClient):
+        with cls(pyftp_server.host, pyftp_server.port, timeout=10) as c:
+            out = io.BytesIO()
+            download_into(c, "/s.bin", out)
+            assert out.getvalue() == data
+    assert calls == ["/s.bin"]
+
+
+def test_a_changed_file_is_read_anew(fs, pyftp_server):
+    """Readers share a verified copy for a few seconds, but only of the same version."""
+    p = pyftp_server.root / "c.txt"
+    p.write_bytes(b"one")
+    assert fs.cat_file("/c.txt") == b"one"
+    p.write_bytes(b"three")                       # another size
+    assert fs.cat_file("/c.txt") == b"three"
+    fs.pipe("/c.txt", b"fiver")                   # written through this file system
+    assert fs.cat_file("/c.txt") == b"fiver"
+    p.write_bytes(b"sixty")                       # same size, another mtime
+    os.utime(p, ns=(1_000_000_000, 1_000_000_000))
+    with fs.open("/c.txt", "rb") as f:
+        assert f.read() == b"sixty"
+    fs.rm("/c.txt")
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file("/c.txt")
+    uncached = PyftpFileSystem(copy_ttl=0, skip_instance_cache=True, **pyftp_server.storage_options)
+    fs.pipe("/d.txt", b"d")
+    assert uncached.cat_file("/d.txt") == b"d"

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 from fsspec.spec import AbstractBufferedFile
@@ -21,70 +23,123 @@ from fsspec.spec import AbstractBufferedFile
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
 
-__all__ = ["download_to_temp", "download_into", "PyftpReadFile", "PyftpWriteFile"]
+__all__ = ["download_to_temp", "download_into", "Copy", "CopyCache", "PyftpReadFile",
+           "PyftpWriteFile"]
 
 
 def download_to_temp(client: "Client", path: str) -> IO[bytes]:
-    """A verified copy of remote ``path`` in an anonymous temporary file, at offset 0."""
-    f = tempfile.TemporaryFile(prefix="pyftp-fs-")
-    try:
-        download_into(client, path, f)
-        f.seek(0)
-    except BaseException:
-        f.close()
-        raise
-    return f
+    """A verified copy of remote ``path`` in an anonymous temporary file.
 
-
-def download_into(client: "Client", path: str, f: IO[bytes]) -> None:
-    """Write remote ``path`` into the open binary file ``f``, verified.
-
-    ``Client.getfo`` streams straight into ``f`` and checks the digest at the end;
-    a client without it downloads to a temporary folder first (``get`` publishes
-    only a verified copy there) and copies that.
+    ``Client.getfo`` (where the client has it) streams straight into the file and
+    checks the digest at the end; otherwise ``get`` publishes a verified copy in a
+    private temporary folder, which is opened and unlinked at once. Either way the
+    copy has no name left on disk: it vanishes when the last reader closes it.
     """
-    getfo = getattr(client, "getfo", None)
-    if getfo is not None:
-        getfo(path, f)
-        return
+    if hasattr(client, "getfo"):
+        f = tempfile.TemporaryFile(prefix="pyftp-fs-")
+        try:
+            client.getfo(path, f)
+        except BaseException:
+            f.close()
+            raise
+        return f
     folder = tempfile.mkdtemp(prefix="pyftp-fs-")
     try:
         target = os.path.join(folder, "download")
         client.get(path, target, resume=False)
-        with open(target, "rb") as src:
-            shutil.copyfileobj(src, f, 1 << 20)
+        return open(target, "rb")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def download_into(client: "Client", path: str, f: IO[bytes]) -> None:
+    """Write remote ``path`` into the open binary file ``f``, verified."""
+    if hasattr(client, "getfo"):
+        client.getfo(path, f)
+        return
+    with download_to_temp(client, path) as copy:
+        shutil.copyfileobj(copy, f, 1 << 20)
+
+
+class Copy:
+    """A verified local copy of one version (size, mtime) of a remote file.
+
+    Readers share it through ``pread``, which takes no file position, so threads
+    (and a forked child, which inherits the descriptor) never disturb each other.
+    """
+
+    def __init__(self, f: IO[bytes], size: int, mtime: float) -> None:
+        self.file, self.size, self.mtime = f, size, mtime
+        self.made = time.monotonic()
+
+    def read(self, start: int, end: int) -> bytes:
+        return os.pread(self.file.fileno(), max(0, end - start), start)
+
+
+class CopyCache:
+    """The last few verified copies, so that a reader opening the same file again
+    (pandas and PyArrow open a Parquet file once for its footer, once for the data)
+    does not download it again.
+
+    A copy is reused only while the server still reports the same size and mtime and
+    for at most ``ttl`` seconds after it was made; writes through the file system
+    forget it at once. Copies are anonymous temporary files: dropping one frees its
+    space when its last reader closes.
+    """
+
+    def __init__(self, ttl: float, max_copies: int = 4) -> None:
+        self.ttl, self.max_copies = ttl, max_copies
+        self._copies: dict[str, Copy] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, size: int, mtime: float) -> Copy | None:
+        with self._lock:
+            self._expire()
+            copy = self._copies.get(path)
+            if copy is not None and (copy.size, copy.mtime) == (size, mtime):
+                return copy
+            return None
+
+    def put(self, path: str, copy: Copy) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._copies.pop(path, None)
+            self._copies[path] = copy
+            while len(self._copies) > self.max_copies:
+                self._copies.pop(next(iter(self._copies)))
+
+    def forget(self, path: str) -> None:
+        """Drop the copies of ``path`` and of everything below it."""
+        with self._lock:
+            for key in [k for k in self._copies if k == path or k.startswith(path.rstrip("/") + "/")]:
+                del self._copies[key]
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, c in self._copies.items() if now - c.made > self.ttl]:
+            del self._copies[key]
 
 
 class PyftpReadFile(AbstractBufferedFile):
     """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``)."""
 
     def __init__(self, fs: Any, path: str, **kwargs: Any) -> None:
-        self._copy: IO[bytes] | None = None
+        self._copy: Copy | None = None
         super().__init__(fs, path, **kwargs)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         # TODO(issue 14): ranged reads on the wire (a get with a length, verified by
         # the digest of the range) will fetch only [start, end) instead of the file
         if self._copy is None:
-            copy = self.fs.download(self.path)
-            got = os.fstat(copy.fileno()).st_size
-            if got != self.size:
-                copy.close()
-                raise OSError(f"{self.path} changed while it was being read "
-                              f"({self.size} bytes, now {got}); open it again")
-            self._copy = copy
-        self._copy.seek(start)
-        return self._copy.read(max(0, end - start))
+            self._copy = self.fs.local_copy(self.path, self.details)
+        return self._copy.read(start, end)
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            if self._copy is not None:
-                self._copy.close()
-                self._copy = None
+            self._copy = None
 
 
 class PyftpWriteFile(AbstractBufferedFile):

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import os
 import posixpath
-import shutil
 import tempfile
 import threading
 from typing import IO, Any, Callable, Iterator
@@ -29,7 +29,8 @@ from ..errors import (AlreadyExistsError, AuthFailedError, IsDirectoryError, Not
                       NotEmptyError, NotFoundError, PermissionDeniedError, PyftpError)
 from ..protocol import DEFAULT_PORT
 from . import pool as pools
-from .files import PyftpReadFile, PyftpWriteFile, download_into, download_to_temp
+from .files import (Copy, CopyCache, PyftpReadFile, PyftpWriteFile, download_into,
+                    download_to_temp)
 
 __all__ = ["PyftpFileSystem", "BATCH"]
 
@@ -43,7 +44,9 @@ class PyftpFileSystem(AbstractFileSystem):
 
     Options (as keyword arguments, ``storage_options`` or in the URL): ``host``,
     ``port`` (6971), ``user`` (or ``username``), ``password``, ``tls`` (True, or an
-    ``ssl.SSLContext``), ``cafile``, ``insecure``, ``timeout`` (seconds, 30).
+    ``ssl.SSLContext``), ``cafile``, ``insecure``, ``timeout`` (seconds, 30),
+    ``copy_ttl`` (seconds a verified download is shared by readers of the same file
+    version, 5; 0: never).
     """
 
     protocol = "pyftp"
@@ -52,7 +55,8 @@ class PyftpFileSystem(AbstractFileSystem):
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  user: str | None = None, username: str | None = None,
                  password: str | None = None, tls: Any = False, cafile: str | None = None,
-                 insecure: bool = False, timeout: float | None = 30.0, **kwargs: Any) -> None:
+                 insecure: bool = False, timeout: float | None = 30.0, copy_ttl: float = 5.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if user and username and user != username:
             raise ValueError(f"user={user!r} and username={username!r} disagree; give one")
@@ -63,6 +67,7 @@ class PyftpFileSystem(AbstractFileSystem):
         # the pool is shared by every instance reaching the same login, in this process
         self._pool_key = (self.host, self.port, self.user, password, tls, cafile, insecure)
         self._collecting = threading.local()
+        self._copies = CopyCache(copy_ttl)
 
     # ------------------------------------------------------------------ paths
     @classmethod
@@ -92,10 +97,10 @@ class PyftpFileSystem(AbstractFileSystem):
     def _connect(self) -> Client:
         return Client(self.host, self.port, **self._login)
 
-    def _run(self, fn: Callable[[Client], Any], path: Any = None) -> Any:
+    def _run(self, fn: Callable[[Client], Any], path: Any = None, *, retry: bool = True) -> Any:
         """``fn(client)`` on a pooled connection, pyftp errors turned into OSErrors."""
         try:
-            return pools.pool_for(self._pool_key, self._connect).run(fn)
+            return pools.pool_for(self._pool_key, self._connect).run(fn, retry=retry)
         except PyftpError as exc:
             mapped = as_oserror(exc, path)
             if mapped is exc:
@@ -165,10 +170,12 @@ class PyftpFileSystem(AbstractFileSystem):
 
     def rmdir(self, path: str) -> None:
         path = self._strip_protocol(path)
+        self._copies.forget(path)
         self._run(lambda c: c.rmdir(path), path)
 
     def rm_file(self, path: str) -> None:
         path = self._strip_protocol(path)
+        self._copies.forget(path)
 
         def remove(c: Client) -> None:
             try:
@@ -187,11 +194,14 @@ class PyftpFileSystem(AbstractFileSystem):
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         if src == dst:
             return None
+        self._copies.forget(src)
+        self._copies.forget(dst)
 
         def move(c: Client) -> None:
             target = dst
-            if c.exists(dst) and c.stat(dst).type == "dir":
-                target = posixpath.join(dst, posixpath.basename(src))
+            with contextlib.suppress(NotFoundError):
+                if c.stat(dst).type == "dir":
+                    target = posixpath.join(dst, posixpath.basename(src))
             try:
                 c.mv(src, target, overwrite=True)
             except NotFoundError:
@@ -203,14 +213,29 @@ class PyftpFileSystem(AbstractFileSystem):
         return None
 
     # ------------------------------------------------------------------ whole files
-    def download(self, path: str) -> IO[bytes]:
-        """A verified copy of the remote file in an anonymous temporary file."""
+    def local_copy(self, path: str, details: dict[str, Any] | None = None) -> Copy:
+        """A verified local copy of the remote file, shared with other readers of the
+        same version for ``copy_ttl`` seconds (``details``: its ``info``, if known)."""
         path = self._strip_protocol(path)
-        return self._run(lambda c: download_to_temp(c, path), path)
+        info = details or self.info(path)
+        if info["type"] != "file":
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        copy = self._copies.get(path, info["size"], info["mtime"])
+        if copy is None:
+            f = self._run(lambda c: download_to_temp(c, path), path)
+            got = os.fstat(f.fileno()).st_size
+            if got != info["size"]:
+                f.close()
+                raise OSError(errno.ESTALE, f"changed while being read ({info['size']} "
+                              f"bytes, now {got}); open it again", path)
+            copy = Copy(f, info["size"], info["mtime"])
+            self._copies.put(path, copy)
+        return copy
 
     def upload(self, local: str, path: str, *, overwrite: bool = True) -> None:
         """Upload a local file (verified, published atomically), creating parents."""
         path = self._strip_protocol(path)
+        self._copies.forget(path)
 
         def send(c: Client) -> None:
             try:
@@ -222,11 +247,9 @@ class PyftpFileSystem(AbstractFileSystem):
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None,
                  **kwargs: Any) -> bytes:
-        with self.download(path) as f:
-            size = os.fstat(f.fileno()).st_size
-            first, last, _ = slice(start, end).indices(size)
-            f.seek(first)
-            return f.read(max(0, last - first))
+        copy = self.local_copy(path)
+        first, last, _ = slice(start, end).indices(copy.size)
+        return copy.read(first, last)
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         with self.open(path, "xb" if mode == "create" else "wb") as f:
@@ -248,7 +271,7 @@ class PyftpFileSystem(AbstractFileSystem):
         if outfile is None and hasattr(lpath, "write"):
             outfile = lpath
         if outfile is not None:
-            self._run(lambda c: download_into(c, rpath, outfile), rpath)
+            self._stream(rpath, outfile)
             return
         if self.isdir(rpath):
             os.makedirs(lpath, exist_ok=True)
@@ -263,6 +286,20 @@ class PyftpFileSystem(AbstractFileSystem):
             callback.set_size(total)
             callback.absolute_update(done)
         self._run(lambda c: c.get(rpath, lpath, on_progress=progress), rpath)
+
+    def _stream(self, rpath: str, outfile: IO[bytes]) -> None:
+        try:
+            start: int | None = outfile.tell() if outfile.seekable() else None
+        except (AttributeError, OSError):
+            start = None
+
+        def stream(c: Client) -> None:
+            if start is not None:  # a second attempt starts where the first did
+                outfile.seek(start)
+                outfile.truncate()
+            download_into(c, rpath, outfile)
+        # bytes already written to a pipe cannot be taken back: no second attempt there
+        self._run(stream, rpath, retry=start is not None)
 
     def put_file(self, lpath: Any, rpath: str, callback: Any = DEFAULT_CALLBACK,
                  mode: str = "overwrite", **kwargs: Any) -> None:
@@ -366,6 +403,8 @@ class PyftpFileSystem(AbstractFileSystem):
         self._mkdirs(sorted(set(dirs) | parents))
         if not pairs:
             return
+        for _, remote in pairs:
+            self._copies.forget(remote)
         callback.set_size(len(pairs))
         results = self._run(lambda c: c.put_many(
             pairs, overwrite=overwrite, on_file=lambda i, res: callback.relative_update(1)))
@@ -405,7 +444,6 @@ def parse_netloc(netloc: str) -> dict[str, Any]:
 
 def as_oserror(exc: PyftpError, path: Any = None) -> Exception:
     """The builtin OSError fsspec callers expect for a pyftp error (others unchanged)."""
-    import errno
     table: list[tuple[type, type, int]] = [
         (NotFoundError, FileNotFoundError, errno.ENOENT),
         (AlreadyExistsError, FileExistsError, errno.EEXIST),

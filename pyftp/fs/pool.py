@@ -62,15 +62,16 @@ class ConnectionPool:
         # in a child the socket is the parent's: saying quit on it would end the
         # parent's session, so the object is only dropped
 
-    def run(self, fn: Callable[[Client], Any]) -> Any:
+    def run(self, fn: Callable[[Client], Any], *, retry: bool = True) -> Any:
         """``fn(client)`` on a borrowed connection. A pooled connection that turns out
-        dead (the server restarted, an idle timeout) is replaced once by a new one."""
+        dead (the server restarted, an idle timeout) is replaced once by a new one,
+        unless ``retry`` is false (``fn`` cannot safely run twice)."""
         client, reused = self.acquire()
         try:
             result = fn(client)
         except TransportError:
             self.discard(client)
-            if not reused:
+            if not (reused and retry):
                 raise
             client, _ = self.acquire(fresh=True)
             try:
