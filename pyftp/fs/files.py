@@ -121,7 +121,7 @@ class CopyCache:
             del self._copies[key]
 
 
-class PyftpReadFile(AbstractBufferedFile):
+class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``)."""
 
     def __init__(self, fs: Any, path: str, **kwargs: Any) -> None:
@@ -142,7 +142,7 @@ class PyftpReadFile(AbstractBufferedFile):
             self._copy = None
 
 
-class PyftpWriteFile(AbstractBufferedFile):
+class PyftpWriteFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file being written to a pyftp server (``fs.open(path, "wb")`` or ``"xb"``).
 
     The bytes go to a local temporary file; :meth:`commit` (on close, or at the end of

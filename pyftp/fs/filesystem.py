@@ -39,7 +39,7 @@ __all__ = ["PyftpFileSystem", "BATCH"]
 BATCH = 64
 
 
-class PyftpFileSystem(AbstractFileSystem):
+class PyftpFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """Files on a pyftp server, for fsspec: ``pyftp://[user@]host[:port]/path``.
 
     Options (as keyword arguments, ``storage_options`` or in the URL): ``host``,
@@ -134,7 +134,8 @@ class PyftpFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         memo = getattr(self._collecting, "memo", None)
         if memo is not None and path in memo:
-            return memo[path]
+            cached: dict[str, Any] = memo[path]
+            return cached
         out = _info(path, self._run(lambda c: c.stat(path), path))
         if memo is not None:
             memo[path] = out
@@ -190,7 +191,8 @@ class PyftpFileSystem(AbstractFileSystem):
            **kwargs: Any) -> None:
         """One server-side rename for one path; fsspec's copy-then-delete for the rest."""
         if not (isinstance(path1, str) and isinstance(path2, str)) or _has_magic(path1):
-            return super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return None
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         if src == dst:
             return None
@@ -392,7 +394,7 @@ class PyftpFileSystem(AbstractFileSystem):
         for _, local in pairs:
             os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
         callback.set_size(len(pairs))
-        results = self._run(lambda c: c.get_many(
+        results: list[Any] = self._run(lambda c: c.get_many(
             pairs, on_file=lambda i, res: callback.relative_update(1)))
         _raise_first(results, [r for r, _ in pairs], missing_ok=missing_ok)
         return results
@@ -444,7 +446,7 @@ def parse_netloc(netloc: str) -> dict[str, Any]:
 
 def as_oserror(exc: PyftpError, path: Any = None) -> Exception:
     """The builtin OSError fsspec callers expect for a pyftp error (others unchanged)."""
-    table: list[tuple[type, type, int]] = [
+    table: list[tuple[type[PyftpError], type[OSError], int]] = [
         (NotFoundError, FileNotFoundError, errno.ENOENT),
         (AlreadyExistsError, FileExistsError, errno.EEXIST),
         (IsDirectoryError, IsADirectoryError, errno.EISDIR),
