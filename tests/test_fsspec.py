@@ -411,3 +411,28 @@ def test_a_changed_file_is_read_anew(fs, pyftp_server):
     uncached = PyftpFileSystem(copy_ttl=0, skip_instance_cache=True, **pyftp_server.storage_options)
     fs.pipe("/d.txt", b"d")
     assert uncached.cat_file("/d.txt") == b"d"
+
+
+def test_threads_share_one_file_system(fs, pyftp_server):
+    """Dask's threaded scheduler: many threads, one instance, each call on its own
+    pooled connection, so no exchange ever interleaves with another."""
+    import threading
+    errors, done = [], []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(15):
+                data = os.urandom(1000 + n * 100 + i)
+                fs.pipe(f"/w{n}/f{i}", data)
+                assert fs.cat_file(f"/w{n}/f{i}") == data
+                assert fs.info(f"/w{n}/f{i}")["size"] == len(data)
+            done.append(n)
+        except Exception as exc:  # reported below, with the thread joined
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and sorted(done) == list(range(8))
+    assert len(fs.find("/")) == 8 * 15
