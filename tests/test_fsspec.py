@@ -436,3 +436,14 @@ def test_threads_share_one_file_system(fs, pyftp_server):
         t.join(60)
     assert errors == [] and sorted(done) == list(range(8))
     assert len(fs.find("/")) == 8 * 15
+
+
+def test_an_unreachable_server_is_an_error_not_a_missing_file(pyftp_server_factory):
+    from pyftp.errors import ConnectError
+    s = pyftp_server_factory()
+    fs = PyftpFileSystem(skip_instance_cache=True, **s.storage_options)
+    assert fs.exists("/") and not fs.exists("/nope") and not fs.exists("/nope/deeper")
+    fs.close_connections()
+    s.stop()
+    with pytest.raises(ConnectError):
+        fs.exists("/")

@@ -141,6 +141,15 @@ class PyftpFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
             memo[path] = out
         return out
 
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        """Whether ``path`` exists. Unlike fsspec's default, a server that cannot be
+        reached or refuses the login raises, rather than answering False."""
+        try:
+            self.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
     def modified(self, path: str) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.info(path)["mtime"], datetime.timezone.utc)
 
