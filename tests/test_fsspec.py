@@ -447,3 +447,20 @@ def test_an_unreachable_server_is_an_error_not_a_missing_file(pyftp_server_facto
     s.stop()
     with pytest.raises(ConnectError):
         fs.exists("/")
+
+
+def test_pipelined_find_agrees_with_fsspecs_walk(fs, pyftp_server):
+    from fsspec.spec import AbstractFileSystem
+    root = pyftp_server.root
+    for rel in ("a/b/c/f1", "a/b/f2", "a/f3", "a/e/g/h/f4", "top", "z/f5"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rel.encode())
+    (root / "a" / "empty").mkdir()
+    for path in ("/", "/a", "/a/b", "/top", "/missing"):
+        for maxdepth in (None, 1, 2, 3):
+            for withdirs in (False, True):
+                ours = fs.find(path, maxdepth=maxdepth, withdirs=withdirs)
+                theirs = AbstractFileSystem.find(fs, path, maxdepth=maxdepth, withdirs=withdirs)
+                assert ours == theirs, (path, maxdepth, withdirs)
+    details = fs.find("/a", detail=True)
+    assert details["/a/f3"]["size"] == 4 and details["/a/f3"]["type"] == "file"

@@ -2,10 +2,8 @@
 
 Every path is absolute on the server (``/reports/a.csv``); each operation borrows a
 pooled connection (:mod:`.pool`) and maps pyftp's error classes to the builtin
-``OSError`` subclasses fsspec callers expect. Bulk ``get``, ``put`` and ``copy`` first
-let fsspec work out which file goes where (globs, lists, recursion, trailing slashes:
-its rules, unchanged), collecting the pairs instead of moving each file at once, then
-send the collected files through the client's pipelined ``get_many`` / ``put_many``.
+``OSError`` subclasses fsspec callers expect. Bulk ``get``, ``put`` and ``copy`` come
+from :mod:`.bulk`.
 
 Import rule: the public client API (``pyftp.client``, ``pyftp.errors``), the
 protocol's constants, and fsspec.
@@ -19,27 +17,24 @@ import os
 import posixpath
 import tempfile
 import threading
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable
 
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
 
 from ..client import Client
-from ..errors import (AlreadyExistsError, AuthFailedError, IsDirectoryError, NotDirectoryError,
-                      NotEmptyError, NotFoundError, PermissionDeniedError, PyftpError)
+from ..errors import IsDirectoryError, NotFoundError, PyftpError
 from ..protocol import DEFAULT_PORT
 from . import pool as pools
+from .oserrors import as_oserror
+from .bulk import BulkTransfers
 from .files import (Copy, CopyCache, PyftpReadFile, PyftpWriteFile, download_into,
                     download_to_temp)
 
-__all__ = ["PyftpFileSystem", "BATCH"]
-
-#: files per ``get_many`` / ``put_many`` call of a bulk copy (temporary space is held
-#: for one batch at a time)
-BATCH = 64
+__all__ = ["PyftpFileSystem"]
 
 
-class PyftpFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
+class PyftpFileSystem(BulkTransfers, AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """Files on a pyftp server, for fsspec: ``pyftp://[user@]host[:port]/path``.
 
     Options (as keyword arguments, ``storage_options`` or in the URL): ``host``,
@@ -129,6 +124,40 @@ class PyftpFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
         if memo is not None:
             memo.update((o["name"], o) for o in out)
         return out if detail else [o["name"] for o in out]
+
+    def find(self, path: str, maxdepth: int | None = None, withdirs: bool = False,
+             detail: bool = False, **kwargs: Any) -> Any:
+        """Everything below ``path``, listed a level at a time with the listings of a
+        level pipelined (one round trip per level, not one per folder)."""
+        path = self._strip_protocol(path)
+        try:
+            top = self.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return {} if detail else []
+        out: dict[str, dict[str, Any]] = {}
+        if top["type"] != "directory":
+            out[path] = top
+        elif withdirs:
+            out[path] = top
+        level, depth = ([path] if top["type"] == "directory" else []), 1
+        while level and (maxdepth is None or depth <= maxdepth):
+            deeper: list[str] = []
+            for folder, entries in zip(level, self._run(lambda c: _ls_many(c, level))):
+                if isinstance(entries, PyftpError):
+                    continue  # removed while we walked: like fsspec's walk, skip it
+                for e in entries:
+                    info = _info(posixpath.join(folder, e.name), e)
+                    if info["type"] == "directory":
+                        deeper.append(info["name"])
+                        if not withdirs:
+                            continue
+                    out[info["name"]] = info
+            level, depth = deeper, depth + 1
+        memo = getattr(self._collecting, "memo", None)
+        if memo is not None:
+            memo.update(out)
+        names = sorted(out)
+        return {n: out[n] for n in names} if detail else names
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
@@ -346,88 +375,6 @@ class PyftpFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is un
             self._run(lambda c: c.get(src, local, resume=False), src)
             self.upload(local, dst)
 
-    # ------------------------------------------------------------------ many files
-    @contextlib.contextmanager
-    def _collect(self) -> Iterator[tuple[list[tuple[str, str]], list[str]]]:
-        """While inside, get_file/put_file/cp_file note their pairs instead of moving
-        bytes, and listings are remembered so that deciding what is a folder costs no
-        extra round trips."""
-        pairs: list[tuple[str, str]] = []
-        dirs: list[str] = []
-        state = self._collecting
-        state.pairs, state.dirs, state.memo = pairs, dirs, {}
-        try:
-            yield pairs, dirs
-        finally:
-            state.pairs = state.dirs = state.memo = None
-
-    def get(self, rpath: Any, lpath: Any, recursive: bool = False,
-            callback: Any = DEFAULT_CALLBACK, maxdepth: int | None = None,
-            **kwargs: Any) -> None:
-        with self._collect() as (pairs, _):
-            super().get(rpath, lpath, recursive=recursive, maxdepth=maxdepth, **kwargs)
-        self._get_many(pairs, callback)
-
-    def put(self, lpath: Any, rpath: Any, recursive: bool = False,
-            callback: Any = DEFAULT_CALLBACK, maxdepth: int | None = None,
-            **kwargs: Any) -> None:
-        with self._collect() as (pairs, dirs):
-            super().put(lpath, rpath, recursive=recursive, maxdepth=maxdepth, **kwargs)
-        overwrite = kwargs.get("mode", "overwrite") != "create"
-        self._put_many(pairs, dirs, callback, overwrite=overwrite)
-
-    def copy(self, path1: Any, path2: Any, recursive: bool = False,
-             maxdepth: int | None = None, on_error: str | None = None, **kwargs: Any) -> None:
-        """Copy on the server: each file is downloaded (verified) to a temporary folder
-        and uploaded again (verified), :data:`BATCH` files per pipelined round."""
-        with self._collect() as (pairs, dirs):
-            super().copy(path1, path2, recursive=recursive, maxdepth=maxdepth,
-                         on_error=on_error, **kwargs)
-        # fsspec's rule: a source that vanished is skipped in a recursive copy
-        missing_ok = on_error == "ignore" or (on_error is None and recursive)
-        self._mkdirs(dirs)
-        for start in range(0, len(pairs), BATCH):
-            chunk = pairs[start:start + BATCH]
-            with tempfile.TemporaryDirectory(prefix="pyftp-fs-") as tmp:
-                fetched = [(src, os.path.join(tmp, str(i)), dst)
-                           for i, (src, dst) in enumerate(chunk)]
-                results = self._get_many([(src, loc) for src, loc, _ in fetched],
-                                         missing_ok=missing_ok)
-                self._put_many([(loc, dst) for (_, loc, dst), res in zip(fetched, results)
-                                if not isinstance(res, NotFoundError)], [])
-
-    def _get_many(self, pairs: list[tuple[str, str]], callback: Any = DEFAULT_CALLBACK, *,
-                  missing_ok: bool = False) -> list[Any]:
-        if not pairs:
-            return []
-        for _, local in pairs:
-            os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
-        callback.set_size(len(pairs))
-        results: list[Any] = self._run(lambda c: c.get_many(
-            pairs, on_file=lambda i, res: callback.relative_update(1)))
-        _raise_first(results, [r for r, _ in pairs], missing_ok=missing_ok)
-        return results
-
-    def _put_many(self, pairs: list[tuple[str, str]], dirs: list[str],
-                  callback: Any = DEFAULT_CALLBACK, *, overwrite: bool = True) -> None:
-        parents = {posixpath.dirname(r) for _, r in pairs} - {"/"}
-        self._mkdirs(sorted(set(dirs) | parents))
-        if not pairs:
-            return
-        for _, remote in pairs:
-            self._copies.forget(remote)
-        callback.set_size(len(pairs))
-        results = self._run(lambda c: c.put_many(
-            pairs, overwrite=overwrite, on_file=lambda i, res: callback.relative_update(1)))
-        _raise_first(results, [r for _, r in pairs])
-
-    def _mkdirs(self, paths: list[str]) -> None:
-        if paths:
-            def make(c: Client) -> None:
-                for p in sorted(set(paths)):
-                    c.mkdir(p, parents=True)
-            self._run(make)
-
 
 def parse_netloc(netloc: str) -> dict[str, Any]:
     """``[user[:password]@]host[:port]`` -> the matching keyword arguments."""
@@ -453,29 +400,16 @@ def parse_netloc(netloc: str) -> dict[str, Any]:
     return out
 
 
-def as_oserror(exc: PyftpError, path: Any = None) -> Exception:
-    """The builtin OSError fsspec callers expect for a pyftp error (others unchanged)."""
-    table: list[tuple[type[PyftpError], type[OSError], int]] = [
-        (NotFoundError, FileNotFoundError, errno.ENOENT),
-        (AlreadyExistsError, FileExistsError, errno.EEXIST),
-        (IsDirectoryError, IsADirectoryError, errno.EISDIR),
-        (NotDirectoryError, NotADirectoryError, errno.ENOTDIR),
-        (NotEmptyError, OSError, errno.ENOTEMPTY),
-        (PermissionDeniedError, PermissionError, errno.EACCES),
-        (AuthFailedError, PermissionError, errno.EACCES),
-    ]
-    for theirs, ours, code in table:
-        if isinstance(exc, theirs):
-            return ours(code, str(exc), path) if path is not None else ours(code, str(exc))
-    return exc
-
-
-def _raise_first(results: list[Any], paths: list[str], *, missing_ok: bool = False) -> None:
-    for result, path in zip(results, paths):
-        if missing_ok and isinstance(result, NotFoundError):
-            continue
-        if isinstance(result, PyftpError):
-            raise as_oserror(result, path) from result
+def _ls_many(c: Client, paths: list[str]) -> list[Any]:
+    if hasattr(c, "ls_many"):
+        return list(c.ls_many(paths))
+    out: list[Any] = []
+    for p in paths:
+        try:
+            out.append(c.ls(p))
+        except PyftpError as exc:
+            out.append(exc)
+    return out
 
 
 def _info(path: str, entry: Any) -> dict[str, Any]:
