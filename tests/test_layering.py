@@ -34,6 +34,9 @@ ALLOWED: dict[str, set[str] | None] = {
     "ui": {"errors", "protocol", "client", "sync", "_version"},
     "shell": {"errors", "protocol", "digests", "client", "sync", "ui", "_version"},
     "cli": None,
+    # the pytest plugin and the fsspec file system: users of the public API only
+    "testing": {"errors", "client", "server"},
+    "fs": {"errors", "protocol", "client"},
     "__main__": {"cli"},
     "__init__": {"_version", "errors", "client", "server"},
 }
