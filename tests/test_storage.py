@@ -1,6 +1,7 @@
 """The root jail and the file operations of pyftp.storage, on tmp_path (no sockets)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -8,7 +9,7 @@ import threading
 import pytest
 
 from pyftp import errors
-from pyftp.protocol import partial_name
+from pyftp.protocol import is_partial_name, partial_name
 from pyftp.digests import hash_file
 from pyftp.server.storage import DigestCache, Storage
 from helpers import sha
@@ -673,3 +674,53 @@ def test_rmdir_refuses_a_folder_with_an_upload_in_flight(store, layout):
     store.rm("/", "incoming/f.bin")
     store.rmdir("/", "incoming")
     assert not (layout / "share" / "incoming").exists()
+
+
+# ------------------------------------------------------------------ descriptors
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_thousand_operations_leak_no_descriptor(store, layout):
+    share = layout / "share"
+    os.symlink("../outside", share / "out")
+    os.symlink("sub", share / "in")
+    before = _open_fds()
+    for i in range(100):  # 10 operations a round, successes and failures alike
+        store.list("/", "in")
+        store.stat("/", "in/b.txt")
+        f, _st, _v = store.open_read("/", "sub/b.txt")
+        f.close()
+        store.mkdir("/", f"m{i}/n", parents=True)
+        store.mv("/", f"m{i}", f"k{i}")
+        store.rmdir("/", f"k{i}/n")
+        up = store.begin_upload("/", f"u{i}", 3, sha(b"abc"))
+        up.write(b"abc")
+        up.commit()
+        store.rm("/", f"u{i}")
+        for bad in ("out/secret.txt", "missing/x", "a.txt/x"):
+            with pytest.raises(errors.RemoteError):
+                store.stat("/", bad)
+        with pytest.raises(errors.AlreadyExistsError):
+            store.mv("/", "a.txt", f"k{i}")
+    assert _open_fds() == before
+    assert store.clean_partials(0) == 0 and _open_fds() == before
+
+
+def test_partial_names_of_long_and_hex_names_differ(store):
+    long_name = "L" * 240
+    digest = hashlib.sha256(long_name.encode()).hexdigest()
+    hashed = partial_name(long_name)
+    assert hashed.endswith(".pyftp-hpart") and is_partial_name(hashed)
+    assert is_partial_name(hashed + ".json") and is_partial_name(hashed + ".json.tmp")
+    assert hashed not in {partial_name(digest[:32]), partial_name(digest)}
+    with pytest.raises(errors.PermissionDeniedError, match="reserved"):
+        store.resolve("/", hashed)
+
+
+def test_bad_resume_tokens_are_refused(store):
+    for token in ("", "a" * 65, "a b", "../x", "é"):
+        with pytest.raises(errors.BadRequestError, match="token"):
+            store.begin_upload("/", "t", 1, token=token)
