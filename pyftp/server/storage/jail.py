@@ -95,9 +95,10 @@ def open_root(root: str) -> int:
     return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
-def _reopen(root: str, parts: list[str]) -> int:
-    """A fresh descriptor of root/parts, walked again (used after a '..')."""
-    fd = open_root(root)
+def descend(fd: int, parts: list[str]) -> int:
+    """The folder ``parts`` below ``fd``, opened step by step without following links.
+
+    Takes ``fd`` over: it is closed on the way (and on failure)."""
     try:
         for name in parts:
             nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
@@ -107,6 +108,11 @@ def _reopen(root: str, parts: list[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _reopen(root: str, parts: list[str]) -> int:
+    """A fresh descriptor of root/parts, walked again (used after a '..')."""
+    return descend(open_root(root), parts)
 
 
 def _below(root: str, target: str) -> list[str]:
@@ -228,15 +234,9 @@ def scan_tree(base_fd: int):
     while stack:
         rel = stack.pop()
         try:
-            fd = os.dup(base_fd)
-            for name in rel:
-                nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = nfd
+            fd = descend(os.dup(base_fd), rel)
         except OSError:
-            if rel:
-                os.close(fd)
-            continue
+            continue  # gone, or swapped for a link: skipped, never followed
         try:
             try:
                 with os.scandir(fd) as it:

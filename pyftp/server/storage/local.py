@@ -17,7 +17,6 @@ import posixpath
 import re
 import stat as stat_
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
@@ -29,7 +28,7 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirecto
 from ...protocol import is_partial_name, os_bytes, partial_name, wire_mtime
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
-from .uploads import Claim, Claims, Upload
+from .uploads import Claim, Claims, Upload, clean_partials
 
 __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW_LEVELS"]
 
@@ -194,33 +193,12 @@ class Storage:
             except OSError as exc:
                 raise _os_error(exc, vpath) from exc
             try:
-                entries = self._entries(fd, place.parts)
+                entries = _entries(self.root, fd, place.parts)
             except OSError as exc:
                 raise _os_error(exc, vpath) from exc
             finally:
                 os.close(fd)
         entries.sort(key=_by_name)
-        return entries
-
-    def _entries(self, fd: int, parts: list[str]) -> list[dict]:
-        entries = []
-        with os.scandir(fd) as it:
-            for de in it:
-                name = de.name
-                if is_partial_name(name):
-                    continue
-                try:
-                    if de.is_symlink():
-                        # walked like any path: a link leading out is never described
-                        with walk(self.root, parts + [name], follow=True) as target:
-                            est = target.lstat()
-                    else:
-                        est = de.stat(follow_symlinks=False)
-                except (OSError, Outside):
-                    continue  # vanished, dangling or outside: nothing to show
-                entry = entry_for(name, est)
-                if entry is not None:
-                    entries.append(entry)
         return entries
 
     def open_read(self, cwd: str, path: str):
@@ -501,49 +479,37 @@ class Storage:
     def _check_space(self, up: Upload) -> None:
         """Free space minus the reserve minus what the other uploads in flight announced."""
         vfs = os.statvfs(up.dir_fd)
-        free = vfs.f_bavail * vfs.f_frsize
-        others = self.claims.reserved() - max(0, up.remaining - up.received)
-        room = free - self.min_free - others
+        room = vfs.f_bavail * vfs.f_frsize - self.min_free - self.claims.reserved(up)
         if up.remaining > room:
             raise NoSpaceError(f"no space: {up.vpath} needs {up.remaining} bytes, the server "
                                f"has {max(0, room)} free for it (uploads in flight count)")
 
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
-        """Remove partial uploads untouched for ``ttl`` seconds; return how many.
-
-        Walks the tree iteratively by descriptors (any depth), never one in flight.
-        """
-        now = time.time() if now is None else now
-        active = self.claims.keys()
-        removed = 0
-        root = open_root(self.root)
-        try:
-            for fd, entries in scan_tree(root):
-                dst = os.fstat(fd)
-                for de in entries or ():
-                    name = de.name
-                    if not is_partial_name(name):
-                        continue
-                    base = _partial_base(name)
-                    if (dst.st_dev, dst.st_ino, base) in active:
-                        continue
-                    try:
-                        if now - de.stat(follow_symlinks=False).st_mtime > ttl:
-                            os.unlink(name, dir_fd=fd)
-                            removed += 1
-                    except OSError:
-                        pass
-        finally:
-            os.close(root)
-        return removed
+        """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
+        return clean_partials(self.root, self.claims, ttl, now)
 
 
-def _partial_base(name: str) -> str:
-    """The partial a reserved name belongs to (its metadata files map to it)."""
-    for tail in (".json.tmp", ".json"):
-        if name.endswith(tail):
-            return name[: -len(tail)]
-    return name
+def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
+    """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
+    entries = []
+    with os.scandir(fd) as it:
+        for de in it:
+            name = de.name
+            if is_partial_name(name):
+                continue
+            try:
+                if de.is_symlink():
+                    # walked like any path: a link leading out is never described
+                    with walk(root, parts + [name], follow=True) as target:
+                        est = target.lstat()
+                else:
+                    est = de.stat(follow_symlinks=False)
+            except (OSError, Outside):
+                continue  # vanished, dangling or outside: nothing to show
+            entry = entry_for(name, est)
+            if entry is not None:
+                entries.append(entry)
+    return entries
 
 
 def _holds_symlink(place: Place) -> bool:

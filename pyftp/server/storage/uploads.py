@@ -18,15 +18,16 @@ import os
 import secrets
 import stat as stat_
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ... import digests
 from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError
-from ...protocol import mtime_ns, partial_name
-from .jail import os_error, rename_noreplace
+from ...protocol import is_partial_name, mtime_ns, partial_name
+from .jail import open_root, os_error, rename_noreplace, scan_tree
 
-__all__ = ["Upload", "Claims", "Claim", "META_MIN", "TAKEOVER_WAIT"]
+__all__ = ["Upload", "Claims", "Claim", "clean_partials", "META_MIN", "TAKEOVER_WAIT"]
 
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
@@ -77,10 +78,10 @@ class Claims:
             self._held.pop(key, None)
             self._cond.notify_all()
 
-    def reserved(self) -> int:
-        """Bytes the uploads in flight have announced and not yet written."""
+    def reserved(self, but: "Upload | None" = None) -> int:
+        """Bytes the uploads in flight (other than ``but``) announced, not yet written."""
         with self._cond:
-            ups = [c.upload for c in self._held.values() if c.upload is not None]
+            ups = [c.upload for c in self._held.values() if c.upload not in (None, but)]
         return sum(max(0, u.remaining - u.received) for u in ups)
 
     def in_folder(self, st: os.stat_result) -> bool:
@@ -344,3 +345,41 @@ class Upload:
             self._fd_close()
             self.storage.claims.release(self.key)
             os.close(self.dir_fd)
+
+
+def clean_partials(root_path: str, claims: Claims, ttl: float, now: float | None = None) -> int:
+    """Remove partial uploads untouched for ``ttl`` seconds; return how many.
+
+    Walks the tree iteratively by descriptors (any depth), never one in flight.
+    """
+    now = time.time() if now is None else now
+    active = claims.keys()
+    removed = 0
+    root = open_root(root_path)
+    try:
+        for fd, entries in scan_tree(root):
+            dst = os.fstat(fd)
+            for de in entries or ():
+                name = de.name
+                if not is_partial_name(name):
+                    continue
+                base = _partial_base(name)
+                if (dst.st_dev, dst.st_ino, base) in active:
+                    continue
+                try:
+                    if now - de.stat(follow_symlinks=False).st_mtime > ttl:
+                        os.unlink(name, dir_fd=fd)
+                        removed += 1
+                except OSError:
+                    pass
+    finally:
+        os.close(root)
+    return removed
+
+
+def _partial_base(name: str) -> str:
+    """The partial a reserved name belongs to (its metadata files map to it)."""
+    for tail in (".json.tmp", ".json"):
+        if name.endswith(tail):
+            return name[: -len(tail)]
+    return name
