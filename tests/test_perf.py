@@ -272,14 +272,15 @@ def test_a_malformed_verify_frame_is_refused_and_closes(server, root):
     assert not (root / "t.bin").exists()
 
 
-def _leave_partial(server, data: bytes, upto: int) -> None:
-    """A trailer put whose connection dies after ``upto`` bytes of the data."""
+def _leave_partial(server, data: bytes, upto: int) -> str:
+    """A trailer put whose connection dies after ``upto`` bytes; its resume token."""
     with RawConn(server.address) as c:
         reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(data),
                               "trailer": True})
         assert reply["offset"] == 0
         c.send_frame({"op": "data", "size": len(data)}, b"")
         c.send_raw(data[:upto])
+    return reply["token"]
 
 
 def _settled(server, root, size: int, name: str = "r.bin") -> None:
@@ -294,12 +295,12 @@ def _settled(server, root, size: int, name: str = "r.bin") -> None:
 def test_trailer_resume_offers_the_prefix_digest_and_completes(make_server, root):
     server = make_server()
     data = os.urandom(200_000)
-    _leave_partial(server, data, 80_000)
+    token = _leave_partial(server, data, 80_000)
     _settled(server, root, 80_000)
     with RawConn(server.address) as c:
         reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(data),
-                              "trailer": True})
-        assert reply["offset"] == 80_000
+                              "trailer": True, "token": token})
+        assert reply["offset"] == 80_000 and reply["token"] == token
         assert reply["prefix_sha256"] == sha(data[:80_000])
         c.send_frame({"op": "data", "size": len(data) - 80_000}, data[80_000:])
         c.send_frame({"op": "verify", "sha256": sha(data)})
@@ -310,11 +311,11 @@ def test_trailer_resume_offers_the_prefix_digest_and_completes(make_server, root
 def test_trailer_resume_with_a_foreign_prefix_restarts_from_zero(make_server, root):
     server = make_server()
     old, new = os.urandom(200_000), os.urandom(200_000)
-    _leave_partial(server, old, 80_000)
+    token = _leave_partial(server, old, 80_000)
     _settled(server, root, 80_000)
     with RawConn(server.address) as c:
         reply, _ = c.request({"op": "put", "path": "r.bin", "total": len(new),
-                              "trailer": True})
+                              "trailer": True, "token": token})
         assert reply["offset"] == 80_000 and reply["prefix_sha256"] != sha(new[:80_000])
         c.send_frame({"op": "data", "size": len(new), "offset": 0}, new)
         c.send_frame({"op": "verify", "sha256": sha(new)})
@@ -333,10 +334,12 @@ def test_client_put_resumes_a_matching_prefix_without_a_prehash(client, root, tm
     data = os.urandom(BIG)
     src = tmp_path / "big.bin"
     src.write_bytes(data)
-    # a partial whose metadata has no digest: only the trailer form can resume it
+    # a partial whose metadata has no digest and no token this client was given:
+    # nobody proves it owns it, so it is never offered (contract C1); the put still
+    # lands whole and verified (resuming with a token: tests of the client half)
     _plant_partial(root, "big.bin", data[:1_000_000], BIG, None)
     res = client.put(src, "big.bin")
-    assert res.offset == 1_000_000 and res.sent == BIG - 1_000_000
+    assert res.offset == 0 and res.sent == BIG
     assert (root / "big.bin").read_bytes() == data
 
 
@@ -347,7 +350,8 @@ def test_client_put_finishes_a_partial_that_holds_every_byte(client, root, tmp_p
     # everything arrived but the verify frame did not: only the digest is left to send
     _plant_partial(root, "big.bin", data, BIG, None)
     res = client.put(src, "big.bin")
-    assert res.offset == BIG and res.sent == 0 and res.sha256 == sha(data)
+    # without the upload's token the whole file is sent again (see above)
+    assert res.offset == 0 and res.sent == BIG and res.sha256 == sha(data)
     assert (root / "big.bin").read_bytes() == data
 
 
@@ -387,7 +391,8 @@ def test_a_small_put_records_metadata_only_when_it_is_cut(server, root):
         assert (root / partial_name("s.bin")).exists() and not meta.exists()
         c.send_frame({"op": "data", "size": 5000}, data[:2000])
     _settled(server, root, 2000, "s.bin")
-    assert json.loads(meta.read_text()) == {"total": 5000, "sha256": sha(data)}
+    assert json.loads(meta.read_text()) == {"total": 5000, "sha256": sha(data),
+                                            "token": reply["token"]}
     with RawConn(server.address) as c:
         reply, _ = c.request({"op": "put", "path": "s.bin", "total": 5000, "sha256": sha(data)})
         assert reply["offset"] == 2000  # the cut small upload is resumable all the same
@@ -398,23 +403,25 @@ def test_a_small_put_records_metadata_only_when_it_is_cut(server, root):
 
 
 
-def test_a_trailer_put_of_the_same_file_takes_over_a_silent_connection(server, root):
+def test_a_trailer_put_with_its_token_takes_over_a_silent_connection(server, root):
     data = os.urandom(300_000)
     head = {"op": "put", "path": "t.bin", "total": len(data), "trailer": True,
             "mtime": 1700000000.5}
     silent = RawConn(server.address)
     try:
-        assert silent.request(head)[0]["offset"] == 0
+        first = silent.request(head)[0]
+        assert first["offset"] == 0
         silent.send_frame({"op": "data", "size": len(data)}, b"")
         silent.send_raw(data[:100_000])
         deadline = time.monotonic() + 10
         part = root / partial_name("t.bin")
         while (not part.exists() or part.stat().st_size < 100_000) and time.monotonic() < deadline:
             time.sleep(0.005)
-        with RawConn(server.address) as other:  # other content (another mtime): busy
-            assert other.request({**head, "mtime": 1.0})[0]["error"] == "busy"
-        with RawConn(server.address) as retry:
-            reply, _ = retry.request(head)
+        with RawConn(server.address) as other:  # no token, or another one: busy
+            assert other.request(head)[0]["error"] == "busy"
+            assert other.request({**head, "token": "not-it"})[0]["error"] == "busy"
+        with RawConn(server.address) as retry:  # the upload's own token takes it over
+            reply, _ = retry.request({**head, "token": first["token"]})
             assert reply["offset"] == 100_000
             assert reply["prefix_sha256"] == sha(data[:100_000])
             retry.send_frame({"op": "data", "size": 200_000}, data[100_000:])

@@ -1,6 +1,7 @@
 """The root jail and the file operations of pyftp.storage, on tmp_path (no sockets)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -8,7 +9,7 @@ import threading
 import pytest
 
 from pyftp import errors
-from pyftp.protocol import partial_name
+from pyftp.protocol import is_partial_name, partial_name
 from pyftp.digests import hash_file
 from pyftp.server.storage import DigestCache, Storage
 from helpers import sha
@@ -58,9 +59,9 @@ def test_normalize_clamps_at_the_root(store, cwd, path, vpath):
 
 
 def test_dotdot_never_leaves_the_root(store, layout):
-    r = store.resolve("/", "../outside/secret.txt")
-    assert r.vpath == "/outside/secret.txt"
-    assert r.real == str(layout / "share" / "outside" / "secret.txt")
+    assert store.normalize("/", "../outside/secret.txt") == "/outside/secret.txt"
+    with pytest.raises(errors.NotFoundError, match="not found: /outside/secret.txt"):
+        store.resolve("/", "../outside/secret.txt")  # walked below the root: no such folder
     with pytest.raises(errors.NotFoundError):
         store.stat("/", "../outside/secret.txt")
     with pytest.raises(errors.NotFoundError):
@@ -176,7 +177,25 @@ def test_the_jail_walk_agrees_with_realpath(store, layout):
              ["dangling"], ["dangling", "x"], ["loop-a"], ["loop-a", "x"],
              ["deep", "up", "a.txt"], ["deep", "up", "out-link"], ["sub", "nope", "in-link"]]
     for parts in cases:
-        assert store._realpath(parts) == os.path.realpath(os.path.join(root, *parts)), parts
+        real = os.path.realpath(os.path.join(root, *parts))
+        try:
+            got = store.resolve("/", "/".join(parts) or "/").real
+        except errors.PermissionDeniedError:
+            assert not real.startswith(str(root) + os.sep), parts  # refused: it leads out
+        except (errors.NotFoundError, errors.NotDirectoryError):
+            # a folder on the way is missing or a file, or a loop: nothing to act on
+            assert not os.path.isdir(os.path.dirname(real)) or "loop" in real, parts
+        else:
+            assert got == real, parts
+    outcomes = []
+    for parts in cases:
+        try:
+            store.resolve("/", "/".join(parts) or "/")
+            outcomes.append("ok")
+        except errors.RemoteError as exc:
+            outcomes.append(exc.code)
+    # the walk lands inside for the good cases and refuses the rest (none "internal")
+    assert outcomes.count("ok") == 10 and outcomes.count("permission_denied") == 2, outcomes
 
 
 def test_reserved_partial_names_are_refused(store):
@@ -491,7 +510,7 @@ def test_upload_abort_keeps_the_partial_and_resume_continues(store, layout):
     assert not (layout / "share" / "r.bin").exists()
     assert partial_of(layout, "r.bin").read_bytes() == DATA[:3000]
     meta = json.loads((layout / "share" / (partial_name("r.bin") + ".json")).read_text())
-    assert meta == {"total": len(DATA), "sha256": digest}
+    assert meta == {"total": len(DATA), "sha256": digest, "token": up.token}
     again = store.begin_upload("/", "r.bin", len(DATA), digest)
     assert again.offset == 3000 and again.remaining == len(DATA) - 3000
     again.write(DATA[3000:])
@@ -648,10 +667,60 @@ def test_rmdir_refuses_a_folder_with_an_upload_in_flight(store, layout):
     up.write(b"ab")
     with pytest.raises(errors.BusyError):
         store.rmdir("/", "incoming")
-    assert os.path.exists(up.partial), "the partial of the upload in flight must survive"
+    assert os.path.exists(layout / "share" / "incoming" / up.partial), "the partial of the upload in flight must survive"
     up.write(b"c")
     up.commit()
     assert (layout / "share" / "incoming" / "f.bin").read_bytes() == b"abc"
     store.rm("/", "incoming/f.bin")
     store.rmdir("/", "incoming")
     assert not (layout / "share" / "incoming").exists()
+
+
+# ------------------------------------------------------------------ descriptors
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_thousand_operations_leak_no_descriptor(store, layout):
+    share = layout / "share"
+    os.symlink("../outside", share / "out")
+    os.symlink("sub", share / "in")
+    before = _open_fds()
+    for i in range(100):  # 10 operations a round, successes and failures alike
+        store.list("/", "in")
+        store.stat("/", "in/b.txt")
+        f, _st, _v = store.open_read("/", "sub/b.txt")
+        f.close()
+        store.mkdir("/", f"m{i}/n", parents=True)
+        store.mv("/", f"m{i}", f"k{i}")
+        store.rmdir("/", f"k{i}/n")
+        up = store.begin_upload("/", f"u{i}", 3, sha(b"abc"))
+        up.write(b"abc")
+        up.commit()
+        store.rm("/", f"u{i}")
+        for bad in ("out/secret.txt", "missing/x", "a.txt/x"):
+            with pytest.raises(errors.RemoteError):
+                store.stat("/", bad)
+        with pytest.raises(errors.AlreadyExistsError):
+            store.mv("/", "a.txt", f"k{i}")
+    assert _open_fds() == before
+    assert store.clean_partials(0) == 0 and _open_fds() == before
+
+
+def test_partial_names_of_long_and_hex_names_differ(store):
+    long_name = "L" * 240
+    digest = hashlib.sha256(long_name.encode()).hexdigest()
+    hashed = partial_name(long_name)
+    assert hashed.endswith(".pyftp-hpart") and is_partial_name(hashed)
+    assert is_partial_name(hashed + ".json") and is_partial_name(hashed + ".json.tmp")
+    assert hashed not in {partial_name(digest[:32]), partial_name(digest)}
+    with pytest.raises(errors.PermissionDeniedError, match="reserved"):
+        store.resolve("/", hashed)
+
+
+def test_bad_resume_tokens_are_refused(store):
+    for token in ("", "a" * 65, "a b", "../x", "é"):
+        with pytest.raises(errors.BadRequestError, match="token"):
+            store.begin_upload("/", "t", 1, token=token)

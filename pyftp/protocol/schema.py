@@ -27,7 +27,7 @@ __all__ = [
 VERSION = 1
 DEFAULT_PORT = 6971
 #: what this implementation offers, sent in the hello reply
-FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer"]
+FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer", "resume_token"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -75,7 +75,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("put", "upload a file (then a data frame)",
             (_path(), Field("total", "int", True), Field("sha256", "sha256"),
              Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number"),
-             Field("trailer", "bool")),
+             Field("trailer", "bool"), Field("token", "str")),
             writes=True),
     Command("hash", "SHA-256 of a file", (_path(),)),
     Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
@@ -156,20 +156,28 @@ def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
 # it into place only once verified. One naming rule, shared, so that listings and
 # clean-ups on either side recognise the same files.
 PARTIAL_SUFFIX = ".pyftp-part"
-_PARTIAL_SUFFIXES = (PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json", PARTIAL_SUFFIX + ".json.tmp")
+#: the suffix of a partial named by the digest of a long target name. A short name's
+#: partial always ends in PARTIAL_SUFFIX, so no name can reach another's partial
+_HASHED_SUFFIX = ".pyftp-hpart"
+_TAILS = ("", ".json", ".json.tmp")
+_PARTIAL_SUFFIXES = tuple(s + t for s in (PARTIAL_SUFFIX, _HASHED_SUFFIX) for t in _TAILS)
 
 
 def partial_name(name: str) -> str:
-    """The hidden partial file for a target called ``name`` (in the same folder)."""
+    """The hidden partial file for a target called ``name`` (in the same folder).
+
+    ``.NAME.pyftp-part``, or, when that (plus ".json.tmp") would not fit in 255 bytes,
+    ``.`` + the full SHA-256 of the name + ``.pyftp-hpart``: a form no short name's
+    partial can take, so two targets never share a partial.
+    """
     candidate = f".{name}{PARTIAL_SUFFIX}"
     if len(os_bytes(candidate)) + 9 <= 255:  # room for ".json.tmp" within NAME_MAX
         return candidate
-    digest = hashlib.sha256(os_bytes(name)).hexdigest()[:32]
-    return f".{digest}{PARTIAL_SUFFIX}"
+    return f".{hashlib.sha256(os_bytes(name)).hexdigest()}{_HASHED_SUFFIX}"
 
 
 def is_partial_name(name: str) -> bool:
-    """True for the names :func:`partial_name` makes (and their metadata files)."""
+    """True for every name :func:`partial_name` can make (and their metadata files)."""
     return name.startswith(".") and name.endswith(_PARTIAL_SUFFIXES)
 
 

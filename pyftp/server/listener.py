@@ -669,10 +669,10 @@ class Session:
         up = self.storage.begin_upload(
             self.cwd, a["path"], a["total"], a.get("sha256"),
             overwrite=a.get("overwrite", False), resume=a.get("resume", True),
-            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer)
+            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer, token=a.get("token"))
         self._log_path = up.vpath
         try:
-            reply = ok(offset=up.offset)
+            reply = ok(offset=up.offset, token=up.token)
             if up.prefix_sha256 is not None:
                 reply["prefix_sha256"] = up.prefix_sha256
             self.chan.send(reply)

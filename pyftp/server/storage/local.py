@@ -1,71 +1,42 @@
-"""The root jail and everything the server does to files.
+"""The served folder: everything the server does to files, through the jail.
 
-Every path a client names goes through :meth:`Storage.resolve`: normalised against the
-session's directory, joined to the root, symlinks resolved, and refused unless the
-result is inside the root. ``OSError`` becomes the pyftp error of its errno, with the
-client's virtual path in the message and never a real one.
+Every path a client names is normalised against the session's directory and walked by
+descriptors from the root (:mod:`.jail`); each operation then acts relative to the
+folder descriptor the walk found, never on a path string. ``OSError`` becomes the pyftp
+error of its errno, with the client's virtual path in the message and never a real one.
+Uploads (:mod:`.uploads`) start here and own their partial file by descriptor.
 
-Uploads live here too (:class:`Upload`): bytes go to a hidden partial file beside the
-target, are hashed as they arrive, and are renamed into place only when complete and
-matching. A partial is what a resumed upload continues; listings never show it.
-
-Import rule: errors and protocol (the shared partial-file naming), and transport for its
-positional-read helper (pread_into). No sockets, no client or server.
+Import rule: errors, protocol, digests. Never transport (no sockets here).
 """
 from __future__ import annotations
 
 import errno
-import json
 import operator
 import os
 import posixpath
-import shutil
+import re
 import stat as stat_
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from ...errors import (AlreadyExistsError, BadRequestError, BusyError,
-                     ChecksumMismatchError, InternalError, IsDirectoryError,
-                     NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
-                     PermissionDeniedError, RemoteError, TooLargeError)
-from ...protocol import is_partial_name, mtime_ns, os_bytes, partial_name, wire_mtime
 from ... import digests
+from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
+                       NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
+                       PermissionDeniedError, TooLargeError)
+from ...protocol import is_partial_name, os_bytes, partial_name, wire_mtime
+from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
+                   scan_tree, walk)
+from .uploads import Claim, Claims, Upload, clean_partials
 
-__all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for"]
+__all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW_LEVELS"]
 
-#: how long a put taking over an upload waits for the cut connection to let go
-TAKEOVER_WAIT = 5.0
-#: uploads from this size on record their metadata when they start (so a partial
-#: survives even a server crash); smaller ones only if they are cut off. The metadata
-#: is a create and two renames: for a small file it doubled the cost of a put
-META_MIN = 1 << 20
-
-
-_ERRNO = {
-    errno.ENOENT: NotFoundError, errno.EEXIST: AlreadyExistsError,
-    errno.EISDIR: IsDirectoryError, errno.ENOTDIR: NotDirectoryError,
-    errno.ENOTEMPTY: NotEmptyError, errno.EACCES: PermissionDeniedError,
-    errno.EPERM: PermissionDeniedError, errno.EROFS: PermissionDeniedError,
-    errno.ENOSPC: NoSpaceError, errno.EDQUOT: NoSpaceError, errno.EFBIG: TooLargeError,
-    errno.ENAMETOOLONG: BadRequestError, errno.EINVAL: BadRequestError,
-    errno.ELOOP: NotFoundError, errno.EBUSY: BusyError,
-}
-
-
-def _os_error(exc: OSError, vpath: str) -> RemoteError:
-    """Translate an OSError into the pyftp error for it, naming the virtual path."""
-    cls = _ERRNO.get(exc.errno or 0, InternalError)
-    reason = {
-        NotFoundError: "not found", AlreadyExistsError: "already exists",
-        IsDirectoryError: "is a directory", NotDirectoryError: "not a directory",
-        NotEmptyError: "directory not empty", PermissionDeniedError: "permission denied",
-        NoSpaceError: "no space left on the server", TooLargeError: "file too large",
-        BadRequestError: "invalid name", BusyError: "busy",
-    }.get(cls, "server file system error")
-    return cls(f"{reason}: {vpath}")
+#: ``mkdir -p`` creates at most this many folders in one request
+MAX_NEW_LEVELS = 256
+_FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
+_os_error = os_error
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass(frozen=True)
@@ -135,9 +106,8 @@ class Storage:
         self.max_file_size = max_file_size
         self.min_free = min_free
         self.digests = DigestCache()
-        #: real path -> (total, sha256, how to cut the connection holding the claim)
-        self._uploads: dict[str, tuple[int, str | None, Callable[[], object] | None]] = {}
-        self._uploads_lock = threading.Condition(threading.Lock())
+        #: the uploads in flight, one per partial (see :class:`.uploads.Claims`)
+        self.claims = Claims()
 
     # ------------------------------------------------------------------ the jail
     def normalize(self, cwd: str, path: str) -> str:
@@ -154,58 +124,39 @@ class Storage:
         # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
         return "/" + vpath.lstrip("/")
 
-    def resolve(self, cwd: str, path: str, *, follow: bool = True) -> Resolved:
-        """Map a client path to a real path inside the root, or raise.
+    def place(self, cwd: str, path: str, *, follow: bool = True) -> tuple[str, Place]:
+        """Walk a client path by descriptors: (virtual path, the open :class:`Place`).
 
         With ``follow=False`` the last component is not resolved (rm, rmdir, mv and
         upload targets act on a symlink itself, never on what it points to), but the
-        folder holding it still is.
+        folders leading to it still are. The caller closes the place.
         """
         vpath = self.normalize(cwd, path)
         parts = [p for p in vpath.split("/") if p]
         for part in parts:
             if is_partial_name(part):
                 raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
-        if follow or not parts:
-            real = self._realpath(parts)
-        else:
-            parent = self._realpath(parts[:-1])
-            self._check_inside(parent, vpath)
-            real = os.path.join(parent, parts[-1])
-        self._check_inside(real, vpath)
-        return Resolved(vpath, real)
-
-    def _realpath(self, parts: list[str]) -> str:
-        """``os.path.realpath(root/parts...)``, looking only below the root.
-
-        The root was made real at start, so its own components are not looked up again
-        (realpath would lstat each of them on every request); each part below it costs
-        one lstat. From the first symlink on, the rest goes to ``os.path.realpath`` whole,
-        so links resolve by its rules. A missing part ends the walk with the rest joined
-        as written, as realpath does. ``parts`` come from :meth:`normalize`: no '', '.'
-        or '..' among them.
-        """
-        path = self.root
-        for i, part in enumerate(parts):
-            step = os.path.join(path, part)
-            try:
-                mode = os.lstat(step).st_mode
-            except OSError:
-                return os.path.join(step, *parts[i + 1:])
-            if stat_.S_ISLNK(mode):
-                return os.path.realpath(os.path.join(step, *parts[i + 1:]))
-            path = step
-        return path
-
-    def _check_inside(self, real: str, vpath: str) -> None:
-        if real != self.root and not real.startswith(self.root + os.sep):
-            raise PermissionDeniedError(f"permission denied: {vpath} leads outside the served folder")
-
-    def _stat(self, r: Resolved) -> os.stat_result:
         try:
-            return os.stat(r.real)
+            return vpath, walk(self.root, parts, follow=follow)
+        except Outside:
+            raise PermissionDeniedError(
+                f"permission denied: {vpath} leads outside the served folder") from None
         except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
+            raise _os_error(exc, vpath) from exc
+
+    def resolve(self, cwd: str, path: str, *, follow: bool = True) -> Resolved:
+        """The real location a client path walks to (for tests and messages; every
+        operation acts on the walk's descriptors, never on this string)."""
+        vpath, place = self.place(cwd, path, follow=follow)
+        with place:
+            return Resolved(vpath, os.path.join(self.root, *place.parts))
+
+    @staticmethod
+    def _lstat(place: Place, vpath: str) -> os.stat_result:
+        try:
+            return place.lstat()
+        except OSError as exc:
+            raise _os_error(exc, vpath) from exc
 
     def _writable(self, vpath: str) -> None:
         if self.read_only:
@@ -213,67 +164,62 @@ class Storage:
 
     # ------------------------------------------------------------------ queries
     def stat(self, cwd: str, path: str) -> dict:
-        r = self.resolve(cwd, path)
-        entry = entry_for(posixpath.basename(r.vpath) or "/", self._stat(r))
+        vpath, place = self.place(cwd, path)
+        with place:
+            entry = entry_for(posixpath.basename(vpath) or "/", self._lstat(place, vpath))
         if entry is None:
-            raise NotFoundError(f"not a regular file or directory: {r.vpath}")
+            raise NotFoundError(f"not a regular file or directory: {vpath}")
         return entry
 
     def chdir(self, cwd: str, path: str) -> str:
-        r = self.resolve(cwd, path)
-        if not stat_.S_ISDIR(self._stat(r).st_mode):
-            raise NotDirectoryError(f"not a directory: {r.vpath}")
-        return r.vpath
+        vpath, place = self.place(cwd, path)
+        with place:
+            if not stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+                raise NotDirectoryError(f"not a directory: {vpath}")
+        return vpath
 
     def list(self, cwd: str, path: str) -> list[dict]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
-        r = self.resolve(cwd, path)
-        entries = []
-        inside = self.root + os.sep
-        try:
-            # no stat of the folder first: scandir itself says when it is not one
-            with os.scandir(r.real) as it:
-                for de in it:
-                    name = de.name
-                    if is_partial_name(name):
-                        continue
-                    try:
-                        if de.is_symlink():
-                            target = os.path.realpath(de.path)
-                            if target != self.root and not target.startswith(inside):
-                                continue  # never describe anything outside the root
-                        est = de.stat()
-                    except OSError:
-                        continue  # vanished or dangling: nothing to show
-                    entry = entry_for(name, est)
-                    if entry is not None:
-                        entries.append(entry)
-        except NotADirectoryError:
-            entry = entry_for(posixpath.basename(r.vpath), self._stat(r))
-            if entry is None:
-                raise NotFoundError(f"not a regular file or directory: {r.vpath}") from None
-            return [entry]  # like ls FILE
-        except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
+        vpath, place = self.place(cwd, path)
+        with place:
+            try:
+                fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
+                    else os.dup(place.fd)
+            except NotADirectoryError:
+                entry = entry_for(posixpath.basename(vpath), self._lstat(place, vpath))
+                if entry is None:
+                    raise NotFoundError(f"not a regular file or directory: {vpath}") from None
+                return [entry]  # like ls FILE
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
+            try:
+                entries = _entries(self.root, fd, place.parts)
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
+            finally:
+                os.close(fd)
         entries.sort(key=_by_name)
         return entries
 
     def open_read(self, cwd: str, path: str):
         """Open a regular file for reading; return (file, stat, virtual path)."""
-        r = self.resolve(cwd, path)
-        try:
-            fd = os.open(r.real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
+        vpath, place = self.place(cwd, path)
+        with place:
+            if not place.name:
+                raise IsDirectoryError(f"is a directory: {vpath}")
+            try:
+                fd = os.open(place.name, os.O_RDONLY | _FILE_FLAGS, dir_fd=place.fd)
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
         # fstat before fdopen: fdopen raises (and leaks the fd) on a directory
         st = os.fstat(fd)
         if stat_.S_ISDIR(st.st_mode):
             os.close(fd)
-            raise IsDirectoryError(f"is a directory: {r.vpath}")
+            raise IsDirectoryError(f"is a directory: {vpath}")
         if not stat_.S_ISREG(st.st_mode):
             os.close(fd)
-            raise PermissionDeniedError(f"not a regular file: {r.vpath}")
-        return os.fdopen(fd, "rb", buffering=0), st, r.vpath
+            raise PermissionDeniedError(f"not a regular file: {vpath}")
+        return os.fdopen(fd, "rb", buffering=0), st, vpath
 
     def digest(self, f, st: os.stat_result) -> str:
         """SHA-256 of an open file, from the cache when the file is unchanged."""
@@ -295,393 +241,294 @@ class Storage:
 
     # ------------------------------------------------------------------ changes
     def mkdir(self, cwd: str, path: str, parents: bool = False) -> str:
-        r = self.resolve(cwd, path, follow=False)
-        self._writable(r.vpath)
-        if r.vpath == "/":
-            if parents:
-                return "/"  # like mkdir -p: a folder that exists is success
-            raise AlreadyExistsError("already exists: /")
+        vpath = self.normalize(cwd, path)
+        self._writable(vpath)
+        if parents:
+            return self._makedirs(cwd, path)
+        _vp, place = self.place(cwd, path, follow=False)
+        with place:
+            if not place.name:
+                raise AlreadyExistsError(f"already exists: {vpath}")
+            try:
+                os.mkdir(place.name, dir_fd=place.fd)
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
+        return vpath
+
+    def _makedirs(self, cwd: str, path: str) -> str:
+        """mkdir -p, one folder at a time from the root, at most MAX_NEW_LEVELS new."""
+        vpath = self.normalize(cwd, path)
+        parts = [p for p in vpath.split("/") if p]
+        for part in parts:
+            if is_partial_name(part):
+                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        made = 0
+        fd = open_root(self.root)
         try:
-            if parents:
-                os.makedirs(r.real, exist_ok=True)
-                if not os.path.isdir(r.real):
-                    raise AlreadyExistsError(f"already exists and is not a directory: {r.vpath}")
-                self.resolve(cwd, path)  # the created chain must still be inside
-            else:
-                os.mkdir(r.real)
+            for i, name in enumerate(parts):
+                try:
+                    nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if made == MAX_NEW_LEVELS:
+                        raise BadRequestError(
+                            f"mkdir: {vpath} would create more than {MAX_NEW_LEVELS} folders "
+                            "in one request; create it in steps") from None
+                    try:
+                        os.mkdir(name, dir_fd=fd)
+                        made += 1
+                    except FileExistsError:
+                        pass
+                    nfd = self._descend(fd, name, parts[:i + 1])
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    nfd = self._through_link(parts[:i + 1])
+                os.close(fd)
+                fd = nfd
         except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
-        return r.vpath
+            raise _os_error(exc, vpath) from exc
+        finally:
+            os.close(fd)
+        return vpath
+
+    def _descend(self, fd: int, name: str, parts: list[str]) -> int:
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            return self._through_link(parts)
+
+    def _through_link(self, parts: list[str]) -> int:
+        """A folder reached through an admin's link while making folders."""
+        shown = "/".join(parts)
+        _vp, place = self.place("/", "/" + shown)
+        with place:
+            if not place.name:
+                return os.dup(place.fd)
+            try:
+                return os.open(place.name, DIR_FLAGS, dir_fd=place.fd)
+            except NotADirectoryError:
+                raise AlreadyExistsError(
+                    f"already exists and is not a directory: /{shown}") from None
 
     def rm(self, cwd: str, path: str) -> str:
-        r = self.resolve(cwd, path, follow=False)
-        self._writable(r.vpath)
-        try:
-            if os.path.isdir(r.real) and not os.path.islink(r.real):
-                raise IsDirectoryError(f"is a directory: {r.vpath} (use rmdir)")
-            os.unlink(r.real)
-        except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
-        return r.vpath
+        vpath, place = self.place(cwd, path, follow=False)
+        self._writable(vpath)
+        with place:
+            if not place.name or stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+                raise IsDirectoryError(f"is a directory: {vpath} (use rmdir)")
+            try:
+                os.unlink(place.name, dir_fd=place.fd)
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
+        return vpath
 
     def rmdir(self, cwd: str, path: str) -> str:
-        r = self.resolve(cwd, path, follow=False)
-        self._writable(r.vpath)
-        if r.vpath == "/":
-            raise PermissionDeniedError("permission denied: the root folder cannot be removed")
-        try:
-            if os.path.islink(r.real) or not os.path.isdir(r.real):
-                if not os.path.lexists(r.real):
-                    raise NotFoundError(f"not found: {r.vpath}")
-                raise NotDirectoryError(f"not a directory: {r.vpath} (use rm)")
-            # partial uploads are server bookkeeping: they do not make a folder "not empty"
-            names = os.listdir(r.real)
-            if any(not is_partial_name(n) for n in names):
-                raise NotEmptyError(f"directory not empty: {r.vpath}")
-            with self._uploads_lock:
-                uploading = any(os.path.dirname(u) == r.real for u in self._uploads)
-            if uploading:
-                # an upload in flight would lose its partial and fail at the very end
-                raise BusyError(f"busy: an upload into {r.vpath} is in progress; try again later")
-            for n in names:
-                os.unlink(os.path.join(r.real, n))
-            os.rmdir(r.real)
-        except OSError as exc:
-            raise _os_error(exc, r.vpath) from exc
-        return r.vpath
+        vpath, place = self.place(cwd, path, follow=False)
+        self._writable(vpath)
+        with place:
+            if not place.name:
+                raise PermissionDeniedError("permission denied: the root folder cannot be removed")
+            if not stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+                raise NotDirectoryError(f"not a directory: {vpath} (use rm)")
+            try:
+                fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd)
+                try:
+                    self._empty_of_partials(fd, vpath)
+                finally:
+                    os.close(fd)
+                os.rmdir(place.name, dir_fd=place.fd)
+            except OSError as exc:
+                raise _os_error(exc, vpath) from exc
+        return vpath
+
+    def _empty_of_partials(self, fd: int, vpath: str) -> None:
+        """Remove the leftover partials of a folder about to go, or raise why not."""
+        # partial uploads are server bookkeeping: they do not make a folder "not empty"
+        names = os.listdir(fd)
+        if any(not is_partial_name(n) for n in names):
+            raise NotEmptyError(f"directory not empty: {vpath}")
+        if self.claims.in_folder(os.fstat(fd)):
+            # an upload in flight would lose its partial and fail at the very end
+            raise BusyError(f"busy: an upload into {vpath} is in progress; try again later")
+        for n in names:
+            try:
+                os.unlink(n, dir_fd=fd)
+            except FileNotFoundError:
+                pass
 
     def mv(self, cwd: str, src: str, dst: str, overwrite: bool = False) -> tuple[str, str]:
-        s = self.resolve(cwd, src, follow=False)
-        d = self.resolve(cwd, dst, follow=False)
-        self._writable(s.vpath)
-        if s.vpath == "/" or d.vpath == "/":
-            raise PermissionDeniedError("permission denied: the root folder cannot be moved")
-        if not os.path.lexists(s.real):
-            raise NotFoundError(f"not found: {s.vpath}")
-        if os.path.islink(s.real) or (os.path.isdir(s.real) and _holds_symlink(s.real)):
-            raise PermissionDeniedError(
-                f"permission denied: {s.vpath} is or holds a symbolic link; links are set "
-                "up by the server's admin and cannot be moved by clients")
-        if d.vpath == s.vpath:
-            return s.vpath, d.vpath
-        if d.vpath.startswith(s.vpath + "/"):
-            raise BadRequestError(f"cannot move {s.vpath} into itself ({d.vpath})")
+        svpath, s = self.place(cwd, src, follow=False)
         try:
-            if os.path.lexists(d.real):
-                if not overwrite:
-                    raise AlreadyExistsError(f"already exists: {d.vpath} (pass overwrite to replace it)")
-                if os.path.isdir(d.real) and not os.path.islink(d.real):
-                    raise IsDirectoryError(f"is a directory: {d.vpath}; a directory is never replaced")
-                os.replace(s.real, d.real)
-            else:
-                os.rename(s.real, d.real)
-        except OSError as exc:
-            raise _os_error(exc, f"{s.vpath} -> {d.vpath}") from exc
-        return s.vpath, d.vpath
+            dvpath, d = self.place(cwd, dst, follow=False)
+        except BaseException:
+            s.close()
+            raise
+        with s, d:
+            self._writable(svpath)
+            if not s.name or not d.name:
+                raise PermissionDeniedError("permission denied: the root folder cannot be moved")
+            sst = self._lstat(s, svpath)
+            if stat_.S_ISLNK(sst.st_mode) or (stat_.S_ISDIR(sst.st_mode)
+                                               and _holds_symlink(s)):
+                raise PermissionDeniedError(
+                    f"permission denied: {svpath} is or holds a symbolic link; links are set "
+                    "up by the server's admin and cannot be moved by clients")
+            if dvpath == svpath:
+                return svpath, dvpath
+            if dvpath.startswith(svpath + "/"):
+                raise BadRequestError(f"cannot move {svpath} into itself ({dvpath})")
+            try:
+                if overwrite:
+                    self._replace(s, d, dvpath)
+                else:
+                    rename_noreplace(s.fd, s.name, d.fd, d.name)
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    raise AlreadyExistsError(
+                        f"already exists: {dvpath} (pass overwrite to replace it)") from exc
+                raise _os_error(exc, f"{svpath} -> {dvpath}") from exc
+        return svpath, dvpath
+
+    @staticmethod
+    def _replace(s: Place, d: Place, dvpath: str) -> None:
+        try:
+            dst = d.lstat()
+        except FileNotFoundError:
+            dst = None
+        if dst is not None and stat_.S_ISDIR(dst.st_mode):
+            raise IsDirectoryError(f"is a directory: {dvpath}; a directory is never replaced")
+        os.rename(s.name, d.name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
 
     # ------------------------------------------------------------------ uploads
     def begin_upload(self, cwd: str, path: str, total: int, sha256: str | None = None,
                      *, overwrite: bool = False, resume: bool = True,
                      mtime: float | None = None,
                      owner: Callable[[], object] | None = None,
-                     trailer: bool = False) -> "Upload":
-        """Check everything a put needs before any payload, and claim the target.
+                     trailer: bool = False, token: str | None = None) -> Upload:
+        """Check everything a put needs before any payload, and claim the partial.
 
         Raises ``exists``, ``busy``, ``too_large``, ``no_space`` and friends here, so
         the client learns of them before it sends a byte.
 
-        ``owner`` cuts the connection that makes this claim. With it, a later put of
-        the very same file (same total and SHA-256) does not get ``busy``: it cuts
-        this connection and continues its partial. That is what a client retrying
-        after its connection died silently needs (the dead session would otherwise
-        hold the claim until its idle timeout); other content still gets ``busy``.
-
-        ``trailer``: the SHA-256 comes after the data (protocol feature
-        ``sha256_trailer``), so ``sha256`` is None. A partial of the same ``total`` is
-        offered for resume with the digest of its bytes (:attr:`Upload.prefix_sha256`)
-        for the client to check, and a takeover needs the same total and ``mtime``.
-        Publishing still waits for the whole file's digest (:meth:`Upload.commit`).
+        ``owner`` cuts the connection that makes this claim: a later put proving it is
+        the same upload (its ``token``, or for a v1 put the same total and SHA-256)
+        cuts it and continues the partial, which is what a client retrying after its
+        connection died silently needs. ``token`` (feature ``resume_token``) is also
+        what a trailer put must present to be offered a partial; :attr:`Upload.token`
+        is the one to hand back to the client.
         """
-        r = self.resolve(cwd, path, follow=False)
-        self._writable(r.vpath)
-        if r.vpath == "/":
-            raise IsDirectoryError("is a directory: /")
-        if self.max_file_size is not None and total > self.max_file_size:
-            raise TooLargeError(f"too large: {r.vpath} is {total} bytes; this server "
-                                f"accepts files up to {self.max_file_size} bytes")
-        parent = os.path.dirname(r.real)
-        pvpath = posixpath.dirname(r.vpath)
+        if token is not None and not _TOKEN.match(token):
+            raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
+                                  "A-Z a-z 0-9 _ - (send the token the server gave)")
+        vpath, place = self.place(cwd, path, follow=False)
         try:
-            pst = os.stat(parent)
-        except OSError as exc:
-            raise _os_error(exc, pvpath) from exc
-        if not stat_.S_ISDIR(pst.st_mode):
-            raise NotDirectoryError(f"not a directory: {pvpath}")
-        try:
-            os.lstat(r.real)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            # a name the file system cannot hold (too long, say) is refused now, not
-            # after the client has sent every byte
-            raise _os_error(exc, r.vpath) from exc
-        if os.path.isdir(r.real):
-            raise IsDirectoryError(f"is a directory: {r.vpath}")
-        if os.path.lexists(r.real) and not overwrite:
-            raise AlreadyExistsError(f"already exists: {r.vpath} (use overwrite to replace it)")
-        # what makes a later put "the very same file" for a takeover; a wrong guess in
-        # trailer mode costs only a cut connection, as the digest still gates publishing
-        key = sha256 if not trailer or mtime is None else f"trailer:{mtime!r}"
-        with self._uploads_lock:
-            holder = self._uploads.get(r.real)
-            if (holder is not None and holder[2] is not None and key is not None
-                    and holder[:2] == (total, key)):
-                holder[2]()  # the same file again: take the upload over
-                self._uploads_lock.wait_for(lambda: r.real not in self._uploads, TAKEOVER_WAIT)
-                holder = self._uploads.get(r.real)
-            if holder is not None:
-                raise BusyError(f"busy: another upload to {r.vpath} is in progress; try again later")
-            self._uploads[r.real] = (total, key, owner)
-        try:
-            up = Upload(self, r, total, sha256, overwrite, mtime, trailer=trailer)
-            up.open(resume and (sha256 is not None or trailer))
-            free = shutil.disk_usage(parent).free
-            if total - up.offset > free - self.min_free:
-                up.abort()
-                raise NoSpaceError(f"no space: {r.vpath} needs {total - up.offset} bytes, "
-                                   f"the server has {max(0, free - self.min_free)} free")
-        except OSError as exc:
-            self._release(r.real)
-            raise _os_error(exc, r.vpath) from exc
+            self._writable(vpath)
+            if not place.name:
+                raise IsDirectoryError("is a directory: /")
+            if self.max_file_size is not None and total > self.max_file_size:
+                raise TooLargeError(f"too large: {vpath} is {total} bytes; this server "
+                                    f"accepts files up to {self.max_file_size} bytes")
+            self._check_target(place, vpath, overwrite)
+            up = self._claim(place, vpath, total, sha256, overwrite=overwrite, mtime=mtime,
+                             owner=owner, trailer=trailer, token=token)
         except BaseException:
-            self._release(r.real)
+            place.close()
+            raise
+        try:
+            up.open(resume and (sha256 is not None or trailer))
+            self._check_space(up)
+        except OSError as exc:
+            up.abort()
+            raise _os_error(exc, vpath) from exc
+        except BaseException:
+            up.abort()
             raise
         return up
 
-    def _release(self, real: str) -> None:
-        with self._uploads_lock:
-            self._uploads.pop(real, None)
-            self._uploads_lock.notify_all()
+    @staticmethod
+    def _check_target(place: Place, vpath: str, overwrite: bool) -> None:
+        try:
+            st = place.lstat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            # a name the file system cannot hold (too long, say) is refused now, not
+            # after the client has sent every byte
+            raise _os_error(exc, vpath) from exc
+        if stat_.S_ISDIR(st.st_mode):
+            raise IsDirectoryError(f"is a directory: {vpath}")
+        if not overwrite:
+            raise AlreadyExistsError(f"already exists: {vpath} (use overwrite to replace it)")
+
+    def _claim(self, place: Place, vpath: str, total: int, sha256: str | None,
+               **kw) -> Upload:
+        """Claim the partial, keyed by what it is (folder identity + name), not by path:
+        a second put reaching the same partial by any path gets ``busy``."""
+        dst = os.fstat(place.fd)
+        key = (dst.st_dev, dst.st_ino, partial_name(place.name))
+        claim = Claim(total, sha256, kw["token"], kw.pop("owner"))
+        self.claims.take(key, claim, vpath)
+        # the upload owns the folder's descriptor from here on
+        fd, place.fd = place.fd, -1
+        up = Upload(self, vpath, fd, place.name, total, sha256, key=key, **kw)
+        claim.upload = up
+        return up
+
+    def _check_space(self, up: Upload) -> None:
+        """Free space minus the reserve minus what the other uploads in flight announced."""
+        vfs = os.statvfs(up.dir_fd)
+        room = vfs.f_bavail * vfs.f_frsize - self.min_free - self.claims.reserved(up)
+        if up.remaining > room:
+            raise NoSpaceError(f"no space: {up.vpath} needs {up.remaining} bytes, the server "
+                               f"has {max(0, room)} free for it (uploads in flight count)")
 
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
-        now = time.time() if now is None else now
-        with self._uploads_lock:
-            active = {os.path.join(os.path.dirname(u), partial_name(os.path.basename(u)))
-                      for u in self._uploads}
-        removed = 0
-        for dirpath, _dirs, files in os.walk(self.root):
-            for name in files:
-                if not is_partial_name(name):
-                    continue
-                full = os.path.join(dirpath, name)
-                busy = any(full.startswith(a) for a in active)
-                try:
-                    if not busy and now - os.lstat(full).st_mtime > ttl:
-                        os.unlink(full)
-                        removed += 1
-                except OSError:
-                    pass
-        return removed
+        return clean_partials(self.root, self.claims, ttl, now)
 
 
-def _holds_symlink(real: str) -> bool:
-    """True if the tree under ``real`` holds a symbolic link (none is followed).
+def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
+    """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
+    entries = []
+    with os.scandir(fd) as it:
+        for de in it:
+            name = de.name
+            if is_partial_name(name):
+                continue
+            try:
+                if de.is_symlink():
+                    # walked like any path: a link leading out is never described
+                    with walk(root, parts + [name], follow=True) as target:
+                        est = target.lstat()
+                else:
+                    est = de.stat(follow_symlinks=False)
+            except (OSError, Outside):
+                continue  # vanished, dangling or outside: nothing to show
+            entry = entry_for(name, est)
+            if entry is not None:
+                entries.append(entry)
+    return entries
 
-    The jail checks a path, then uses it. If a client could rename a link that leads
-    out (or a folder holding one) into a checked path in between, from a second
-    connection, the use would land outside the root. No request creates links, so
-    keeping every link where the admin put it closes that race for all operations.
+
+def _holds_symlink(place: Place) -> bool:
+    """True if the folder at ``place`` holds a symbolic link anywhere below it.
+
+    No request creates links, so keeping every link where the admin put it means a
+    client can never move one into a checked path. Iterative, by descriptors.
     """
-    stack = [real]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for de in it:
-                    if de.is_symlink():
-                        return True
-                    if de.is_dir(follow_symlinks=False):
-                        stack.append(de.path)
-        except OSError:
-            return True  # cannot look inside: do not move what we cannot vouch for
+    try:
+        fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd)
+    except OSError:
+        return True  # cannot look inside: do not move what we cannot vouch for
+    try:
+        for _fd, entries in scan_tree(fd):
+            if entries is None:
+                return True
+            for de in entries:
+                if de.is_symlink():
+                    return True
+    finally:
+        os.close(fd)
     return False
-
-
-
-
-class Upload:
-    """One put in progress: a claimed target, its partial file and a running hash."""
-
-    def __init__(self, storage: Storage, r: Resolved, total: int, sha256: str | None,
-                 overwrite: bool, mtime: float | None, *, trailer: bool = False) -> None:
-        self.storage = storage
-        #: the digest arrives after the data (set :attr:`expected` before commit)
-        self.trailer = trailer
-        #: SHA-256 of the kept bytes of a resumed trailer upload, for the client to check
-        self.prefix_sha256: str | None = None
-        self.vpath = r.vpath
-        self.target = r.real
-        self.total = total
-        self.expected = sha256
-        self.overwrite = overwrite
-        self.mtime = mtime
-        self.partial = os.path.join(os.path.dirname(r.real), partial_name(os.path.basename(r.real)))
-        self.meta = self.partial + ".json"
-        self.offset = 0
-        self.received = 0
-        self._fd: int | None = None
-        self._hash = digests.new()
-        self._released = False
-        self._meta_written = True  # until open() starts a new partial without it
-
-    def open(self, resume: bool) -> None:
-        """Continue a partial of the very same file (same total and SHA-256), else start."""
-        if resume and self._matching_partial():
-            fd = os.open(self.partial, os.O_RDWR | os.O_APPEND)
-            size = os.fstat(fd).st_size
-            if size <= self.total:
-                digests.hash_into(self._hash, fd, 0, size)
-                self._fd, self.offset = fd, size
-                if self.trailer:
-                    self.prefix_sha256 = self._hash.copy().hexdigest()
-                return
-            os.close(fd)
-        self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._meta_written = False
-        if self.total >= META_MIN:
-            self._write_meta()
-        else:
-            try:  # an older upload's metadata must not describe this partial
-                os.unlink(self.meta)
-            except FileNotFoundError:
-                pass
-
-    def _write_meta(self) -> None:
-        tmp = self.meta + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"total": self.total, "sha256": self.expected}, f)
-        os.replace(tmp, self.meta)
-        self._meta_written = True
-
-    def _matching_partial(self) -> bool:
-        try:
-            with open(self.meta) as f:
-                meta = json.load(f)
-        except (OSError, ValueError):
-            return False
-        # trailer mode knows no digest yet: the same total is enough to offer the
-        # partial, because the client checks prefix_sha256 before sending the rest
-        return (isinstance(meta, dict) and meta.get("total") == self.total
-                and (self.trailer or meta.get("sha256") == self.expected)
-                and os.path.isfile(self.partial))
-
-    def restart(self) -> None:
-        """Empty a resumed partial and start from byte 0 (the client's prefix differed)."""
-        assert self._fd is not None
-        try:
-            os.ftruncate(self._fd, 0)  # O_APPEND: the next write lands at 0
-        except OSError as exc:
-            raise _os_error(exc, self.vpath) from exc
-        self._hash = digests.new()
-        self.offset = self.received = 0
-        self.prefix_sha256 = None
-
-    @property
-    def remaining(self) -> int:
-        return self.total - self.offset
-
-    @property
-    def hasher(self):
-        """The running SHA-256 of the partial: a receiver may feed it on another thread
-        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
-        return self._hash
-
-    def write(self, data, *, hashed: bool = False) -> None:
-        """Append received bytes to the partial and (unless ``hashed``) to the hash."""
-        fd = self._fd
-        view = memoryview(data)
-        if not hashed:
-            self._hash.update(view)
-        try:
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-        except OSError as exc:
-            raise _os_error(exc, self.vpath) from exc
-        self.received += len(data)
-
-    def commit(self) -> str:
-        """Verify the whole file and publish it under its real name; return its SHA-256."""
-        assert self._fd is not None
-        try:
-            os.close(self._fd)
-        finally:
-            self._fd = None
-        digest = self._hash.hexdigest()
-        try:
-            size = os.path.getsize(self.partial)
-            if size != self.total:
-                self.discard()
-                raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} bytes, "
-                                            f"expected {self.total}; upload it again")
-            if self.expected and digest != self.expected:
-                self.discard()
-                raise ChecksumMismatchError(
-                    f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
-                    f"expected {self.expected[:12]}...; upload it again")
-            if self.mtime is not None:
-                ns = mtime_ns(self.mtime)
-                os.utime(self.partial, ns=(ns, ns))
-            if not self.overwrite and os.path.lexists(self.target):
-                self.discard()
-                raise AlreadyExistsError(f"already exists: {self.vpath} (created while uploading)")
-            try:
-                os.replace(self.partial, self.target)
-            except OSError:
-                # e.g. the name became a non-empty folder meanwhile: this partial could
-                # never be published, and a resume would only fail the same way again
-                self.discard()
-                raise
-            if self._meta_written:
-                try:
-                    os.unlink(self.meta)
-                except FileNotFoundError:
-                    pass
-            self.storage.digests.put(os.stat(self.target), digest)
-        except OSError as exc:
-            raise _os_error(exc, self.vpath) from exc
-        finally:
-            self.release()
-        return digest
-
-    def abort(self) -> None:
-        """Stop without publishing; keep the partial so a later put can resume it."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self.offset + self.received == 0 or (self.expected is None and not self.trailer):
-            self.discard()  # nothing worth keeping, or nothing to verify a resume with
-        elif not self._meta_written and os.path.exists(self.partial):
-            try:
-                self._write_meta()  # a small upload was cut: now it is worth resuming
-            except OSError:
-                self.discard()
-        self.release()
-
-    def discard(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        for p in (self.partial, self.meta):
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            self.storage._release(self.target)
