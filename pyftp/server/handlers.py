@@ -10,8 +10,10 @@ Import rule: errors, protocol, digests, _version (storage only through the sessi
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
+from typing import BinaryIO
 
 from .. import digests
 from .._version import __version__
@@ -23,6 +25,26 @@ __all__ = ["Handlers"]
 
 #: files up to this size are sent as one buffer (header + bytes + digest in one write)
 SMALL_FILE = 256 * 1024
+
+#: listings of more entries than this are spooled to a temporary file, not held whole
+LISTING_INLINE = 2000
+
+
+def _spool_listing(entries: list) -> BinaryIO:
+    """Write ``dump_json(entries)`` to an unlinked temporary file, a batch at a time
+    (the same bytes: compact JSON of a list is its items' JSON joined by commas)."""
+    spool = tempfile.TemporaryFile(prefix="pyftp-ls-")
+    try:
+        step = LISTING_INLINE
+        for start in range(0, len(entries), step):
+            piece = dump_json(entries[start:start + step])
+            # each batch is a JSON list: keep its inside, joined to the others by ","
+            spool.write((b"[" if start == 0 else b",") + piece[1:-1])
+        spool.write(b"]")  # entries is never empty here (short listings go inline)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
 class Handlers:
@@ -46,13 +68,7 @@ class Handlers:
                 raise AuthRequiredError("this server requires a user name and password "
                                         "(pyftp --user NAME; password from PYFTP_PASSWORD)")
             self._log_path = user
-            account = auth(user, password)
-            if account is None:
-                self.auth_failures += 1
-                time.sleep(self.config.auth_fail_delay)  # slows down password guessing
-                if self.auth_failures >= self.config.max_auth_failures:
-                    self._closing = True
-                raise AuthFailedError("login failed: unknown user or wrong password")
+            account = self._login(auth, user, password)
             self.user = account.name
             self.read_only = self.read_only or account.read_only
         self.hello_done = True
@@ -63,11 +79,51 @@ class Handlers:
             features.append("read_only")
         self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features))
 
+    def _login(self, auth, user: str, password: str):
+        """Check a login through the server-wide throttle; raise AuthFailedError."""
+        throttle = self.server.throttle
+        wait = throttle.reserve(self.peer_ip, user)
+        account = None
+        if wait is not None:
+            if wait > 0 and self.server.pause(wait):
+                raise TransportError("the server is stopping")
+            account = auth(user, password)
+        if account is not None:
+            throttle.succeeded(self.peer_ip, user)
+            return account
+        throttle.failed(self.peer_ip, user)
+        self.auth_failures += 1
+        time.sleep(self.config.auth_fail_delay)  # slows down guessing on this connection
+        if self.auth_failures >= self.config.max_auth_failures:
+            self._closing = True
+        if wait is None:  # refused unchecked: the same code, and what to do about it
+            raise AuthFailedError(f"login failed: too many failed logins from this address "
+                                  f"or for this user; wait {self.config.auth_fail_cap:g}s "
+                                  "and try again")
+        raise AuthFailedError("login failed: unknown user or wrong password")
+
     def handle_ls(self, a: dict) -> None:
-        entries = self.storage.list(self.cwd, a.get("path", "."))
-        payload = dump_json(entries)
-        self._log_bytes = len(payload)
-        self.chan.send(ok(), payload)
+        # the entries are built a few listings at a time (their memory is transient),
+        # and a long listing is spooled to an unlinked temporary file and sent from
+        # there: a peer that never reads then holds a file, not the server's memory
+        with self.server.listing_slots:
+            entries = self.storage.list(self.cwd, a.get("path", "."))
+            if len(entries) <= LISTING_INLINE:
+                payload = dump_json(entries)
+                self._log_bytes = len(payload)
+                self.chan.send(ok(), payload)
+                return
+            spool = _spool_listing(entries)
+            del entries
+        with spool:
+            size = spool.tell()
+            self._log_bytes = size
+            self._streaming = True
+            self.chan.send_header(ok(size=size))
+            sent = self.chan.send_file(spool, 0, size)
+            if sent != size:
+                raise TransportError(f"listing spool shrank ({sent} of {size} bytes)")
+            self._streaming = False
 
     def handle_stat(self, a: dict) -> None:
         self.chan.send(ok(entry=self.storage.stat(self.cwd, a["path"])))

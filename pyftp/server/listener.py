@@ -12,6 +12,7 @@ client, ui, shell or cli.
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import socket
 import ssl
@@ -25,6 +26,7 @@ from ..protocol import DEFAULT_PORT
 from .storage import Storage
 from ..transport import Channel
 from .session import Session, _fmt_peer
+from .throttle import LoginThrottle
 
 __all__ = ["ServerConfig", "Server", "Account"]
 
@@ -66,7 +68,14 @@ class ServerConfig:
     partial_ttl: float = 24 * 3600.0
     #: login check; None means an open server (no user or password asked)
     authenticator: Authenticator | None = None
+    #: a failed login waits this long before its reply; across connections, the first
+    #: delay between checked attempts from one address (or on one user name from an
+    #: address that failed), doubling with each failure up to ``auth_fail_cap``
     auth_fail_delay: float = 1.0
+    #: the longest such delay; an attempt that would wait longer is refused unchecked
+    auth_fail_cap: float = 60.0
+    #: failed-login records kept per kind (addresses, user names): least recent go first
+    auth_track: int = 10_000
     max_auth_failures: int = 3
     ssl_context: ssl.SSLContext | None = None
     #: seconds a shutdown waits for transfers in flight before cutting them
@@ -95,6 +104,11 @@ class Server:
         self._accept_thread: threading.Thread | None = None
         self._janitor: threading.Thread | None = None
         self._refusals = _RefusalLog(self.log, config.refusal_log_interval)
+        #: listings being built at once: each holds all of its entries for a moment
+        self.listing_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        #: failed logins, shared by every connection (per address and per user name)
+        self.throttle = LoginThrottle(config.auth_fail_delay, config.auth_fail_cap,
+                                      config.auth_track)
         self._deadline = float("inf")  # end of the shutdown grace, once stopping
 
     # ------------------------------------------------------------------ lifecycle
@@ -108,6 +122,10 @@ class Server:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking at once when the server stops (then True)."""
+        return self._stopping.wait(seconds)
 
     def start(self) -> "Server":
         """Bind, listen and start accepting in a background thread."""
@@ -124,7 +142,8 @@ class Server:
             sock.close()
             raise
         self._listener = sock
-        self.storage.clean_partials(self.config.partial_ttl)
+        # the start-up clean-up of stale partials runs first thing on the janitor
+        # thread: a huge or hostile tree must never delay (or stop) serving
         self._accept_thread = threading.Thread(target=self._accept_loop,
                                                name="pyftp-accept", daemon=True)
         self._accept_thread.start()
@@ -255,13 +274,20 @@ class Server:
 
     def _janitor_loop(self) -> None:
         period = max(1.0, min(self.config.partial_ttl / 4, 3600.0))
-        while not self._stopping.wait(period):
+        first = True
+        while True:
             try:
                 n = self.storage.clean_partials(self.config.partial_ttl)
-                if n:
-                    self.log.info("removed %d stale partial upload(s)", n)
-            except Exception:  # pragma: no cover - best effort housekeeping
-                self.log.exception("partial clean-up failed")
+                if n or first:
+                    self.log.info("%sremoved %d stale partial upload(s)",
+                                  "start-up clean-up: " if first else "", n)
+            except Exception as exc:  # RecursionError on a deep tree, OSError, ...
+                # best effort: the server goes on serving, and the next round retries
+                self.log.warning("partial clean-up failed (%s: %s); serving goes on",
+                                 type(exc).__name__, exc)
+            first = False
+            if self._stopping.wait(period):
+                return
 
 
 class _RefusalLog:

@@ -22,17 +22,44 @@ from typing import TYPE_CHECKING
 
 from ..errors import (AuthRequiredError, PermissionDeniedError, ProtocolError, RemoteError,
                       TransportError)
-from ..protocol import validate_request
+from ..protocol import encode_frame, validate_request
 from ..transport import Channel
 from .handlers import Handlers
 
 if TYPE_CHECKING:
     from .listener import Server
 
-__all__ = ["Session"]
+__all__ = ["Session", "fit_reply"]
 
 #: after an error reply, an unread payload up to this size is drained to stay in step
 DRAIN_LIMIT = 4 * 1024 * 1024
+
+
+def fit_reply(reply: dict) -> dict:
+    """``reply`` with its message shortened (head ... tail) so the header fits a frame.
+
+    An error message names the path it is about, and a long cwd plus a long name (JSON
+    escapes make one character up to 6 bytes) can exceed :data:`MAX_HEADER`; the
+    client must still get the proper error code, never ``internal``.
+    """
+    try:
+        encode_frame(reply)
+        return reply
+    except ValueError:
+        pass
+    message = str(reply.get("message", ""))
+
+    def shortened(k: int) -> dict:
+        return {**reply, "message": f"{message[:k]} ... {message[-k:]} (message shortened)"}
+    lo, hi = 0, len(message) // 2  # the largest k whose reply fits, by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            encode_frame(shortened(mid))
+            lo = mid
+        except ValueError:
+            hi = mid - 1
+    return shortened(lo)
 
 
 def _handshake(tls: ssl.SSLSocket, limit: float) -> None:
@@ -99,6 +126,9 @@ class Session(Handlers):
         self.chan = Channel(sock, limit_rate=self.config.limit_rate)
         self.cwd = "/"
         self.hello_done = False
+        #: the login timeout counts from accept, not from the last request: a peer that
+        #: keeps sending requests without logging in is still closed at this time
+        self.login_deadline = time.monotonic() + self.config.login_timeout
         self.user: str | None = None
         self.read_only = self.config.read_only
         self.auth_failures = 0
@@ -128,7 +158,7 @@ class Session(Handlers):
             self._loop()
         except ProtocolError as exc:
             log.info("%s bad frame: %s", self.peer, exc.message)
-            self._best_effort(exc.to_reply())
+            self._best_effort(fit_reply(exc.to_reply()))
         except TransportError as exc:
             log.info("%s disconnected: %s", self.peer, exc.message)
         except Exception:
@@ -158,9 +188,7 @@ class Session(Handlers):
         cfg = self.config
         while not self.server.stopping:
             self.busy = False
-            idle = cfg.idle_timeout if self.hello_done else min(cfg.idle_timeout,
-                                                                cfg.login_timeout)
-            fields = self.chan.recv_header(idle, cfg.frame_timeout)
+            fields = self._next_request()
             if fields is None:
                 return
             self.busy = True
@@ -183,7 +211,7 @@ class Session(Handlers):
                 outcome = exc.code
                 if self._streaming:
                     raise TransportError(f"{op} failed mid-stream: {exc.message}") from exc
-                self.chan.send(exc.to_reply())
+                self.chan.send(fit_reply(exc.to_reply()))
                 if self.chan.decoder.payload_left and not self.chan.skip_payload(
                         DRAIN_LIMIT, cfg.idle_timeout):
                     self._log(op, "closed after " + outcome, started)
@@ -191,6 +219,23 @@ class Session(Handlers):
             self._log(op, outcome, started)
             if self._closing:
                 return
+
+    def _next_request(self) -> dict | None:
+        """The next request header; None when the peer closed or the login time is up."""
+        cfg = self.config
+        if self.hello_done:
+            return self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+        left = self.login_deadline - time.monotonic()
+        if left > 0:
+            try:
+                return self.chan.recv_header(min(cfg.idle_timeout, left),
+                                             min(cfg.frame_timeout, left))
+            except TransportError:
+                if time.monotonic() < self.login_deadline:
+                    raise
+        self.server.log.info("%s closed: no login within %gs of connecting", self.peer,
+                             cfg.login_timeout)
+        return None
 
     def _log(self, op: str, outcome: str, started: float) -> None:
         if not self.server.log.isEnabledFor(logging.INFO):
