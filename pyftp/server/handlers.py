@@ -117,6 +117,8 @@ class Handlers:
             del entries
         with spool:
             size = spool.tell()
+            spool.flush()  # sendfile reads the fd itself
+            spool.seek(0)  # over TLS it falls back to reading from the file position
             self._log_bytes = size
             self._streaming = True
             self.chan.send_header(ok(size=size))
