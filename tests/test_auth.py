@@ -390,3 +390,77 @@ def test_cli_user_add_prompts_twice_on_a_terminal(tmp_path):
         child.close()
     assert child.exitstatus == 0
     assert auth.verify_password(load_users(f)["alice"], PASSWORD)
+
+
+# ---------------------------------------------------------------------- throttling
+from pyftp.server.throttle import LoginThrottle  # noqa: E402
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fail(t: LoginThrottle, address: str, user: str) -> float | None:
+    wait = t.reserve(address, user)
+    t.failed(address, user)
+    return wait
+
+
+def test_throttle_spaces_attempts_by_a_doubling_capped_delay():
+    clock = _Clock()
+    t = LoginThrottle(base=1.0, cap=8.0, clock=clock)
+    assert [t.penalty(n) for n in range(7)] == [0, 1, 2, 4, 8, 8, 8]
+    waits = [_fail(t, "10.0.0.1", "alice") for _ in range(5)]  # all at one instant
+    assert waits == [0.0, 1.0, 3.0, 7.0, None]  # booked one after another, then refused
+    clock.now += 100
+    assert t.reserve("10.0.0.1", "alice") == 0.0  # the bookings are behind us
+
+
+def test_throttle_never_slows_a_clean_address_for_a_hammered_name():
+    clock = _Clock()
+    t = LoginThrottle(base=1.0, cap=8.0, clock=clock)
+    for _ in range(20):
+        _fail(t, "10.0.0.1", "alice")
+    assert t.reserve("10.0.0.2", "alice") == 0.0
+    t.succeeded("10.0.0.2", "alice")
+    # a second address that fails too is held by the name's penalty
+    _fail(t, "10.0.0.3", "alice")
+    wait = t.reserve("10.0.0.3", "alice")
+    assert wait is None or wait > 1.0
+
+
+def test_throttle_success_clears_the_address():
+    clock = _Clock()
+    t = LoginThrottle(base=1.0, cap=8.0, clock=clock)
+    for _ in range(3):
+        _fail(t, "10.0.0.1", "bob")
+    clock.now += 10
+    assert t.reserve("10.0.0.1", "bob") == 0.0
+    t.succeeded("10.0.0.1", "bob")
+    assert t.reserve("10.0.0.1", "carol") == 0.0  # clean again: the failures are gone
+
+
+def test_throttle_tracks_a_bounded_number_of_addresses_and_forgets():
+    clock = _Clock()
+    t = LoginThrottle(base=1.0, cap=8.0, track=100, forget=60.0, clock=clock)
+    for i in range(5000):
+        _fail(t, f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", f"user{i % 7}")
+    assert t.tracked() == (100, 7)
+    _fail(t, "10.9.9.9", "zed")
+    clock.now += 61  # older than forget, and its booking is past: forgotten
+    assert t.reserve("10.9.9.9", "zed") == 0.0
+
+
+def test_throttle_counts_an_ipv6_host_by_its_64():
+    clock = _Clock()
+    t = LoginThrottle(base=1.0, cap=8.0, clock=clock)
+    _fail(t, "2001:db8:1:2::1", "alice")
+    assert t.reserve("2001:db8:1:2:ffff::9", "bob") == 1.0  # same /64: same record
+    assert t.reserve("2001:db8:1:3::1", "carol") == 0.0
+    assert t.reserve("::ffff:10.0.0.1", "dave") == 0.0
+    _fail(t, "::ffff:10.0.0.5", "erin")
+    assert t.reserve("10.0.0.5", "frank") == 1.0  # a mapped IPv4 is that IPv4

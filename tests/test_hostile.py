@@ -1140,3 +1140,208 @@ def test_attack11_local_symlink_exchange_race_never_leaves_the_root(make_server,
     removed_out = [i for i in range(300) if not (outside / f"rm{i}").exists()]
     assert swaps[0] > 0 and gets > 0
     assert (reads_out, written_out, removed_out) == (0, [], [])
+
+
+# ---- server: bounded resources (issue 11)
+from pyftp.server import Account  # noqa: E402
+
+class _Records(logging.Handler):
+    """Keeps whole log records (their thread name says who did the work)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _deep_tree(root: Path, depth: int) -> list[str]:
+    """``depth`` nested folders made through dir fds (no path grows past PATH_MAX);
+    returns the folder names, outermost first."""
+    names = ["d"] * depth  # 2 bytes a level: the bottom stays within PATH_MAX
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        old = time.time() - 3 * 86400  # a stale partial at the bottom of the tree
+        part = os.open(partial_name("deep.bin"), os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd)
+        os.write(part, b"half an upload")
+        os.close(part)
+        os.utime(partial_name("deep.bin"), (old, old), dir_fd=fd)
+    finally:
+        os.close(fd)
+    return names
+
+
+def _remove_deep_tree(root: Path, names: list[str]) -> None:
+    """Iteratively, innermost first (shutil.rmtree recurses)."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    for name in names:
+        fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+    for name in os.listdir(fds[-1]):
+        os.unlink(name, dir_fd=fds[-1])
+    for name in reversed(names):
+        os.close(fds.pop())
+        os.rmdir(name, dir_fd=fds[-1])
+    os.close(fds.pop())
+
+
+def test_startup_serves_at_once_over_a_1000_level_tree(make_server, tmp_path):
+    """Attack 4a: the start-up partial clean-up runs on the janitor thread; a tree too
+    deep (or too large) for it never delays or stops the server, whatever it raises."""
+    logger = logging.getLogger("pyftp.test.janitor")
+    logger.setLevel(logging.INFO)
+    records = _Records()
+    logger.addHandler(records)
+    logger.propagate = False
+    deep_root = tmp_path / "deep"
+    deep_root.mkdir()
+    names = _deep_tree(deep_root, 1000)
+
+    def reports() -> list[logging.LogRecord]:
+        return [r for r in records.records if "clean-up" in r.getMessage()]
+    try:
+        for attempt in range(3):  # every start serves at once, every restart too
+            records.records.clear()
+            srv = make_server(root=deep_root, logger=logger)
+            try:
+                with Client(*srv.address, timeout=WAIT) as c:
+                    assert [e.name for e in c.ls("/")] == ["d"]
+                wait_for(lambda: reports(), WAIT, "the background clean-up to report")
+                assert all(r.threadName == "pyftp-janitor" for r in reports()), reports()
+                assert not any(r.exc_info for r in records.records), "a traceback was logged"
+            finally:
+                srv.shutdown(grace=1.0)
+    finally:
+        logger.removeHandler(records)
+        _remove_deep_tree(deep_root, names)
+
+
+def test_login_deadline_counts_from_accept(make_arena):
+    """Attack 5: a connection sending ``pwd`` over and over without logging in is closed
+    at the login deadline, not kept open by its requests."""
+    arena = make_arena(login_timeout=1.0)
+    with arena.raw(hello=False) as a:
+        closed = False
+        for _ in range(200):  # 200 x 0.05 s pacing: far past the 1 s deadline
+            try:
+                reply, _ = a.request({"op": "pwd"})
+            except (ConnectionError, OSError):
+                closed = True
+                break
+            assert reply["ok"] is False and reply["error"] == "auth_required", reply
+            time.sleep(0.05)  # the attacker's pace, not a synchronisation
+        assert closed or a.is_closed(), "an unauthenticated connection outlived its deadline"
+    wait_for(lambda: arena.server.session_count == 0, WAIT, "the slot to be freed")
+
+
+def test_listing_to_a_peer_that_never_reads_is_spooled(make_arena):
+    """Attack 7: 16 peers ``ls`` a big folder and never read. Each costs the server a
+    spooled file, not its memory; the listing bytes are exactly those of a small one."""
+    arena = make_arena()
+    arena.complete.add(b"")  # the entries listed are empty files
+    big = arena.root / "big"
+    big.mkdir()
+    for i in range(6000):
+        (big / f"entry-{i:05d}.dat").touch()
+    stalled = []
+    try:
+        for _ in range(16):
+            s = arena.sock()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
+                      + _frame(json.dumps({"op": "ls", "path": "big"}).encode()))
+            stalled.append(s)
+        with arena.raw() as a:  # meanwhile, an ordinary peer gets the whole listing
+            reply, payload = a.request({"op": "ls", "path": "big"})
+            entries = json.loads(payload)
+            assert reply == {"ok": True, "size": len(payload)}
+            assert [e["name"] for e in entries] == [f"entry-{i:05d}.dat" for i in range(6000)]
+            assert payload == json.dumps(entries, separators=(",", ":")).encode()
+            a.expect_alive()
+        _check_ordinary_client_now(arena)
+    finally:
+        for s in stalled:
+            s.close()
+    _wait_sessions_gone(arena)
+
+
+def _auth_server(make_server, checked: list, **overrides):
+    def authenticate(user: str, password: str):
+        checked.append(user)  # every password check the server really made
+        return Account(user) if (user, password) == ("alice", "right") else None
+    return make_server(authenticator=authenticate, **overrides)
+
+
+def _hello_from(source: str, address, user: str, password: str) -> dict | None:
+    """One login attempt from a chosen loopback address; None if the server closed."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(WAIT)
+    try:
+        s.bind((source, 0))
+        s.connect(address)
+        s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x",
+                                     "user": user, "password": password}).encode()))
+        return _Plain(s).read_reply()
+    finally:
+        s.close()
+
+
+def test_password_guessing_is_throttled_across_connections(make_server):
+    """Attack 8: 32 connections from one address guessing one user's password. The
+    guesses the server really checks are spaced by a shared, doubling delay (the rest
+    are refused unchecked), and the user can still log in from another address."""
+    import threading
+    checked: list[str] = []
+    srv = _auth_server(make_server, checked, auth_fail_cap=1.0, max_per_ip=64)
+    replies: list[dict | None] = []
+    lock = threading.Lock()
+
+    def guesser(n: int) -> None:
+        for i in range(4):
+            r = _hello_from("127.0.0.1", srv.address, "alice", f"guess-{n}-{i}")
+            with lock:
+                replies.append(r)
+    threads = [threading.Thread(target=guesser, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    attempts = len(replies)
+    assert attempts == 128
+    assert all(r is None or (r["ok"] is False and r["error"] == "auth_failed") for r in replies)
+    refused = sum(1 for r in replies if r and "too many failed logins" in r["message"])
+    assert refused > attempts // 2, (refused, len(checked))
+    assert len(checked) <= attempts // 4, f"{len(checked)} of {attempts} guesses were checked"
+    # the owner, from another address, is neither refused nor made to wait for them
+    assert _hello_from("127.0.0.2", srv.address, "alice", "right")["ok"] is True
+    # while the guessing address is still refused unchecked
+    before = len(checked)
+    r = _hello_from("127.0.0.1", srv.address, "alice", "right")
+    assert r["ok"] is False and "too many failed logins" in r["message"]
+    assert len(checked) == before
+
+
+def test_error_reply_longer_than_a_frame_is_shortened(arena):
+    """Attack 10: a long cwd plus a long name make an error message bigger than a
+    frame (it names both paths; each undecodable byte is 6 bytes of JSON escape); the
+    reply keeps its proper code with a shortened message, never ``internal``."""
+    level = "\udcff" * 250  # a 250-byte name of bytes that are not UTF-8
+    with arena.raw() as a:
+        for _ in range(15):
+            a.request({"op": "mkdir", "path": level})
+            reply, _ = a.request({"op": "cd", "path": level})
+            assert reply["ok"] is True, reply
+        for src in (".", ".."):
+            reply, _ = a.request({"op": "mv", "src": src, "dst": "\udcfe" * 4000})
+            assert reply["ok"] is False and reply["error"] == "bad_request", reply
+            assert reply["message"].startswith("cannot move ")
+            assert reply["message"].endswith("(message shortened)")
+            a.expect_alive()
+        reply, _ = a.request({"op": "stat", "path": "\udcfe" * 4000})
+        assert reply["ok"] is False and reply["error"] not in ("internal", "bad_frame"), reply
+        a.expect_alive()

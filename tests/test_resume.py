@@ -295,6 +295,7 @@ def test_partials_older_than_partial_ttl_are_removed_by_the_server(root, tmp_pat
     fresh = root / partial_name("fresh.bin")
     fresh.write_bytes(b"y")
     with ServerProcess("--root", str(root), "--partial-ttl", "1h", "--log-level", "warning"):
-        pass  # the server cleans up before it starts serving
-    assert not old.exists() and not Path(str(old) + ".json").exists()
+        # the clean-up runs in the background as soon as the server serves
+        wait_until(lambda: not old.exists() and not Path(str(old) + ".json").exists(),
+                   "the start-up clean-up of stale partials")
     assert fresh.exists(), "a partial younger than --partial-ttl was removed"

@@ -813,3 +813,17 @@ def test_shutdown_cuts_a_stalled_upload_after_the_grace_and_keeps_its_partial(ma
         assert c.is_closed()
     assert not (root / "f.bin").exists()
     assert part.read_bytes() == b"z" * 1000
+
+
+def test_an_error_reply_too_long_for_a_frame_keeps_its_code():
+    from pyftp.errors import NotFoundError
+    from pyftp.protocol import MAX_HEADER, encode_frame
+    from pyftp.server.session import fit_reply
+    small = NotFoundError("not found: /a").to_reply()
+    assert fit_reply(small) == small
+    for ch in ("a", "é", "\udcff"):
+        reply = fit_reply(NotFoundError("not found: /" + ch * 70000 + "/tail").to_reply())
+        assert reply["error"] == "not_found" and reply["ok"] is False
+        assert len(encode_frame(reply)) <= MAX_HEADER + 4
+        assert reply["message"].startswith("not found: /")
+        assert reply["message"].endswith("/tail (message shortened)")

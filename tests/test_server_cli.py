@@ -157,3 +157,10 @@ def test_out_of_range_limits_exit_2_with_a_reason(run_server, tmp_path, args, sa
     assert proc.wait(timeout=15) == 2
     err = rest_of_stderr(proc)
     assert says in err and args[0] in err and "Traceback" not in err
+
+
+def test_auth_fail_cap_is_an_option_with_help():
+    from pyftp.cli.server import server_parser
+    parser = server_parser()
+    assert "--auth-fail-cap" in parser.format_help()
+    assert parser.parse_args(["--root", ".", "--auth-fail-cap", "5s"]).auth_fail_cap == 5.0

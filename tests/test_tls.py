@@ -227,3 +227,16 @@ def test_tls_server_from_the_command_line(pems, root, tmp_path):
         with pytest.raises(ConnectError, match="--tls"):
             Client(*srv.address, timeout=TIMEOUT)
         assert srv.stop() == 0
+
+
+def test_a_long_listing_spooled_by_the_server_arrives_whole_over_tls(tls_server, pems, root):
+    """Over 2,000 entries the server sends the listing from a spool file; over TLS
+    that file goes through the TLS socket, not sendfile."""
+    cafile = pems[0]
+    (root / "many").mkdir()
+    names = [f"n{i:05d}" for i in range(2500)]
+    for name in names:
+        (root / "many" / name).touch()
+    with tls_client(tls_server, cafile) as c:
+        assert [e.name for e in c.ls("/many")] == names
+        assert c.pwd() == "/"

@@ -15,7 +15,8 @@ from .users import users_main
 # ---------------------------------------------------------------------- server
 #: ServerConfig defaults, repeated here so --help shows them (a test keeps them equal)
 SERVER_DEFAULTS = {"max_clients": 256, "max_per_ip": 32, "idle_timeout": 300.0,
-                   "login_timeout": 30.0, "frame_timeout": 30.0, "max_auth_failures": 3, "shutdown_grace": 5.0,
+                   "login_timeout": 30.0, "frame_timeout": 30.0, "max_auth_failures": 3, "auth_fail_cap": 60.0,
+                   "shutdown_grace": 5.0,
                    "partial_ttl": 24 * 3600.0, "min_free": 0}
 
 
@@ -45,6 +46,11 @@ def server_parser() -> argparse.ArgumentParser:
     sec.add_argument("--max-auth-failures", type=parse_count, default=d["max_auth_failures"],
                      metavar="N", help="close a connection after N failed logins "
                                        f"(default {d['max_auth_failures']})")
+    sec.add_argument("--auth-fail-cap", type=above_zero(parse_duration),
+                     default=d["auth_fail_cap"], metavar="T",
+                     help="failed logins are throttled across connections, per address and "
+                          "user: the delay doubles from 1s up to T, beyond which a login is "
+                          f"refused unchecked (default {d['auth_fail_cap']:g}s)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-clients", type=parse_count, default=d["max_clients"], metavar="N",
                      help=f"connections at once (default {d['max_clients']}); more get 'busy'")
@@ -81,9 +87,6 @@ def server_parser() -> argparse.ArgumentParser:
 def server_main(argv: list[str] | None = None) -> int:
     """``pyftp-server``: serve a folder, or manage a users file (``user ...``)."""
     import logging
-    import signal
-    import threading
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["user"]:
         return users_main(argv[1:])
@@ -91,6 +94,21 @@ def server_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    root = _checked_root(parser, args)
+    try:
+        config, users_note = _build_config(args, root)
+    except _UsageError as exc:
+        print(f"pyftp-server: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(config, args, users_note)
+
+
+class _UsageError(Exception):
+    """Set-up that cannot go on (users file, TLS files): exit 2 with this message."""
+
+
+def _checked_root(parser: argparse.ArgumentParser, args) -> str:
+    """The served folder, absolute; the option values argparse cannot check alone."""
     root = os.path.abspath(args.root)
     if not os.path.isdir(root):
         parser.error(f"--root {args.root}: no such folder (create it first: mkdir -p {args.root})")
@@ -99,9 +117,14 @@ def server_main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.limit_rate == 0:
         parser.error("--limit-rate must be more than 0 bytes per second")
+    return root
+
+
+def _build_config(args, root: str):
+    """(ServerConfig, the login note of the start-up line) from the parsed options."""
     from ..errors import PyftpError
-    from ..server import Server, ServerConfig
-    from ..server.tls import exposure_warnings, file_authenticator, server_tls_context
+    from ..server import ServerConfig
+    from ..server.tls import file_authenticator, server_tls_context
     authenticator, users_note = None, ""
     if args.users:
         try:
@@ -109,8 +132,7 @@ def server_main(argv: list[str] | None = None) -> int:
             users = Users(args.users)
             authenticator, count = file_authenticator(users), len(users.names)
         except PyftpError as exc:
-            print(f"pyftp-server: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            raise _UsageError(str(exc)) from exc
         users_note = f"; login required, {count} user{'s' if count != 1 else ''}"
         if not count:
             print(f"pyftp-server: warning: {args.users} has no users, so nobody can log in "
@@ -121,8 +143,7 @@ def server_main(argv: list[str] | None = None) -> int:
         try:
             ssl_context = server_tls_context(args.tls_cert, args.tls_key)
         except ValueError as exc:
-            print(f"pyftp-server: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            raise _UsageError(str(exc)) from exc
     config = ServerConfig(
         root=root, host=args.host, port=args.port, read_only=args.read_only,
         max_clients=args.max_clients, max_per_ip=args.max_per_ip,
@@ -130,13 +151,20 @@ def server_main(argv: list[str] | None = None) -> int:
         frame_timeout=args.frame_timeout,
         max_file_size=args.max_file_size, limit_rate=args.limit_rate,
         partial_ttl=args.partial_ttl, authenticator=authenticator,
-        max_auth_failures=args.max_auth_failures, ssl_context=ssl_context,
-        shutdown_grace=args.shutdown_grace, min_free=args.min_free)
+        max_auth_failures=args.max_auth_failures, auth_fail_cap=args.auth_fail_cap,
+        ssl_context=ssl_context, shutdown_grace=args.shutdown_grace, min_free=args.min_free)
+    return config, users_note
+
+
+def _run(config, args, users_note: str) -> int:
+    """Start, announce, serve until SIGTERM/SIGINT (a second one cuts transfers), stop."""
+    import signal
+    import threading
+    from ..server import Server
     server = Server(config)
     # handlers go in before the startup line: a supervisor may signal as soon as it
     # reads that line, and the default handlers would kill us with a traceback
     stop = threading.Event()
-
     signals: list[int] = []
 
     def on_signal(signum, frame):
@@ -154,22 +182,7 @@ def server_main(argv: list[str] | None = None) -> int:
               f"{' (is another server running? try --port 0)' if exc.errno == 98 else ''}",
               file=sys.stderr)
         return EXIT_FAILED
-    host, port = server.address
-    shown = f"[{host}]" if ":" in host else host
-    print(f"pyftp-server {__version__}: serving {root} on {shown}:{port} "
-          f"({'read-only' if args.read_only else 'read-write'}"
-          f"{'; TLS' if ssl_context else ''}{users_note}; Ctrl-C to stop)",
-          file=sys.stderr, flush=True)
-    for line in exposure_warnings(host, port, root, users=bool(args.users),
-                                  tls=ssl_context is not None, read_only=args.read_only):
-        print(f"pyftp-server: warning: {line}", file=sys.stderr, flush=True)
-    if args.users:
-        from ..server.auth import insecure_mode
-        if insecure_mode(args.users):
-            print(f"pyftp-server: warning: {args.users} can be read by other local users; "
-                  f"protect the password hashes with: chmod 600 {args.users}",
-                  file=sys.stderr, flush=True)
-
+    _announce(server, args, users_note)
     try:
         while not stop.wait(3600):
             pass
@@ -185,3 +198,24 @@ def server_main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return EXIT_OK
+
+
+def _announce(server, args, users_note: str) -> None:
+    """The start-up line (tests and supervisors read the port from it) and warnings."""
+    from ..server.tls import exposure_warnings
+    host, port = server.address
+    shown = f"[{host}]" if ":" in host else host
+    tls = server.config.ssl_context is not None
+    print(f"pyftp-server {__version__}: serving {server.config.root} on {shown}:{port} "
+          f"({'read-only' if args.read_only else 'read-write'}"
+          f"{'; TLS' if tls else ''}{users_note}; Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
+    for line in exposure_warnings(host, port, server.config.root, users=bool(args.users),
+                                  tls=tls, read_only=args.read_only):
+        print(f"pyftp-server: warning: {line}", file=sys.stderr, flush=True)
+    if args.users:
+        from ..server.auth import insecure_mode
+        if insecure_mode(args.users):
+            print(f"pyftp-server: warning: {args.users} can be read by other local users; "
+                  f"protect the password hashes with: chmod 600 {args.users}",
+                  file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
-"""The server: listener (accept, admission, shutdown), sessions (the frame loop and the
-``handle_<op>`` handlers), storage (the jail), uploads and auth.
+"""The server: listener (accept, admission, shutdown, the janitor), session (the frame
+loop and its one except ladder), handlers (``handle_<op>``), throttle (failed logins
+across connections), storage (the jail), uploads and auth.
 
 Import rule: errors, protocol, transport, digests, _version. Never client, sync, ui,
 shell or cli; rich and tqdm never.

@@ -1,0 +1,303 @@
+"""The ``handle_<op>`` methods: one per op declared in :data:`~pyftp.protocol.COMMANDS`.
+
+:class:`Handlers` is a mixin that :class:`~pyftp.server.session.Session` inherits; a
+handler reads its checked arguments, calls storage, and sends its reply. Errors are
+raised, never answered here: the session's one ``except`` ladder turns them into replies.
+
+Import rule: errors, protocol, digests, _version (storage only through the session's
+``self.storage``). Never client, ui, shell or cli.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from typing import BinaryIO
+
+from .. import digests
+from .._version import __version__
+from ..errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
+                      RemoteError, TooLargeError, TransportError, UnsupportedVersionError)
+from ..protocol import FEATURES, VERSION, dump_json, encode_frame, ok, wire_mtime
+
+__all__ = ["Handlers"]
+
+#: files up to this size are sent as one buffer (header + bytes + digest in one write)
+SMALL_FILE = 256 * 1024
+
+#: listings of more entries than this are spooled to a temporary file, not held whole
+LISTING_INLINE = 2000
+
+
+def _spool_listing(entries: list) -> BinaryIO:
+    """Write ``dump_json(entries)`` to an unlinked temporary file, a batch at a time
+    (the same bytes: compact JSON of a list is its items' JSON joined by commas)."""
+    spool = tempfile.TemporaryFile(prefix="pyftp-ls-")
+    try:
+        step = LISTING_INLINE
+        for start in range(0, len(entries), step):
+            piece = dump_json(entries[start:start + step])
+            # each batch is a JSON list: keep its inside, joined to the others by ","
+            spool.write((b"[" if start == 0 else b",") + piece[1:-1])
+        spool.write(b"]")  # entries is never empty here (short listings go inline)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+class Handlers:
+    """The op handlers of a session (``self`` is the :class:`Session`: it supplies
+    ``chan``, ``config``, ``storage``, ``server``, ``cwd``, ``user``, ``read_only`` and
+    the per-request log fields)."""
+
+    # One per op in protocol.COMMANDS (a test keeps the two in step). Each sends its
+    # reply; errors are raised and answered by the session's loop.
+
+    def handle_hello(self, a: dict) -> None:
+        if self.hello_done:
+            raise BadRequestError("hello was already sent on this connection")
+        if a["version"] != VERSION:
+            raise UnsupportedVersionError(
+                f"unsupported protocol version {a['version']}; this server speaks version {VERSION}")
+        auth = self.config.authenticator
+        if auth is not None:
+            user, password = a.get("user"), a.get("password")
+            if user is None or password is None:
+                raise AuthRequiredError("this server requires a user name and password "
+                                        "(pyftp --user NAME; password from PYFTP_PASSWORD)")
+            self._log_path = user
+            account = self._login(auth, user, password)
+            self.user = account.name
+            self.read_only = self.read_only or account.read_only
+        self.hello_done = True
+        features = list(FEATURES)
+        if self.config.ssl_context is not None:
+            features.append("tls")
+        if self.read_only:
+            features.append("read_only")
+        self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features))
+
+    def _login(self, auth, user: str, password: str):
+        """Check a login through the server-wide throttle; raise AuthFailedError."""
+        throttle = self.server.throttle
+        wait = throttle.reserve(self.peer_ip, user)
+        account = None
+        if wait is not None:
+            if wait > 0 and self.server.pause(wait):
+                raise TransportError("the server is stopping")
+            account = auth(user, password)
+        if account is not None:
+            throttle.succeeded(self.peer_ip, user)
+            return account
+        throttle.failed(self.peer_ip, user)
+        self.auth_failures += 1
+        time.sleep(self.config.auth_fail_delay)  # slows down guessing on this connection
+        if self.auth_failures >= self.config.max_auth_failures:
+            self._closing = True
+        if wait is None:  # refused unchecked: the same code, and what to do about it
+            raise AuthFailedError(f"login failed: too many failed logins from this address "
+                                  f"or for this user; wait {self.config.auth_fail_cap:g}s "
+                                  "and try again")
+        raise AuthFailedError("login failed: unknown user or wrong password")
+
+    def handle_ls(self, a: dict) -> None:
+        # the entries are built a few listings at a time (their memory is transient),
+        # and a long listing is spooled to an unlinked temporary file and sent from
+        # there: a peer that never reads then holds a file, not the server's memory
+        with self.server.listing_slots:
+            entries = self.storage.list(self.cwd, a.get("path", "."))
+            if len(entries) <= LISTING_INLINE:
+                payload = dump_json(entries)
+                self._log_bytes = len(payload)
+                self.chan.send(ok(), payload)
+                return
+            spool = _spool_listing(entries)
+            del entries
+        with spool:
+            size = spool.tell()
+            spool.flush()  # sendfile reads the fd itself
+            spool.seek(0)  # over TLS it falls back to reading from the file position
+            self._log_bytes = size
+            self._streaming = True
+            self.chan.send_header(ok(size=size))
+            sent = self.chan.send_file(spool, 0, size)
+            if sent != size:
+                raise TransportError(f"listing spool shrank ({sent} of {size} bytes)")
+            self._streaming = False
+
+    def handle_stat(self, a: dict) -> None:
+        self.chan.send(ok(entry=self.storage.stat(self.cwd, a["path"])))
+
+    def handle_cd(self, a: dict) -> None:
+        self.cwd = self.storage.chdir(self.cwd, a["path"])
+        self.chan.send(ok(cwd=self.cwd))
+
+    def handle_pwd(self, a: dict) -> None:
+        self.chan.send(ok(cwd=self.cwd))
+
+    def handle_mkdir(self, a: dict) -> None:
+        vpath = self.storage.mkdir(self.cwd, a["path"], a.get("parents", False))
+        self.chan.send(ok(path=vpath))
+
+    def handle_rm(self, a: dict) -> None:
+        self.chan.send(ok(path=self.storage.rm(self.cwd, a["path"])))
+
+    def handle_rmdir(self, a: dict) -> None:
+        self.chan.send(ok(path=self.storage.rmdir(self.cwd, a["path"])))
+
+    def handle_mv(self, a: dict) -> None:
+        src, dst = self.storage.mv(self.cwd, a["src"], a["dst"], a.get("overwrite", False))
+        self._log_path = f"{src} -> {dst}"
+        self.chan.send(ok(src=src, dst=dst))
+
+    def handle_hash(self, a: dict) -> None:
+        digest, total, vpath = self.storage.hash(self.cwd, a["path"])
+        self._log_path = vpath
+        self.chan.send(ok(sha256=digest, total=total, path=vpath))
+
+    def handle_upper(self, a: dict) -> None:
+        size = self.chan.decoder.payload_left
+        if size > self.config.max_upper:
+            raise TooLargeError(f"too large: upper takes at most {self.config.max_upper} bytes")
+        data = self.chan.recv_payload(self.config.max_upper, self.config.idle_timeout)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"upper: the text is not valid UTF-8 ({exc.reason} at "
+                                  f"byte {exc.start})") from exc
+        out = text.upper().encode("utf-8")
+        self._log_bytes = len(out)
+        self.chan.send(ok(), out)
+
+    def handle_quit(self, a: dict) -> None:
+        self.chan.send(ok())
+        self._closing = True
+
+    def handle_get(self, a: dict) -> None:
+        f, st, vpath = self.storage.open_read(self.cwd, a["path"])
+        self._log_path = vpath
+        with f:
+            offset = a.get("offset", 0)
+            total = st.st_size
+            if offset > total:
+                raise BadRequestError(f"offset {offset} is past the end of {vpath} ({total} bytes)")
+            count = total - offset
+            reply = ok(size=count, offset=offset, total=total,
+                       mtime=wire_mtime(st.st_mtime_ns))
+            if total <= SMALL_FILE:
+                self._send_small(f, st, reply, offset, vpath)
+            else:
+                self._send_large(f, st, reply, offset, count)
+            self._log_bytes = count
+
+    def _recv_verify(self) -> str:
+        """Read the ``verify`` frame that ends a trailer put; return its SHA-256."""
+        cfg = self.config
+        fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+        if fields is None:
+            raise TransportError("closed before sending the digest of a put")
+        digest = fields.get("sha256")
+        if (fields.get("op") != "verify" or fields.get("size", 0) or not isinstance(digest, str)
+                or len(digest) != 64 or digest.strip("0123456789abcdef")):
+            self._closing = True
+            raise BadRequestError("put: expected a verify frame with the file's sha256 "
+                                  "(64 lower-case hex digits) right after the data")
+        return digest
+
+    def _send_small(self, f, st, reply: dict, offset: int, vpath: str) -> None:
+        """Reply, bytes and digest frame in one write: one syscall per small get."""
+        data = os.pread(f.fileno(), st.st_size, 0)
+        if len(data) != st.st_size:
+            # another writer is shrinking the file right now: nothing is wrong with the request
+            raise BusyError(f"busy: {vpath} changed while being read; try again")
+        digest = self.storage.digests.get(st)
+        if digest is None:
+            digest = digests.hash_bytes(data)
+            self.storage.digests.put(st, digest)
+        self.chan.send_bytes(encode_frame(reply) + data[offset:]
+                             + encode_frame({"ok": True, "sha256": digest}))
+
+    def _send_large(self, f, st, reply: dict, offset: int, count: int) -> None:
+        """sendfile the bytes while another thread hashes the whole file from disk."""
+        digest = self.storage.digests.get(st)
+        result: dict = {}
+        hasher = None
+        if digest is None:
+            def work() -> None:
+                try:
+                    result["digest"] = self.storage.digest(f, st)
+                except BaseException as exc:  # reported in the digest frame
+                    result["error"] = exc
+            hasher = threading.Thread(target=work, name="pyftp-hash", daemon=True)
+            hasher.start()
+        self._streaming = True
+        try:
+            self.chan.send_header(reply)
+            sent = self.chan.send_file(f, offset, count)
+            if sent != count:
+                raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+        finally:
+            if hasher is not None:
+                hasher.join()
+        self._streaming = False
+        if hasher is not None:
+            if "error" in result:
+                self.server.log.error("hashing failed: %r", result["error"])
+                self.chan.send({"ok": False, "error": "internal",
+                                "message": "the server could not hash the file; retry"})
+                return
+            digest = result["digest"]
+        self.chan.send({"ok": True, "sha256": digest})
+
+    def handle_put(self, a: dict) -> None:
+        cfg = self.config
+        # trailer (feature sha256_trailer): the client hashes while it sends and puts
+        # the digest in a "verify" frame after the data, instead of reading the whole
+        # file once before sending; publishing still waits for that digest
+        trailer = a.get("trailer", False)
+        if trailer and a.get("sha256") is not None:
+            raise BadRequestError("put: give either sha256 or trailer, not both")
+        up = self.storage.begin_upload(
+            self.cwd, a["path"], a["total"], a.get("sha256"),
+            overwrite=a.get("overwrite", False), resume=a.get("resume", True),
+            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer, token=a.get("token"))
+        self._log_path = up.vpath
+        try:
+            reply = ok(offset=up.offset, token=up.token)
+            if up.prefix_sha256 is not None:
+                reply["prefix_sha256"] = up.prefix_sha256
+            self.chan.send(reply)
+            fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
+            if fields is None:
+                raise TransportError("closed before sending the data of a put")
+            if trailer and up.offset and fields.get("offset") == 0:
+                up.restart()  # the client's bytes differ from the kept prefix
+            if fields.get("op") != "data" or fields.get("size", 0) != up.remaining:
+                if trailer:
+                    self._closing = True  # a verify frame may follow: out of step
+                raise BadRequestError(
+                    f"put {up.vpath}: expected a data frame of {up.remaining} bytes, got "
+                    f"op={str(fields.get('op'))[:20]!r} size={fields.get('size', 0)}")
+            failure: list[RemoteError] = []
+
+            def sink(chunk) -> None:
+                if not failure:
+                    try:
+                        up.write(chunk, hashed=True)
+                    except RemoteError as exc:  # keep reading so the stream stays in step
+                        failure.append(exc)
+            # the transport feeds the hash (on a second thread for large payloads)
+            self._log_bytes = self.chan.recv_payload_into(sink, timeout=cfg.idle_timeout,
+                                                          hasher=up.hasher)
+            if trailer:
+                up.expected = self._recv_verify()
+            if failure:
+                up.discard()
+                raise failure[0]
+            digest = up.commit()
+        except BaseException:
+            up.abort()
+            raise
+        self.chan.send(ok(total=up.total, sha256=digest, path=up.vpath))
