@@ -269,7 +269,8 @@ class Storage:
                 try:
                     nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
-                    if made == MAX_NEW_LEVELS:
+                    # refused before the first new folder: a refused request changes nothing
+                    if made + len(parts) - i > MAX_NEW_LEVELS:
                         raise BadRequestError(
                             f"mkdir: {vpath} would create more than {MAX_NEW_LEVELS} folders "
                             "in one request; create it in steps") from None
