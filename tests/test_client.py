@@ -380,7 +380,7 @@ def test_broken_connection_sticks_until_reconnect(make_server, files):
 
 
 def test_unsupported_version_is_raised(server, monkeypatch):
-    import pyftp.client.client as client_mod
+    import pyftp.client.connection as client_mod
     monkeypatch.setattr(client_mod, "VERSION", 99)
     with pytest.raises(errors.UnsupportedVersionError):
         Client(*server.address, timeout=5)
@@ -460,3 +460,203 @@ def test_listing_entries_from_the_wire_are_ordinary_frozen_entries():
                 {"name": "x", "type": "file", "mtime": [1]}):
         with pytest.raises(errors.ProtocolError, match="malformed listing entry"):
             Entry.from_wire(bad)
+
+
+# ------------------------------------------------------------------ a peer that speaks first
+
+@pytest.fixture
+def banner_peer():
+    """A one-shot TCP listener that sends ``banner`` as soon as a client connects (as
+    SSH and FTP servers do), or only after the client's first bytes (``after_hello``)."""
+    import threading
+    made: list = []
+
+    def start(banner: bytes, after_hello: bool = False):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(10)
+
+        def serve():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    if after_hello:
+                        conn.recv(65536)
+                    conn.sendall(banner)
+                    conn.recv(65536)  # until the client closes
+                    conn.recv(65536)
+                except OSError:
+                    pass
+        t = threading.Thread(target=serve, name="banner-peer")
+        t.start()
+        made.append((lsock, t))
+        return lsock.getsockname()
+    try:
+        yield start
+    finally:
+        for lsock, t in made:
+            lsock.close()
+            t.join(10)
+
+
+@pytest.mark.parametrize("banner, after_hello, what", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", False, "an SSH server"),
+    (b"220 ProFTPD Server ready.\r\n", False, "an FTP server"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", True, "an HTTP server"),
+    (b"+OK POP3 server ready\r\n", False, "not a pyftp server"),
+])
+def test_a_peer_that_is_not_pyftp_is_named(banner_peer, banner, after_hello, what):
+    host, port = banner_peer(banner, after_hello)
+    with pytest.raises(errors.NotPyftpError) as info:
+        Client(host, port, timeout=5)
+    text = str(info.value)
+    assert what in text and f"{host}:{port}" in text
+    assert "length" not in text and "1397966893" not in text
+    assert isinstance(info.value, errors.ProtocolError)  # the CLI's exit 4
+
+
+def test_a_silent_peer_is_given_up_on_after_the_hello_deadline(banner_peer):
+    # the peer never answers: the hello deadline, not the 30 s timeout, ends the wait
+    host, port = banner_peer(b"", after_hello=True)
+    with pytest.raises(errors.NotPyftpError, match="did not answer the hello within 0.3 s"):
+        Client(host, port, timeout=30, hello_timeout=0.3)
+
+
+def test_the_cli_gives_exit_4_for_a_peer_that_is_not_pyftp(banner_peer):
+    from pyftp.cli.client import exit_code_for
+    assert exit_code_for(errors.NotPyftpError("x is an SSH server")) == 4
+
+
+# ------------------------------------------------------------------ download targets (C2)
+
+def test_get_through_a_symlink_replaces_the_file_it_points_to(client, files, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_bytes(b"old contents")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real / "old.txt")
+    res = client.get("a.txt", link)
+    assert link.is_symlink() and os.readlink(link) == str(real / "old.txt")
+    assert (real / "old.txt").read_bytes() == b"alpha\n"
+    assert res.local == str(real / "old.txt")
+    assert local_dots(real) == [] and local_dots(tmp_path) == []
+
+
+def test_get_into_a_fifo_streams_and_leaves_the_fifo(client, files, tmp_path):
+    import threading
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+
+    def read():
+        with open(fifo, "rb") as f:
+            got.append(f.read())
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        res = client.get("a.txt", fifo)
+    finally:
+        t.join(10)
+    assert got == [b"alpha\n"] and res.sha256 == sha(b"alpha\n") and res.local == str(fifo)
+    import stat
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert local_dots(tmp_path) == []
+
+
+def test_get_into_dev_null_keeps_the_device(client, files):
+    res = client.get("a.txt", "/dev/null")
+    import stat
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert res.total == 6 and res.sha256 == sha(b"alpha\n")
+    assert not os.path.exists("/dev/.null.pyftp-part")
+
+
+def test_getfo_writes_to_a_file_object_and_verifies(client, files):
+    import io
+    buf = io.BytesIO()
+    seen: list = []
+    res = client.getfo("a.txt", buf, on_progress=lambda d, t: seen.append((d, t)))
+    assert buf.getvalue() == b"alpha\n" and res.local == "<stream>"
+    assert res.sha256 == sha(b"alpha\n") and seen[-1] == (6, 6)
+    assert client.connected
+
+
+def test_getfo_of_a_missing_file_raises_and_the_connection_goes_on(client, files):
+    import io
+    with pytest.raises(errors.NotFoundError):
+        client.getfo("nope", io.BytesIO())
+    assert client.pwd() == "/"
+
+
+def test_getfo_reports_a_mismatch_after_the_fact(server, files, tmp_path):
+    """A server whose digest frame disagrees: the bytes were streamed, then the error."""
+    import io
+    import threading
+    from pyftp.protocol import encode_frame
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def serve():
+        conn, _ = lsock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(encode_frame({"ok": True, "version": 1, "features": ["sha256"]}))
+            conn.recv(65536)
+            conn.sendall(encode_frame({"ok": True, "size": 3, "offset": 0, "total": 3})
+                         + b"abc" + encode_frame({"ok": True, "sha256": "0" * 64}))
+            conn.recv(65536)
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        with Client(*lsock.getsockname(), timeout=5) as c:
+            out = io.BytesIO()
+            with pytest.raises(errors.ChecksumMismatchError, match="already written"):
+                c.getfo("x", out)
+            assert out.getvalue() == b"abc"
+    finally:
+        t.join(10)
+        lsock.close()
+
+
+def test_get_refuses_to_replace_a_socket_file(client, files, tmp_path):
+    s = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "sock"
+    s.bind(str(path))
+    try:
+        with pytest.raises(errors.LocalError, match="not a regular file"):
+            client.get("a.txt", path)
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ public hooks
+
+def test_abort_drops_the_connection_like_a_network_failure(client, files):
+    assert client.socket is not None
+    client.abort("the network went away")
+    assert not client.connected and client.socket is None
+    with pytest.raises(errors.TransportError, match="the network went away"):
+        client.pwd()
+    client.reconnect()
+    assert client.pwd() == "/"
+
+
+# ------------------------------------------------------------------ resume tokens (C1)
+
+def test_token_book_keeps_tokens_by_path_and_total_until_published():
+    from pyftp.client.upload import TokenBook
+    book = TokenBook()
+    key = book.key("/in", "a/../b.bin", 10)
+    assert key == ("/in/b.bin", 10) and book.key("/", "/in/b.bin", 10) == key
+    book.remember(key, "tok_1-A")
+    book.remember(book.key("/", "x", 1), None)  # an old server's reply: nothing kept
+    assert book.get(key) == "tok_1-A" and book.get(("/in/b.bin", 11)) is None
+    assert len(book) == 1
+    book.forget(key)
+    assert book.get(key) is None and len(book) == 0

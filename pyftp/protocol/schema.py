@@ -1,8 +1,9 @@
 """The pyftp message schema: every operation declared once, with its fields.
 
 :data:`COMMANDS` declares every request (fields, help line); the server's handlers, the
-client's methods and the shell's commands are all named after it. Replies go through
-:func:`ok` and :func:`raise_for_reply`; the naming rule for partial files lives here
+client's methods and the shell's commands are all named after it. :data:`REPLIES` declares
+every success reply and :data:`SUBFRAMES` the ``data``/``verify`` frames of a put, read
+through :func:`read_reply` and :func:`read_subframe`; the naming rule for partial files lives here
 too, because both ends must recognise the same hidden names.
 
 Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no files.
@@ -20,7 +21,8 @@ from .frames import MAX_SIZE
 __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
     "validate_request", "raise_for_reply", "ok", "partial_name", "is_partial_name",
-    "os_bytes", "PARTIAL_SUFFIX",
+    "os_bytes", "PARTIAL_SUFFIX", "REPLIES", "SUBFRAMES", "read_reply", "read_subframe",
+    "PIPELINE_OPS",
 ]
 
 #: protocol version spoken in ``hello``
@@ -75,7 +77,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("put", "upload a file (then a data frame)",
             (_path(), Field("total", "int", True), Field("sha256", "sha256"),
              Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number"),
-             Field("trailer", "bool")),
+             Field("trailer", "bool"), Field("token", "str")),
             writes=True),
     Command("hash", "SHA-256 of a file", (_path(),)),
     Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
@@ -149,6 +151,86 @@ def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
     if status is False:
         raise error_for_code(fields.get("error"), fields.get("message", ""))
     raise ProtocolError("reply has no boolean 'ok' field")
+
+
+# ------------------------------------------------------------------ replies
+# Success replies, declared like the requests. A client reads every reply through
+# read_reply(), so a field of the wrong type is one clear ProtocolError instead of a
+# TypeError deep in a transfer. Fields not declared here are kept (and ignored), as
+# section 4 asks of clients. "get.digest" and "put.final" are the second reply frames
+# of those two exchanges.
+REPLIES: dict[str, tuple[Field, ...]] = {
+    "hello": (Field("version", "int"), Field("server", "str"), Field("features", "list")),
+    "ls": (),
+    "stat": (Field("entry", "object", True),),
+    "cd": (Field("cwd", "str", True),),
+    "pwd": (Field("cwd", "str", True),),
+    "mkdir": (Field("path", "str"),),
+    "rm": (Field("path", "str"),),
+    "rmdir": (Field("path", "str"),),
+    "mv": (Field("src", "str"), Field("dst", "str")),
+    "hash": (Field("sha256", "sha256", True), Field("total", "int"), Field("path", "str")),
+    "get": (Field("size", "int", True), Field("offset", "int", True),
+            Field("total", "int", True), Field("mtime", "real")),
+    "get.digest": (Field("sha256", "sha256", True),),
+    "put": (Field("offset", "int", True), Field("prefix_sha256", "sha256"),
+            Field("token", "str")),
+    "put.final": (Field("total", "int"), Field("sha256", "sha256"), Field("path", "str")),
+    "upper": (),
+    "quit": (),
+}
+#: the frames a client sends inside a put exchange (7.11, 13)
+SUBFRAMES: dict[str, tuple[Field, ...]] = {
+    "data": (Field("size", "int", True), Field("offset", "int")),
+    "verify": (Field("sha256", "sha256", True),),
+}
+#: ops whose reply is one header without payload: what ``call_many`` may pipeline
+PIPELINE_OPS = frozenset({"stat", "hash", "mkdir", "rm", "rmdir", "mv", "pwd"})
+
+
+def _check_reply(field_: Field, value: Any) -> bool:
+    kind = field_.kind
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "real":
+        return type(value) in (int, float)
+    if kind == "str":
+        return isinstance(value, str)
+    return _check(field_, value)
+
+
+def read_reply(op: str, header: Mapping[str, Any]) -> dict:
+    """A reply to ``op`` (a key of :data:`REPLIES`) with its declared fields checked.
+
+    Raises the error class of an error reply, and :class:`ProtocolError` for a reply
+    without a boolean ``ok`` or with a declared field missing or of the wrong type."""
+    raise_for_reply(header)
+    for f in REPLIES[op]:
+        value = header.get(f.name)
+        if value is None:
+            if f.required:
+                raise ProtocolError(f"the server's {op} reply has no {f.name!r} field")
+        elif not _check_reply(f, value):
+            raise ProtocolError(f"the server's {op} reply has a bad {f.name!r} field: "
+                                f"{value!r:.40}")
+    return dict(header)
+
+
+def read_subframe(name: str, header: Mapping[str, Any]) -> dict:
+    """A ``data`` or ``verify`` frame checked against :data:`SUBFRAMES`; raises
+    BadRequestError naming what is wrong."""
+    if header.get("op") != name:
+        raise BadRequestError(f"expected a {name} frame, got op {str(header.get('op'))[:40]!r}")
+    for f in SUBFRAMES[name]:
+        value = header.get(f.name)
+        if value is None:
+            if f.required:
+                raise BadRequestError(f"{name}: missing field {f.name!r}")
+        elif not _check(f, value):
+            raise BadRequestError(f"{name}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
+    return dict(header)
 
 
 # ------------------------------------------------------------------ partial files
