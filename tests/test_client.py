@@ -660,3 +660,61 @@ def test_token_book_keeps_tokens_by_path_and_total_until_published():
     assert len(book) == 1
     book.forget(key)
     assert book.get(key) is None and len(book) == 0
+
+
+def test_get_many_follows_links_and_never_replaces_a_fifo(client, files, tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    res = client.get_many([("a.txt", link), ("sub/b.txt", fifo), ("sub/b.txt", tmp_path / "b")])
+    assert isinstance(res[0], TransferResult) and real.read_bytes() == b"alpha\n"
+    assert link.is_symlink()
+    assert isinstance(res[1], errors.LocalError) and "not a regular file" in str(res[1])
+    import stat
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (tmp_path / "b").read_bytes() == b"beta" and local_dots(tmp_path) == []
+
+
+def test_no_token_is_sent_to_a_server_that_does_not_list_resume_token(tmp_path):
+    from helpers import ScriptedPeer
+    peer = ScriptedPeer(["sha256", "resume", "sha256_trailer"], tokens=["T1", "T1"],
+                        finals=[{"ok": False, "error": "internal", "message": "disk"}])
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 100)
+    try:
+        with Client(*peer.address, timeout=5) as c:
+            with pytest.raises(errors.InternalError):
+                c.put(src, "f.bin")
+            c.put(src, "f.bin")
+    finally:
+        peer.close()
+    puts = [h for h in peer.headers if h["op"] == "put"]
+    assert len(puts) == 2 and all("token" not in h for h in puts)
+
+
+def test_a_resume_token_is_sent_again_until_the_put_published(tmp_path):
+    from helpers import ScriptedPeer
+    fail = {"ok": False, "error": "internal", "message": "disk"}
+    peer = ScriptedPeer(["sha256", "resume", "sha256_trailer", "resume_token"],
+                        tokens=["T1", "T1", "T2", "T3"], finals=[fail])
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(b"x" * 100)
+    big.write_bytes(os.urandom(3 << 20))  # a trailer put
+    try:
+        with Client(*peer.address, timeout=5) as c:
+            c.cd("/in")
+            with pytest.raises(errors.InternalError):
+                c.put(small, "s.bin")     # T1 handed out, not published
+            c.put(small, "s.bin")         # sends T1, publishes: forgotten
+            c.put(small, "s.bin")         # nothing to send; T2 handed out and published
+            c.put_many([(big, "b.bin")])  # trailer form: T3, published
+    finally:
+        peer.close()
+    puts = [h for h in peer.headers if h["op"] == "put"]
+    assert [h.get("token") for h in puts] == [None, "T1", None, None]
+    assert puts[3].get("trailer") is True and "sha256" not in puts[3]
+    verify = [h for h in peer.headers if h["op"] == "verify"]
+    assert len(verify) == 1 and verify[0]["sha256"] == sha(big.read_bytes())

@@ -25,7 +25,7 @@ from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, Protoc
 from ..protocol import mtime_ns, partial_name, raise_for_reply, read_reply
 from ..transport import Channel
 
-__all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target",
+__all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
            "partial_path", "reply_error", "STREAM"]
 
 ProgressCallback = Callable[[int, int], object]
@@ -76,6 +76,20 @@ def resolve_target(remote: str, local: str | os.PathLike | None) -> tuple[str, s
     return local, "file"
 
 
+def file_target(local: str) -> str:
+    """A ``get_many`` target: a symlink is followed; anything that exists and is not
+    a regular file raises LocalError (it is never replaced by one)."""
+    if os.path.islink(local):
+        local = os.path.realpath(local)
+    try:
+        mode = os.stat(local).st_mode
+    except OSError:
+        return local
+    if not stat_.S_ISREG(mode):
+        raise LocalError(f"{local} is not a regular file; it is left as it is")
+    return local
+
+
 def partial_path(target: str) -> str:
     """The hidden partial file a download to ``target`` is written to."""
     return os.path.join(os.path.dirname(target) or ".", partial_name(os.path.basename(target)))
@@ -105,14 +119,18 @@ class Download:
 
     def __init__(self, remote: str, target: str, *, keep_mtime: bool = True,
                  progress: ProgressCallback | None = None,
-                 stream: BinaryIO | None = None) -> None:
+                 stream: BinaryIO | None = None, refused: LocalError | None = None) -> None:
         self.remote, self.target = remote, target
+        self.refused = refused  # a target this download must not touch
         self.keep_mtime, self.progress = keep_mtime, progress
         self.stream = stream
         self.partial = partial_path(target) if stream is None else ""
         self.offset = 0  # what the last request asked for
 
     def request(self, resume: bool) -> dict:
+        """The ``get`` request; raises LocalError for a target that is refused."""
+        if self.refused is not None:
+            raise self.refused
         self.offset = 0
         if resume and self.stream is None:
             try:

@@ -27,7 +27,7 @@ from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, Protoc
                       PyftpError, RemoteError, TransportError)
 from ..protocol import PIPELINE_OPS, encode_frame, read_reply
 from .connection import Connection
-from .download import Download, TransferResult, reply_error
+from .download import Download, TransferResult, file_target, reply_error
 from .entry import Entry
 from .upload import TokenBook, Upload
 
@@ -183,11 +183,14 @@ class Batches(Connection):
         """
         loads = []
         for i, (remote, local) in enumerate(pairs):
-            local = os.fspath(local)
-            if os.path.islink(local):
-                local = os.path.realpath(local)
-            loads.append(Download(str(remote), local, keep_mtime=keep_mtime, progress=(
-                (lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes else None)))
+            local, refused = os.fspath(local), None
+            try:
+                local = file_target(local)
+            except LocalError as exc:
+                refused = exc
+            loads.append(Download(str(remote), local, keep_mtime=keep_mtime, refused=refused,
+                                  progress=(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes
+                                  else None))
         return self._download(loads, resume, window, on_file)
 
     def _download(self, loads: list[Download], resume: bool, window: int,
@@ -208,7 +211,9 @@ class Batches(Connection):
                     return encode_frame(loads[indices[k]].request(resume_now))
                 except ValueError as exc:
                     finish(indices[k], BadRequestError(f"path too long: {exc}"))
-                    return None
+                except LocalError as exc:
+                    finish(indices[k], exc)
+                return None
 
             def reply(k: int, header: dict) -> None:
                 load = loads[indices[k]]
