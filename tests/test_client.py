@@ -394,7 +394,9 @@ def fake_peer():
     import threading
     made: list = []
 
-    def start(answer: bytes):
+    def start(answer: bytes, speaks_first: bool = False, close: bool = True):
+        # speaks_first: the answer goes out on connect, as SSH and FTP banners do;
+        # close=False: the peer then stays silent instead of closing
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(1)
@@ -408,10 +410,13 @@ def fake_peer():
             with conn:
                 conn.settimeout(10)
                 try:
-                    conn.recv(65536)
+                    if not speaks_first:
+                        conn.recv(65536)
                     conn.sendall(answer)
-                    conn.shutdown(socket.SHUT_WR)
+                    if close:
+                        conn.shutdown(socket.SHUT_WR)
                     conn.recv(65536)  # until the client closes
+                    conn.recv(65536)
                 except OSError:
                     pass
         t = threading.Thread(target=serve, name="fake-peer")
@@ -462,56 +467,14 @@ def test_listing_entries_from_the_wire_are_ordinary_frozen_entries():
             Entry.from_wire(bad)
 
 
-# ------------------------------------------------------------------ a peer that speaks first
-
-@pytest.fixture
-def banner_peer():
-    """A one-shot TCP listener that sends ``banner`` as soon as a client connects (as
-    SSH and FTP servers do), or only after the client's first bytes (``after_hello``)."""
-    import threading
-    made: list = []
-
-    def start(banner: bytes, after_hello: bool = False):
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(1)
-        lsock.settimeout(10)
-
-        def serve():
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(10)
-                try:
-                    if after_hello:
-                        conn.recv(65536)
-                    conn.sendall(banner)
-                    conn.recv(65536)  # until the client closes
-                    conn.recv(65536)
-                except OSError:
-                    pass
-        t = threading.Thread(target=serve, name="banner-peer")
-        t.start()
-        made.append((lsock, t))
-        return lsock.getsockname()
-    try:
-        yield start
-    finally:
-        for lsock, t in made:
-            lsock.close()
-            t.join(10)
-
-
-@pytest.mark.parametrize("banner, after_hello, what", [
-    (b"SSH-2.0-OpenSSH_9.6\r\n", False, "an SSH server"),
-    (b"220 ProFTPD Server ready.\r\n", False, "an FTP server"),
-    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", True, "an HTTP server"),
-    (b"+OK POP3 server ready\r\n", False, "not a pyftp server"),
+@pytest.mark.parametrize("banner, speaks_first, what", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", True, "an SSH server"),
+    (b"220 ProFTPD Server ready.\r\n", True, "an FTP server"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", False, "an HTTP server"),
+    (b"+OK POP3 server ready\r\n", True, "not a pyftp server"),
 ])
-def test_a_peer_that_is_not_pyftp_is_named(banner_peer, banner, after_hello, what):
-    host, port = banner_peer(banner, after_hello)
+def test_a_peer_that_is_not_pyftp_is_named(fake_peer, banner, speaks_first, what):
+    host, port = fake_peer(banner, speaks_first)
     with pytest.raises(errors.NotPyftpError) as info:
         Client(host, port, timeout=5)
     text = str(info.value)
@@ -520,14 +483,14 @@ def test_a_peer_that_is_not_pyftp_is_named(banner_peer, banner, after_hello, wha
     assert isinstance(info.value, errors.ProtocolError)  # the CLI's exit 4
 
 
-def test_a_silent_peer_is_given_up_on_after_the_hello_deadline(banner_peer):
+def test_a_silent_peer_is_given_up_on_after_the_hello_deadline(fake_peer):
     # the peer never answers: the hello deadline, not the 30 s timeout, ends the wait
-    host, port = banner_peer(b"", after_hello=True)
+    host, port = fake_peer(b"", close=False)
     with pytest.raises(errors.NotPyftpError, match="did not answer the hello within 0.3 s"):
         Client(host, port, timeout=30, hello_timeout=0.3)
 
 
-def test_the_cli_gives_exit_4_for_a_peer_that_is_not_pyftp(banner_peer):
+def test_the_cli_gives_exit_4_for_a_peer_that_is_not_pyftp():
     from pyftp.cli.client import exit_code_for
     assert exit_code_for(errors.NotPyftpError("x is an SSH server")) == 4
 

@@ -54,6 +54,18 @@ def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
         run(again, False)
 
 
+def _collector(count: int, on_file: FileCallback | None) -> tuple[list, Callable]:
+    """A batch's result list and the ``finish(i, result)`` that fills it and tells
+    ``on_file`` at once (a caller's progress must not wait for the batch's end)."""
+    results: list = [None] * count
+
+    def finish(i: int, res) -> None:
+        results[i] = res
+        if on_file:
+            on_file(i, res)
+    return results, finish
+
+
 def parse_listing(data: bytes) -> list[Entry]:
     try:
         items = json.loads(data.decode("utf-8"))
@@ -196,12 +208,7 @@ class Batches(Connection):
     def _download(self, loads: list[Download], resume: bool, window: int,
                   on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
         """The one download loop: ``loads`` pipelined, each verified and published."""
-        results: list = [None] * len(loads)
-
-        def finish(i: int, res) -> None:
-            results[i] = res
-            if on_file:
-                on_file(i, res)
+        results, finish = _collector(len(loads), on_file)
 
         def run(indices: list[int], resume_now: bool) -> list[int]:
             again: list[int] = []
@@ -269,12 +276,7 @@ class Batches(Connection):
     def _upload(self, ups: list[Upload], resume: bool, ticks: list,
                 on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
         """The one upload loop (see :meth:`put_many`)."""
-        results: list = [None] * len(ups)
-
-        def finish(i: int, res) -> None:
-            results[i] = res
-            if on_file:
-                on_file(i, res)
+        results, finish = _collector(len(ups), on_file)
 
         def run(indices: list[int], resume_now: bool) -> list[int]:
             return _PutRun(self, ups, indices, resume_now, ticks, finish).run()

@@ -207,15 +207,27 @@ def read_reply(op: str, header: Mapping[str, Any]) -> dict:
     Raises the error class of an error reply, and :class:`ProtocolError` for a reply
     without a boolean ``ok`` or with a declared field missing or of the wrong type."""
     raise_for_reply(header)
-    for f in REPLIES[op]:
+    bad = _first_bad(REPLIES[op], header, _check_reply)
+    if bad is not None:
+        f, value = bad
+        if value is None:
+            raise ProtocolError(f"the server's {op} reply has no {f.name!r} field")
+        raise ProtocolError(f"the server's {op} reply has a bad {f.name!r} field: "
+                            f"{value!r:.40}")
+    return dict(header)
+
+
+def _first_bad(fields: tuple[Field, ...], header: Mapping[str, Any],
+               check) -> tuple[Field, Any] | None:
+    """The first declared field missing (value None) or failing ``check``."""
+    for f in fields:
         value = header.get(f.name)
         if value is None:
             if f.required:
-                raise ProtocolError(f"the server's {op} reply has no {f.name!r} field")
-        elif not _check_reply(f, value):
-            raise ProtocolError(f"the server's {op} reply has a bad {f.name!r} field: "
-                                f"{value!r:.40}")
-    return dict(header)
+                return f, None
+        elif not check(f, value):
+            return f, value
+    return None
 
 
 def read_subframe(name: str, header: Mapping[str, Any]) -> dict:
@@ -223,13 +235,12 @@ def read_subframe(name: str, header: Mapping[str, Any]) -> dict:
     BadRequestError naming what is wrong."""
     if header.get("op") != name:
         raise BadRequestError(f"expected a {name} frame, got op {str(header.get('op'))[:40]!r}")
-    for f in SUBFRAMES[name]:
-        value = header.get(f.name)
+    bad = _first_bad(SUBFRAMES[name], header, _check)
+    if bad is not None:
+        f, value = bad
         if value is None:
-            if f.required:
-                raise BadRequestError(f"{name}: missing field {f.name!r}")
-        elif not _check(f, value):
-            raise BadRequestError(f"{name}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
+            raise BadRequestError(f"{name}: missing field {f.name!r}")
+        raise BadRequestError(f"{name}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
     return dict(header)
 
 
