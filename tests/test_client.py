@@ -681,3 +681,32 @@ def test_a_resume_token_is_sent_again_until_the_put_published(tmp_path):
     assert puts[3].get("trailer") is True and "sha256" not in puts[3]
     verify = [h for h in peer.headers if h["op"] == "verify"]
     assert len(verify) == 1 and verify[0]["sha256"] == sha(big.read_bytes())
+
+
+def test_get_into_a_process_fd_link_writes_to_the_open_file(client, files, tmp_path):
+    # /dev/stdout redirected to a file: a link into /proc that must be written through,
+    # not replaced by a new file the redirect never sees (appended, as >> would keep)
+    out = tmp_path / "out.txt"
+    out.write_bytes(b"before\n")
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND)
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{fd}")
+        ino = os.stat(out).st_ino
+        client.get("a.txt", link)
+    finally:
+        os.close(fd)
+    assert out.read_bytes() == b"before\nalpha\n" and os.stat(out).st_ino == ino
+    assert link.is_symlink() and local_dots(tmp_path) == []
+
+
+def test_get_into_a_pipe_link_streams(client, files, tmp_path):
+    r, w = os.pipe()
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{w}")
+        client.get("a.txt", link)
+        assert os.read(r, 100) == b"alpha\n"
+    finally:
+        os.close(r)
+        os.close(w)

@@ -117,7 +117,9 @@ class Client(Batches):
         target, how = resolve_target(remote, local)
         if how == STREAM:
             try:
-                f = open(target, "wb", buffering=0)
+                # append: a FIFO or device does not care, and /dev/stdout redirected to a
+                # file with >> must not be truncated
+                f = open(target, "ab", buffering=0)
             except OSError as exc:
                 raise LocalError(f"cannot write {target}: {exc.strerror}") from exc
             with f:

@@ -146,11 +146,12 @@ class Connection:
             if not data:
                 return got
             got += data
-        if len(got) < _SNIFF and not got.startswith(b"\x00"):
-            # silence (or a few bytes that cannot start a pyftp reply) past the deadline
-            seen = f" (it sent {got!r:.40})" if got else ""
+        if got and not got.startswith(b"\x00"):
+            _name_the_peer(got, self.address)
+        if not got:
+            # silence past the deadline
             raise NotPyftpError(f"{self.address} did not answer the hello within "
-                                f"{wait:g} s{seen}: not a pyftp server, or a TLS one "
+                                f"{wait:g} s: not a pyftp server, or a TLS one "
                                 "(then connect with --tls)")
         return got
 

@@ -59,14 +59,18 @@ def resolve_target(remote: str, local: str | os.PathLike | None) -> tuple[str, s
     local = os.fspath(local)
     if os.path.isdir(local):
         return os.path.join(local, name), "file"
-    if os.path.islink(local):
-        local = os.path.realpath(local)
     try:
-        mode = os.stat(local).st_mode
+        mode = os.stat(local).st_mode  # through links
     except OSError:
         mode = None
     if mode is not None and (stat_.S_ISFIFO(mode) or stat_.S_ISCHR(mode)):
         return local, STREAM
+    if os.path.islink(local):
+        if mode is not None and _through_proc(local):
+            # /dev/stdout and friends: a process's open file, written into as the shell
+            # redirected it, never swapped for a new file the process does not hold
+            return local, STREAM
+        local = os.path.realpath(local)
     if mode is not None and not stat_.S_ISREG(mode):
         raise LocalError(f"{local} is not a regular file; it is left as it is "
                          "(name a file or a folder)")
@@ -76,10 +80,23 @@ def resolve_target(remote: str, local: str | os.PathLike | None) -> tuple[str, s
     return local, "file"
 
 
+def _through_proc(path: str) -> bool:
+    """True when following the link ``path`` passes through /proc (a process's fd)."""
+    for _ in range(40):  # the kernel's own limit on links followed
+        if os.path.abspath(path).startswith("/proc/"):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    return False
+
+
 def file_target(local: str) -> str:
     """A ``get_many`` target: a symlink is followed; anything that exists and is not
     a regular file raises LocalError (it is never replaced by one)."""
     if os.path.islink(local):
+        if _through_proc(local):
+            raise LocalError(f"{local} is a process's open file; get it on its own")
         local = os.path.realpath(local)
     try:
         mode = os.stat(local).st_mode
