@@ -710,3 +710,9 @@ def test_get_into_a_pipe_link_streams(client, files, tmp_path):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_tls_answer_to_a_plain_hello_says_use_tls(fake_peer):
+    host, port = fake_peer(b"\x15\x03\x03\x00\x02\x02\x32")  # a TLS alert record
+    with pytest.raises(errors.ConnectError, match="connect with --tls"):
+        Client(host, port, timeout=5)

@@ -113,14 +113,14 @@ class Connection:
             if reply is None:
                 raise TransportError(f"{self.address} closed the connection")
             return read_reply("hello", reply)
-        except (UnsupportedVersionError, NotPyftpError):
+        except (UnsupportedVersionError, NotPyftpError, ConnectError):
             raise
         except TransportError as exc:
             raise ConnectError(f"{self.address} closed the connection during hello "
                                f"({exc}){tls_hint}") from exc
         except ProtocolError as exc:
-            raise ConnectError(f"{self.address} does not answer like a pyftp server "
-                               f"({exc}){tls_hint}") from exc
+            raise NotPyftpError(f"{self.address} does not answer like a pyftp server "
+                                f"({exc}){tls_hint}") from exc
 
     def _hello_wait(self) -> float | None:
         waits = [t for t in (self.timeout, self.hello_timeout) if t is not None]
@@ -254,6 +254,8 @@ def _name_the_peer(first: bytes, address: str) -> None:
     always 0; each banner below starts with a printable letter instead."""
     if first.startswith(b"\x00"):
         return
+    if first[:1] in (b"\x15", b"\x16") and first[1:2] == b"\x03":
+        raise ConnectError(f"{address} answered with TLS: connect with --tls")
     if first.startswith(b"SSH-"):
         what = "an SSH server"
     elif first.startswith(b"HTTP/"):

@@ -246,11 +246,12 @@ class _Output:
         if self.stream is not None:
             return
         offset = load.offset
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
+        # read-write: the kept prefix is hashed through the same descriptor (pread)
+        flags = os.O_RDWR | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
         try:
             self.fd = os.open(load.partial, flags, 0o644)
             if offset:
-                _hash_prefix(h, load.partial, offset)
+                digests.hash_into(h, self.fd, 0, offset)
         except OSError as exc:
             self._fail(exc)
 
@@ -285,14 +286,6 @@ class _Output:
                 self.stream.flush()
             except (OSError, ValueError) as exc:
                 self.problem = LocalError(f"cannot write {self.name}: {exc}")
-
-
-def _hash_prefix(h, path: str, limit: int) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        digests.hash_into(h, fd, 0, limit)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: str) -> None:
