@@ -294,6 +294,7 @@ class _PutRun:
         self.ticks, self.finish = ticks, finish
         self.book = conn._tokens()
         self.again: list[int] = []
+        self.last_opened: int | None = None  # closed on the way out, whatever happened
 
     def _open_from(self, k: int) -> int | None:
         """Open the first file from position ``k`` that can be read; its position."""
@@ -301,6 +302,7 @@ class _PutRun:
             up = self.ups[self.indices[k]]
             try:
                 up.open(self.resume, self.book, self.conn._cwd)
+                self.last_opened = k
                 return k
             except LocalError as exc:
                 self.finish(self.indices[k], exc)
@@ -320,7 +322,7 @@ class _PutRun:
             self.conn._drop("a batch upload was interrupted")
             raise
         finally:
-            for k in (cur, nxt):
+            for k in (cur, nxt, self.last_opened):
                 if k is not None:
                     self.ups[self.indices[k]].close()
         return self.again
@@ -340,14 +342,20 @@ class _PutRun:
         reply = read_reply("put", header)
         if self.book is not None and up.token_key is not None:
             self.book.remember(up.token_key, reply.get("token"))
+        opened: list[int | None] = []
+
+        def next_frame() -> bytes:
+            # overlap: read and hash the next file while the server verifies this one;
+            # its header leaves right behind this file's data
+            opened.append(self._open_from(cur + 1))
+            return self.ups[self.indices[opened[0]]].frame if opened[0] is not None else b""
         try:
-            up.send(chan, reply, self.ticks[i])
+            up.send(chan, reply, self.ticks[i], next_frame)
         except LocalError as exc:
             self.finish(i, exc)
             raise TransportError(f"the connection was closed because {exc}") from exc
         up.close()
-        # overlap: read and hash the next file while the server verifies this one
-        nxt = self._send_next(chan, cur)
+        nxt = opened[0] if opened else None
         final = self.conn._recv_reply()
         if final.get("ok") is True:
             if self.book is not None and up.token_key is not None:

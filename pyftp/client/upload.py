@@ -139,10 +139,13 @@ class Upload:
                 f.close()
         return self
 
-    def send(self, chan: Channel, reply: dict, tick: Callable[[int, int], object] | None) -> int:
-        """Send the data (and ``verify``) frames for the offset ``reply``; return the
-        bytes sent. Raises ProtocolError for an offset outside the file, LocalError if
-        the file shrank (the connection is then out of step: the caller drops it)."""
+    def send(self, chan: Channel, reply: dict, tick: Callable[[int, int], object] | None,
+             then: Callable[[], bytes] = bytes) -> int:
+        """Send the data (and ``verify``) frames for the offset ``reply``, then the
+        bytes ``then()`` returns (the next put's header: for a small file in the same
+        write); return the data bytes sent. Raises ProtocolError for an offset outside
+        the file, LocalError if the file shrank (the connection is then out of step:
+        the caller drops it)."""
         offset = reply["offset"]
         if not 0 <= offset <= self.total:
             raise ProtocolError(f"the server asked to resume {self.remote} at {offset!r}, "
@@ -163,11 +166,14 @@ class Upload:
         if tick:
             tick(offset, self.total)
         if self.data is not None:
-            chan.send_bytes(encode_frame(data) + self.data[offset:])
+            chan.send_bytes(b"".join((encode_frame(data), self.data[offset:], then())))
             if tick:
                 tick(self.total, self.total)
             return count
         self._send_file(chan, data, offset, count, tick)
+        tail = then()
+        if tail:
+            chan.send_bytes(tail)
         return count
 
     def _send_file(self, chan: Channel, data: dict, offset: int, count: int, tick) -> None:
