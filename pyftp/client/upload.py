@@ -193,7 +193,8 @@ class Upload:
             done += n
             if tick:
                 tick(done, self.total)
-        sent = chan.send_file(f, offset, count, on_chunk=chunk)
+        # without a progress callback one sendfile call moves the whole range
+        sent = chan.send_file(f, offset, count, on_chunk=chunk if tick else None)
         if self._hasher is not None:
             try:
                 self._hasher.result()
