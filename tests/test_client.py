@@ -490,9 +490,14 @@ def test_a_silent_peer_is_given_up_on_after_the_hello_deadline(fake_peer):
         Client(host, port, timeout=30, hello_timeout=0.3)
 
 
-def test_the_cli_gives_exit_4_for_a_peer_that_is_not_pyftp():
-    from pyftp.cli.client import exit_code_for
-    assert exit_code_for(errors.NotPyftpError("x is an SSH server")) == 4
+def test_the_console_script_exits_4_for_an_ssh_server(fake_peer, tmp_path):
+    import subprocess
+    import sys
+    host, port = fake_peer(b"SSH-2.0-OpenSSH_9.6\r\n", speaks_first=True)
+    proc = subprocess.run([sys.executable, "-m", "pyftp", f"{host}:{port}", "-c", "pwd"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert "an SSH server" in proc.stderr and "Traceback" not in proc.stderr
 
 
 # ------------------------------------------------------------------ download targets (C2)
