@@ -721,3 +721,9 @@ def test_a_tls_answer_to_a_plain_hello_says_use_tls(fake_peer):
     host, port = fake_peer(b"\x15\x03\x03\x00\x02\x02\x32")  # a TLS alert record
     with pytest.raises(errors.ConnectError, match="connect with --tls"):
         Client(host, port, timeout=5)
+
+
+def test_a_silent_peer_ends_a_tls_handshake_at_the_hello_deadline(fake_peer):
+    host, port = fake_peer(b"", close=False)
+    with pytest.raises(errors.ConnectError, match="TLS"):
+        Client(host, port, timeout=30, hello_timeout=0.3, tls=True, insecure=True)

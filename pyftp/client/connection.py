@@ -82,6 +82,8 @@ class Connection:
     def _wrap_tls(self, sock: socket.socket) -> socket.socket:
         import ssl
         assert self._ssl_context is not None
+        # the handshake is part of saying hello: a silent peer gets the hello deadline
+        sock.settimeout(self._hello_wait())
         try:
             return self._ssl_context.wrap_socket(sock, server_hostname=self.host)
         except ssl.SSLCertVerificationError as exc:
