@@ -94,14 +94,18 @@ def _through_proc(path: str) -> bool:
 def file_target(local: str) -> str:
     """A ``get_many`` target: a symlink is followed; anything that exists and is not
     a regular file raises LocalError (it is never replaced by one)."""
-    if os.path.islink(local):
+    try:
+        mode = os.lstat(local).st_mode  # one system call for the common case
+    except OSError:
+        return local
+    if stat_.S_ISLNK(mode):
         if _through_proc(local):
             raise LocalError(f"{local} is a process's open file; get it on its own")
         local = os.path.realpath(local)
-    try:
-        mode = os.stat(local).st_mode
-    except OSError:
-        return local
+        try:
+            mode = os.stat(local).st_mode
+        except OSError:
+            return local
     if not stat_.S_ISREG(mode):
         raise LocalError(f"{local} is not a regular file; it is left as it is")
     return local
