@@ -215,6 +215,9 @@ class Upload:
                               time.monotonic() - started)
 
     def close(self) -> None:
+        """Release the file, its hasher and its bytes (a batch of many small files
+        must not keep every one of them in memory)."""
+        self.data = None
         if self._hasher is not None:
             self._hasher.cancel()
             self._hasher = None
