@@ -21,7 +21,7 @@ from ._version import __version__
 __all__ = [
     "__version__", "Client", "Entry", "TransferResult", "Server", "ServerConfig", "Account",
     "PyftpError", "TransportError", "ConnectError", "LocalError", "RemoteError",
-    "BadRequestError", "ProtocolError", "AuthRequiredError", "AuthFailedError",
+    "BadRequestError", "ProtocolError", "NotPyftpError", "AuthRequiredError", "AuthFailedError",
     "PermissionDeniedError", "NotFoundError", "AlreadyExistsError", "IsDirectoryError",
     "NotDirectoryError", "NotEmptyError", "BusyError", "TooLargeError", "NoSpaceError",
     "ChecksumMismatchError", "UnsupportedVersionError", "InternalError", "error_for_code",

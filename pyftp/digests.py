@@ -16,7 +16,7 @@ import hashlib
 import os
 import queue
 import threading
-from typing import Protocol
+from typing import Callable, Protocol
 
 __all__ = [
     "ALGORITHMS", "DEFAULT", "CHUNK", "OVERLAP_MIN", "Hasher", "new", "hash_bytes",
@@ -60,15 +60,17 @@ def hash_bytes(data: bytes | memoryview, algorithm: str = DEFAULT) -> str:
     return new(algorithm, bytes(data) if isinstance(data, memoryview) else data).hexdigest()
 
 
-def hash_into(h: Hasher, fd: int, start: int = 0, stop: int | None = None) -> int:
+def hash_into(h: Hasher, fd: int, start: int = 0, stop: int | None = None,
+              stopped: Callable[[], bool] | None = None) -> int:
     """Feed bytes ``[start, stop)`` of ``fd`` (to its end when ``stop`` is None) to ``h``
     with ``pread``, so the fd's position is untouched; return the bytes hashed (fewer
-    than asked if the file is shorter). The one hashing loop of the project."""
+    than asked if the file is shorter, or once ``stopped()`` says so, asked before each
+    1 MiB). The one hashing loop of the project."""
     buf = POOL.take(CHUNK)
     view = memoryview(buf)
     pos = start
     try:
-        while stop is None or pos < stop:
+        while (stop is None or pos < stop) and not (stopped and stopped()):
             want = CHUNK if stop is None else min(CHUNK, stop - pos)
             n = pread_into(fd, view[:want], pos)
             if not n:
@@ -223,23 +225,12 @@ class FileHasher:
             OVERLAP_SLOTS.release()
 
     def _work(self) -> None:
-        buf = POOL.take(CHUNK)
-        view = memoryview(buf)
-        pos, stop = self._start, self._stop
-        update = self._hasher.update
+        # a file that shrank ends the loop early: the caller sees it from the count
         try:
-            while pos < stop and not self._cancelled:
-                n = pread_into(self._fd, view[:min(CHUNK, stop - pos)], pos)
-                if not n:
-                    break  # the file shrank: the caller sees it from the short count
-                update(view[:n])
-                pos += n
+            self.hashed = hash_into(self._hasher, self._fd, self._start, self._stop,
+                                    lambda: self._cancelled)
         except OSError as exc:
             self._error = exc
-        finally:
-            view.release()
-            POOL.give(buf)
-        self.hashed = pos - self._start
 
     def result(self) -> Hasher:
         """Wait for the hash; raise the OSError a read met. Check :attr:`hashed`."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "PyftpError", "TransportError", "ConnectError", "LocalError", "CancelledError",
-    "RemoteError", "BadRequestError", "ProtocolError", "AuthRequiredError",
+    "RemoteError", "BadRequestError", "ProtocolError", "NotPyftpError", "AuthRequiredError",
     "AuthFailedError", "PermissionDeniedError", "NotFoundError", "AlreadyExistsError",
     "IsDirectoryError", "NotDirectoryError", "NotEmptyError", "BusyError",
     "TooLargeError", "NoSpaceError", "ChecksumMismatchError",
@@ -72,6 +72,11 @@ class ProtocolError(RemoteError):
     """The byte stream broke the framing rules; the connection cannot go on."""
 
     code, title = "bad_frame", "protocol error"
+
+
+class NotPyftpError(ProtocolError):
+    """The peer is not a pyftp server (an SSH, HTTP or FTP server, or silence); the
+    message says what it sent."""
 
 
 class AuthRequiredError(RemoteError):

@@ -79,6 +79,7 @@ class Channel:
         self._rbuf: bytearray | None = None  # allocated on the first payload read
         self.bytes_in = 0
         self.bytes_out = 0
+        self.writes = 0  #: write calls made on the socket (how well frames were batched)
         self._send_lock = threading.Lock()
         # plain TCP only: a TLS socket's bytes must go through its SSL object
         self._direct = type(sock) is socket.socket
@@ -288,6 +289,7 @@ class Channel:
             limiter.consume(len(piece))
 
     def _sendall(self, data: bytes | memoryview) -> None:
+        self.writes += 1
         try:
             if self._direct and len(data) <= SMALL_WRITE:
                 # a small frame nearly always fits the socket's send buffer: one write.

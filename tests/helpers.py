@@ -109,3 +109,92 @@ def without_token(reply: dict) -> dict:
     """A put's offset reply without its resume token (random, feature resume_token)."""
     assert isinstance(reply.get("token", "x"), str)
     return {k: v for k, v in reply.items() if k != "token"}
+
+
+class ScriptedPeer:
+    """A tiny fake pyftp server on 127.0.0.1:0 for client tests: answers hello with
+    ``features``, every put with an offset reply (plus ``tokens[n]`` when given) and,
+    once the data (and verify) frames are in, with ``finals[n]`` (default: ok).
+    ``headers`` records every header the client sent. One connection at a time."""
+
+    def __init__(self, features, *, tokens=(), finals=()):
+        import socket
+        import threading
+        self.features, self.tokens, self.finals = list(features), list(tokens), list(finals)
+        self.headers: list[dict] = []
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(10)
+        self.address = self.lsock.getsockname()
+        self._puts = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="scripted-peer")
+        self._thread.start()
+
+    def _frames(self, conn):
+        from pyftp.protocol import NEED_DATA, FrameDecoder, Header
+        dec = FrameDecoder()
+        while True:
+            event = dec.next_event()
+            if event is NEED_DATA:
+                data = conn.recv(1 << 20)
+                if not data:
+                    return
+                dec.feed(data)
+            elif isinstance(event, Header):
+                yield event.fields
+
+    def _serve(self):
+        from pyftp.protocol import encode_frame
+        for _ in range(4):  # bounded: a test opens at most a few connections
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            with conn:
+                if self._closing:
+                    return
+                conn.settimeout(10)
+                try:
+                    for h in self._frames(conn):
+                        self.headers.append(h)
+                        reply = self._answer(h)
+                        if reply is not None:
+                            conn.sendall(encode_frame(reply))
+                        if h.get("op") == "quit":
+                            break
+                except OSError:
+                    pass
+
+    def _answer(self, h):
+        op = h.get("op")
+        if op == "hello":
+            return {"ok": True, "version": 1, "server": "fake", "features": self.features}
+        if op == "put":
+            reply = {"ok": True, "offset": 0}
+            if self._puts < len(self.tokens) and self.tokens[self._puts]:
+                reply["token"] = self.tokens[self._puts]
+            self._pending = h
+            return reply
+        if op == "data" and self._pending.get("trailer"):
+            return None  # the verify frame follows
+        if op in ("data", "verify"):
+            n, self._puts = self._puts, self._puts + 1
+            if n < len(self.finals) and self.finals[n] is not None:
+                return self.finals[n]
+            return {"ok": True, "path": "/" + self._pending["path"].lstrip("/"),
+                    "total": self._pending["total"]}
+        if op in ("cd", "pwd"):
+            return {"ok": True, "cwd": h.get("path", "/")}
+        return {"ok": True}
+
+    def close(self):
+        import socket
+        self._closing = True
+        try:  # wake the accept() the thread waits in
+            socket.create_connection(self.address, timeout=5).close()
+        except OSError:
+            pass
+        self._thread.join(10)
+        self.lsock.close()

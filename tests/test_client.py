@@ -380,7 +380,7 @@ def test_broken_connection_sticks_until_reconnect(make_server, files):
 
 
 def test_unsupported_version_is_raised(server, monkeypatch):
-    import pyftp.client.client as client_mod
+    import pyftp.client.connection as client_mod
     monkeypatch.setattr(client_mod, "VERSION", 99)
     with pytest.raises(errors.UnsupportedVersionError):
         Client(*server.address, timeout=5)
@@ -394,7 +394,9 @@ def fake_peer():
     import threading
     made: list = []
 
-    def start(answer: bytes):
+    def start(answer: bytes, speaks_first: bool = False, close: bool = True):
+        # speaks_first: the answer goes out on connect, as SSH and FTP banners do;
+        # close=False: the peer then stays silent instead of closing
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(1)
@@ -408,10 +410,13 @@ def fake_peer():
             with conn:
                 conn.settimeout(10)
                 try:
-                    conn.recv(65536)
+                    if not speaks_first:
+                        conn.recv(65536)
                     conn.sendall(answer)
-                    conn.shutdown(socket.SHUT_WR)
+                    if close:
+                        conn.shutdown(socket.SHUT_WR)
                     conn.recv(65536)  # until the client closes
+                    conn.recv(65536)
                 except OSError:
                     pass
         t = threading.Thread(target=serve, name="fake-peer")
@@ -460,3 +465,265 @@ def test_listing_entries_from_the_wire_are_ordinary_frozen_entries():
                 {"name": "x", "type": "file", "mtime": [1]}):
         with pytest.raises(errors.ProtocolError, match="malformed listing entry"):
             Entry.from_wire(bad)
+
+
+@pytest.mark.parametrize("banner, speaks_first, what", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", True, "an SSH server"),
+    (b"220 ProFTPD Server ready.\r\n", True, "an FTP server"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", False, "an HTTP server"),
+    (b"+OK POP3 server ready\r\n", True, "not a pyftp server"),
+])
+def test_a_peer_that_is_not_pyftp_is_named(fake_peer, banner, speaks_first, what):
+    host, port = fake_peer(banner, speaks_first)
+    with pytest.raises(errors.NotPyftpError) as info:
+        Client(host, port, timeout=5)
+    text = str(info.value)
+    assert what in text and f"{host}:{port}" in text
+    assert "length" not in text and "1397966893" not in text
+    assert isinstance(info.value, errors.ProtocolError)  # the CLI's exit 4
+
+
+def test_a_silent_peer_is_given_up_on_after_the_hello_deadline(fake_peer):
+    # the peer never answers: the hello deadline, not the 30 s timeout, ends the wait
+    host, port = fake_peer(b"", close=False)
+    with pytest.raises(errors.NotPyftpError, match="did not answer the hello within 0.3 s"):
+        Client(host, port, timeout=30, hello_timeout=0.3)
+
+
+def test_the_console_script_exits_4_for_an_ssh_server(fake_peer, tmp_path):
+    import subprocess
+    import sys
+    host, port = fake_peer(b"SSH-2.0-OpenSSH_9.6\r\n", speaks_first=True)
+    proc = subprocess.run([sys.executable, "-m", "pyftp", f"{host}:{port}", "-c", "pwd"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert "an SSH server" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ download targets (C2)
+
+def test_get_through_a_symlink_replaces_the_file_it_points_to(client, files, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_bytes(b"old contents")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real / "old.txt")
+    res = client.get("a.txt", link)
+    assert link.is_symlink() and os.readlink(link) == str(real / "old.txt")
+    assert (real / "old.txt").read_bytes() == b"alpha\n"
+    assert res.local == str(real / "old.txt")
+    assert local_dots(real) == [] and local_dots(tmp_path) == []
+
+
+def test_get_into_a_fifo_streams_and_leaves_the_fifo(client, files, tmp_path):
+    import threading
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+
+    def read():
+        with open(fifo, "rb") as f:
+            got.append(f.read())
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        res = client.get("a.txt", fifo)
+    finally:
+        t.join(10)
+    assert got == [b"alpha\n"] and res.sha256 == sha(b"alpha\n") and res.local == str(fifo)
+    import stat
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert local_dots(tmp_path) == []
+
+
+def test_get_into_dev_null_keeps_the_device(client, files):
+    res = client.get("a.txt", "/dev/null")
+    import stat
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert res.total == 6 and res.sha256 == sha(b"alpha\n")
+    assert not os.path.exists("/dev/.null.pyftp-part")
+
+
+def test_getfo_writes_to_a_file_object_and_verifies(client, files):
+    import io
+    buf = io.BytesIO()
+    seen: list = []
+    res = client.getfo("a.txt", buf, on_progress=lambda d, t: seen.append((d, t)))
+    assert buf.getvalue() == b"alpha\n" and res.local == "<stream>"
+    assert res.sha256 == sha(b"alpha\n") and seen[-1] == (6, 6)
+    assert client.connected
+
+
+def test_getfo_of_a_missing_file_raises_and_the_connection_goes_on(client, files):
+    import io
+    with pytest.raises(errors.NotFoundError):
+        client.getfo("nope", io.BytesIO())
+    assert client.pwd() == "/"
+
+
+def test_getfo_reports_a_mismatch_after_the_fact(server, files, tmp_path):
+    """A server whose digest frame disagrees: the bytes were streamed, then the error."""
+    import io
+    import threading
+    from pyftp.protocol import encode_frame
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def serve():
+        conn, _ = lsock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(encode_frame({"ok": True, "version": 1, "features": ["sha256"]}))
+            conn.recv(65536)
+            conn.sendall(encode_frame({"ok": True, "size": 3, "offset": 0, "total": 3})
+                         + b"abc" + encode_frame({"ok": True, "sha256": "0" * 64}))
+            conn.recv(65536)
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        with Client(*lsock.getsockname(), timeout=5) as c:
+            out = io.BytesIO()
+            with pytest.raises(errors.ChecksumMismatchError, match="already written"):
+                c.getfo("x", out)
+            assert out.getvalue() == b"abc"
+    finally:
+        t.join(10)
+        lsock.close()
+
+
+def test_get_refuses_to_replace_a_socket_file(client, files, tmp_path):
+    s = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "sock"
+    s.bind(str(path))
+    try:
+        with pytest.raises(errors.LocalError, match="not a regular file"):
+            client.get("a.txt", path)
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ public hooks
+
+def test_abort_drops_the_connection_like_a_network_failure(client, files):
+    assert client.socket is not None
+    client.abort("the network went away")
+    assert not client.connected and client.socket is None
+    with pytest.raises(errors.TransportError, match="the network went away"):
+        client.pwd()
+    client.reconnect()
+    assert client.pwd() == "/"
+
+
+# ------------------------------------------------------------------ resume tokens (C1)
+
+def test_token_book_keeps_tokens_by_path_and_total_until_published():
+    from pyftp.client.upload import TokenBook
+    book = TokenBook()
+    key = book.key("/in", "a/../b.bin", 10)
+    assert key == ("/in/b.bin", 10) and book.key("/", "/in/b.bin", 10) == key
+    book.remember(key, "tok_1-A")
+    book.remember(book.key("/", "x", 1), None)  # an old server's reply: nothing kept
+    assert book.get(key) == "tok_1-A" and book.get(("/in/b.bin", 11)) is None
+    assert len(book) == 1
+    book.forget(key)
+    assert book.get(key) is None and len(book) == 0
+
+
+def test_get_many_follows_links_and_never_replaces_a_fifo(client, files, tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    res = client.get_many([("a.txt", link), ("sub/b.txt", fifo), ("sub/b.txt", tmp_path / "b")])
+    assert isinstance(res[0], TransferResult) and real.read_bytes() == b"alpha\n"
+    assert link.is_symlink()
+    assert isinstance(res[1], errors.LocalError) and "not a regular file" in str(res[1])
+    import stat
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (tmp_path / "b").read_bytes() == b"beta" and local_dots(tmp_path) == []
+
+
+def test_no_token_is_sent_to_a_server_that_does_not_list_resume_token(tmp_path):
+    from helpers import ScriptedPeer
+    peer = ScriptedPeer(["sha256", "resume", "sha256_trailer"], tokens=["T1", "T1"],
+                        finals=[{"ok": False, "error": "internal", "message": "disk"}])
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 100)
+    try:
+        with Client(*peer.address, timeout=5) as c:
+            with pytest.raises(errors.InternalError):
+                c.put(src, "f.bin")
+            c.put(src, "f.bin")
+    finally:
+        peer.close()
+    puts = [h for h in peer.headers if h["op"] == "put"]
+    assert len(puts) == 2 and all("token" not in h for h in puts)
+
+
+def test_a_resume_token_is_sent_again_until_the_put_published(tmp_path):
+    from helpers import ScriptedPeer
+    fail = {"ok": False, "error": "internal", "message": "disk"}
+    peer = ScriptedPeer(["sha256", "resume", "sha256_trailer", "resume_token"],
+                        tokens=["T1", "T1", "T2", "T3"], finals=[fail])
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(b"x" * 100)
+    big.write_bytes(os.urandom(3 << 20))  # a trailer put
+    try:
+        with Client(*peer.address, timeout=5) as c:
+            c.cd("/in")
+            with pytest.raises(errors.InternalError):
+                c.put(small, "s.bin")     # T1 handed out, not published
+            c.put(small, "s.bin")         # sends T1, publishes: forgotten
+            c.put(small, "s.bin")         # nothing to send; T2 handed out and published
+            c.put_many([(big, "b.bin")])  # trailer form: T3, published
+    finally:
+        peer.close()
+    puts = [h for h in peer.headers if h["op"] == "put"]
+    assert [h.get("token") for h in puts] == [None, "T1", None, None]
+    assert puts[3].get("trailer") is True and "sha256" not in puts[3]
+    verify = [h for h in peer.headers if h["op"] == "verify"]
+    assert len(verify) == 1 and verify[0]["sha256"] == sha(big.read_bytes())
+
+
+def test_get_into_a_process_fd_link_writes_to_the_open_file(client, files, tmp_path):
+    # /dev/stdout redirected to a file: a link into /proc that must be written through,
+    # not replaced by a new file the redirect never sees (appended, as >> would keep)
+    out = tmp_path / "out.txt"
+    out.write_bytes(b"before\n")
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND)
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{fd}")
+        ino = os.stat(out).st_ino
+        client.get("a.txt", link)
+    finally:
+        os.close(fd)
+    assert out.read_bytes() == b"before\nalpha\n" and os.stat(out).st_ino == ino
+    assert link.is_symlink() and local_dots(tmp_path) == []
+
+
+def test_get_into_a_pipe_link_streams(client, files, tmp_path):
+    r, w = os.pipe()
+    try:
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{w}")
+        client.get("a.txt", link)
+        assert os.read(r, 100) == b"alpha\n"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_tls_answer_to_a_plain_hello_says_use_tls(fake_peer):
+    host, port = fake_peer(b"\x15\x03\x03\x00\x02\x02\x32")  # a TLS alert record
+    with pytest.raises(errors.ConnectError, match="connect with --tls"):
+        Client(host, port, timeout=5)
+
+
+def test_a_silent_peer_ends_a_tls_handshake_at_the_hello_deadline(fake_peer):
+    host, port = fake_peer(b"", close=False)
+    with pytest.raises(errors.ConnectError, match="TLS"):
+        Client(host, port, timeout=30, hello_timeout=0.3, tls=True, insecure=True)

@@ -481,3 +481,44 @@ def test_the_spec_has_a_section_per_op_and_a_row_per_error_code():
     for feature in FEATURES:
         assert f"| `{feature}` |" in text
     assert str(MAX_HEADER) in text and str(MAX_SIZE) in text and str(MAX_PATH) in text
+
+
+# ------------------------------------------------------------------ replies and sub-frames
+
+def test_every_op_has_a_declared_reply():
+    from pyftp.protocol import COMMANDS, REPLIES
+    assert set(COMMANDS) <= set(REPLIES)
+    assert set(REPLIES) - set(COMMANDS) == {"get.digest", "put.final"}
+
+
+def test_read_reply_checks_declared_fields_and_keeps_unknown_ones():
+    import pytest
+    from pyftp import errors
+    from pyftp.protocol import read_reply
+    good = {"ok": True, "size": 3, "offset": 0, "total": 3, "mtime": 1.5, "new": "x"}
+    assert read_reply("get", good) == good
+    with pytest.raises(errors.ProtocolError, match="get reply has no 'total'"):
+        read_reply("get", {"ok": True, "size": 3, "offset": 0})
+    with pytest.raises(errors.ProtocolError, match="bad 'offset'"):
+        read_reply("put", {"ok": True, "offset": True})
+    with pytest.raises(errors.ProtocolError, match="bad 'sha256'"):
+        read_reply("hash", {"ok": True, "sha256": "ABC"})
+    with pytest.raises(errors.NotFoundError):
+        read_reply("stat", {"ok": False, "error": "not_found", "message": "no"})
+    with pytest.raises(errors.ProtocolError, match="boolean 'ok'"):
+        read_reply("pwd", {"cwd": "/"})
+    assert read_reply("put", {"ok": True, "offset": 0, "token": "T"})["token"] == "T"
+
+
+def test_read_subframe_checks_data_and_verify():
+    import pytest
+    from pyftp import errors
+    from pyftp.protocol import read_subframe
+    assert read_subframe("data", {"op": "data", "size": 4, "offset": 0})["size"] == 4
+    assert read_subframe("verify", {"op": "verify", "sha256": "a" * 64})
+    with pytest.raises(errors.BadRequestError, match="missing field 'size'"):
+        read_subframe("data", {"op": "data"})
+    with pytest.raises(errors.BadRequestError, match="expected a verify frame"):
+        read_subframe("verify", {"op": "put"})
+    with pytest.raises(errors.BadRequestError, match="'sha256' must be"):
+        read_subframe("verify", {"op": "verify", "sha256": "xyz"})

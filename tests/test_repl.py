@@ -317,7 +317,7 @@ def test_ctrl_c_cancels_reconnects_and_the_rerun_resumes(server, root, local):
 
 
 def test_a_dropped_connection_is_reopened_by_the_next_command(sh, root):
-    sh.shell.client._drop("the network went away")
+    sh.shell.client.abort("the network went away")
     assert not sh.shell.client.connected
     (root / "x").write_text("")
     assert "x" in sh.ok("ls")

@@ -70,8 +70,8 @@ def _roundtrip(c: Client, root, tmp_path, size: int, name: str) -> None:
 def test_put_and_get_over_tls(tls_server, pems, root, tmp_path):
     with tls_client(tls_server, pems[0]) as c:
         assert "tls" in c.server_info["features"]
-        assert isinstance(c._channel().sock, ssl.SSLSocket)
-        assert c._channel().sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert isinstance(c.socket, ssl.SSLSocket)
+        assert c.socket.version() in ("TLSv1.2", "TLSv1.3")
         for size, name in ((0, "empty"), (1000, "small"), (3 * 1024 * 1024 + 7, "big")):
             _roundtrip(c, root, tmp_path, size, name)
         assert [e.name for e in c.ls()] == ["big", "empty", "small"]

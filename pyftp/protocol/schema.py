@@ -1,8 +1,9 @@
 """The pyftp message schema: every operation declared once, with its fields.
 
 :data:`COMMANDS` declares every request (fields, help line); the server's handlers, the
-client's methods and the shell's commands are all named after it. Replies go through
-:func:`ok` and :func:`raise_for_reply`; the naming rule for partial files lives here
+client's methods and the shell's commands are all named after it. :data:`REPLIES` declares
+every success reply and :data:`SUBFRAMES` the ``data``/``verify`` frames of a put, read
+through :func:`read_reply` and :func:`read_subframe`; the naming rule for partial files lives here
 too, because both ends must recognise the same hidden names.
 
 Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no files.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE
@@ -20,7 +21,8 @@ from .frames import MAX_SIZE
 __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
     "validate_request", "raise_for_reply", "ok", "partial_name", "is_partial_name",
-    "os_bytes", "PARTIAL_SUFFIX",
+    "os_bytes", "PARTIAL_SUFFIX", "REPLIES", "SUBFRAMES", "read_reply", "read_subframe",
+    "PIPELINE_OPS",
 ]
 
 #: protocol version spoken in ``hello``
@@ -149,6 +151,102 @@ def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
     if status is False:
         raise error_for_code(fields.get("error"), fields.get("message", ""))
     raise ProtocolError("reply has no boolean 'ok' field")
+
+
+# ------------------------------------------------------------------ replies
+# Success replies, declared like the requests. A client reads every reply through
+# read_reply(), so a field of the wrong type is one clear ProtocolError instead of a
+# TypeError deep in a transfer. Fields not declared here are kept (and ignored), as
+# section 4 asks of clients. "get.digest" and "put.final" are the second reply frames
+# of those two exchanges.
+REPLIES: dict[str, tuple[Field, ...]] = {
+    "hello": (Field("version", "int"), Field("server", "str"), Field("features", "list")),
+    "ls": (),
+    "stat": (Field("entry", "object", True),),
+    "cd": (Field("cwd", "str", True),),
+    "pwd": (Field("cwd", "str", True),),
+    "mkdir": (Field("path", "str"),),
+    "rm": (Field("path", "str"),),
+    "rmdir": (Field("path", "str"),),
+    "mv": (Field("src", "str"), Field("dst", "str")),
+    "hash": (Field("sha256", "sha256", True), Field("total", "int"), Field("path", "str")),
+    "get": (Field("size", "int", True), Field("offset", "int", True),
+            Field("total", "int", True), Field("mtime", "real")),
+    "get.digest": (Field("sha256", "sha256", True),),
+    "put": (Field("offset", "int", True), Field("prefix_sha256", "sha256"),
+            Field("token", "str")),
+    "put.final": (Field("total", "int"), Field("sha256", "sha256"), Field("path", "str")),
+    "upper": (),
+    "quit": (),
+}
+#: the frames a client sends inside a put exchange (7.11, 13)
+SUBFRAMES: dict[str, tuple[Field, ...]] = {
+    "data": (Field("size", "int", True), Field("offset", "int")),
+    "verify": (Field("sha256", "sha256", True),),
+}
+#: ops whose reply is one header without payload: what ``call_many`` may pipeline
+PIPELINE_OPS = frozenset({"stat", "hash", "mkdir", "rm", "rmdir", "mv", "pwd"})
+
+
+#: a reply field's check by kind (replies are read once per file of a batch: no if-chain)
+_REPLY_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+    "real": lambda v: type(v) in (int, float),
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: type(v) is int and 0 <= v <= MAX_SIZE,
+    "sha256": lambda v: isinstance(v, str) and _SHA256.match(v) is not None,
+}
+
+
+#: REPLIES as (name, required, check) rows, built once
+_REPLY_ROWS = {op: tuple((f.name, f.required, _REPLY_CHECKS[f.kind]) for f in fields)
+               for op, fields in REPLIES.items()}
+
+
+def read_reply(op: str, header: Mapping[str, Any]) -> dict:
+    """A reply to ``op`` (a key of :data:`REPLIES`) with its declared fields checked.
+
+    Raises the error class of an error reply, and :class:`ProtocolError` for a reply
+    without a boolean ``ok`` or with a declared field missing or of the wrong type."""
+    if header.get("ok") is not True:
+        raise_for_reply(header)
+    for name, required, check in _REPLY_ROWS[op]:
+        value = header.get(name)
+        if value is None:
+            if required:
+                raise ProtocolError(f"the server's {op} reply has no {name!r} field")
+        elif not check(value):
+            raise ProtocolError(f"the server's {op} reply has a bad {name!r} field: "
+                                f"{value!r:.40}")
+    return header if type(header) is dict else dict(header)
+
+
+def _first_bad(fields: tuple[Field, ...], header: Mapping[str, Any],
+               check) -> tuple[Field, Any] | None:
+    """The first declared field missing (value None) or failing ``check``."""
+    for f in fields:
+        value = header.get(f.name)
+        if value is None:
+            if f.required:
+                return f, None
+        elif not check(f, value):
+            return f, value
+    return None
+
+
+def read_subframe(name: str, header: Mapping[str, Any]) -> dict:
+    """A ``data`` or ``verify`` frame checked against :data:`SUBFRAMES`; raises
+    BadRequestError naming what is wrong."""
+    if header.get("op") != name:
+        raise BadRequestError(f"expected a {name} frame, got op {str(header.get('op'))[:40]!r}")
+    bad = _first_bad(SUBFRAMES[name], header, _check)
+    if bad is not None:
+        f, value = bad
+        if value is None:
+            raise BadRequestError(f"{name}: missing field {f.name!r}")
+        raise BadRequestError(f"{name}: field {f.name!r} must be {_DESCRIBE[f.kind]}")
+    return dict(header)
 
 
 # ------------------------------------------------------------------ partial files

@@ -1,0 +1,376 @@
+"""Many requests on one connection: the window of requests in flight, and the batches.
+
+A folder of small files must not cost a round trip each. The server answers requests
+strictly in order, so :meth:`Batches._pipeline` keeps a window of requests in flight
+and reads the replies as they come. The window is bounded in count and in request
+bytes: requests the server has not read yet always fit in the socket buffers, so this
+side never blocks sending while the server blocks sending replies to it (the
+pipelining deadlock).
+
+Every transfer of the client runs here, one file or many: :meth:`Batches._download`
+drives :class:`~.download.Download` objects through the window, :meth:`Batches._upload`
+drives :class:`~.upload.Upload` objects (a put is two exchanges, so puts overlap by
+sending the next ``put`` header right behind the current data). A resumed transfer that
+fails verification is redone once from zero, by :func:`redo_from_zero`, for both.
+
+Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell, cli.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from typing import Callable, Sequence
+
+from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
+                      PyftpError, RemoteError, TransportError)
+from ..protocol import PIPELINE_OPS, encode_frame, read_reply
+from .connection import Connection
+from .download import Download, TransferResult, file_target, reply_error
+from .entry import Entry
+from .upload import TokenBook, Upload
+
+__all__ = ["Batches", "PIPELINE_WINDOW", "PIPELINE_BYTES", "LISTING_LIMIT", "redo_from_zero"]
+
+#: requests kept in flight by the pipelined methods
+PIPELINE_WINDOW = 64
+#: request bytes in flight beyond which no more are sent (far below any socket buffer)
+PIPELINE_BYTES = 16 * 1024
+#: the largest listing payload accepted
+LISTING_LIMIT = 1 << 30
+
+FileCallback = Callable[[int, "TransferResult | PyftpError"], object]
+BytesCallback = Callable[[int, int, int], object]
+
+
+def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
+                   resume: bool) -> None:
+    """Run a batch; redo once, from byte 0, the files whose resumed attempt failed
+    verification. ``run(indices, resume)`` returns the indices to redo (only ever
+    asked with ``resume`` true). The one place a transfer is retried from zero."""
+    again = run(list(range(count)), resume)
+    if again:
+        run(again, False)
+
+
+def _collector(count: int, on_file: FileCallback | None) -> tuple[list, Callable]:
+    """A batch's result list and the ``finish(i, result)`` that fills it and tells
+    ``on_file`` at once (a caller's progress must not wait for the batch's end)."""
+    results: list = [None] * count
+
+    def finish(i: int, res) -> None:
+        results[i] = res
+        if on_file:
+            on_file(i, res)
+    return results, finish
+
+
+def parse_listing(data: bytes) -> list[Entry]:
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ProtocolError("the server sent a listing that is not JSON") from exc
+    if not isinstance(items, list):
+        raise ProtocolError("the server sent a listing that is not a JSON array")
+    return [Entry.from_wire(d) for d in items if isinstance(d, dict)]
+
+
+class Batches(Connection):
+    """The pipelined half of :class:`pyftp.Client` (see the module docstring)."""
+
+    def _pipeline(self, count: int, make_frame: Callable[[int], bytes | None],
+                  on_reply: Callable[[int, dict], object], window: int) -> None:
+        """Send up to ``window`` requests ahead and hand each reply header to ``on_reply``.
+
+        ``make_frame(i)`` encodes request ``i`` when it is about to be sent (None skips
+        it: the caller has recorded why). ``on_reply(i, header)`` must read everything
+        that belongs to reply ``i`` (payload, digest frame) and must not raise for a
+        per-file error. Anything that escapes drops the connection: it is out of step.
+        """
+        chan = self._channel()
+        window = max(1, int(window))
+        inflight: deque[tuple[int, int]] = deque()
+        queued = 0  # request bytes sent and not yet answered
+        nxt = 0
+        try:
+            while nxt < count or inflight:
+                if nxt < count and len(inflight) <= window // 2:
+                    batch: list[bytes] = []
+                    while nxt < count and len(inflight) < window and (
+                            not inflight or queued < PIPELINE_BYTES):
+                        frame = make_frame(nxt)
+                        if frame is not None:
+                            batch.append(frame)
+                            inflight.append((nxt, len(frame)))
+                            queued += len(frame)
+                        nxt += 1
+                    if batch:
+                        chan.send_bytes(b"".join(batch))
+                if not inflight:
+                    continue
+                i, size = inflight.popleft()
+                queued -= size
+                on_reply(i, self._recv_reply())
+        except BaseException:
+            self._drop("a pipelined batch was interrupted")
+            raise
+
+    def call_many(self, requests: Sequence[dict], *,
+                  window: int = PIPELINE_WINDOW) -> list[dict | RemoteError]:
+        """Send many payload-free requests pipelined; return each reply or its error.
+
+        Only ops whose reply has no payload are allowed (stat, hash, mkdir, rm, rmdir,
+        mv, pwd). Per-request errors are returned in place, in order; a connection
+        failure raises :class:`~pyftp.errors.TransportError`.
+        """
+        for r in requests:
+            if r.get("op") not in PIPELINE_OPS:
+                raise ValueError(f"call_many() cannot pipeline {r.get('op')!r}; "
+                                 f"allowed: {', '.join(sorted(PIPELINE_OPS))}")
+        results: list = [None] * len(requests)
+
+        def frame(i: int) -> bytes | None:
+            try:
+                return encode_frame(requests[i])
+            except ValueError as exc:
+                results[i] = BadRequestError(f"request too large: {exc}")
+                return None
+
+        def reply(i: int, header: dict) -> None:
+            if header.get("size"):
+                raise ProtocolError(f"unexpected payload in a reply to {requests[i].get('op')}")
+            results[i] = (read_reply(requests[i]["op"], header) if header.get("ok") is True
+                          else reply_error(header))
+        self._pipeline(len(requests), frame, reply, window)
+        return results
+
+    def hash_many(self, paths: Sequence[str], *,
+                  window: int = PIPELINE_WINDOW) -> list[str | RemoteError]:
+        """SHA-256 of many remote files, pipelined; an error in place of a failed one."""
+        out: list[str | RemoteError] = []
+        for r in self.call_many([{"op": "hash", "path": p} for p in paths], window=window):
+            out.append(r if isinstance(r, RemoteError) else str(r["sha256"]))
+        return out
+
+    def ls_many(self, paths: Sequence[str], *,
+                window: int = PIPELINE_WINDOW) -> list[list[Entry] | RemoteError]:
+        """List many remote directories pipelined; an error in place of a failed one."""
+        results: list = [None] * len(paths)
+
+        def frame(i: int) -> bytes | None:
+            try:
+                return encode_frame({"op": "ls", "path": paths[i]})
+            except ValueError as exc:
+                results[i] = BadRequestError(f"path too long: {exc}")
+                return None
+
+        def reply(i: int, header: dict) -> None:
+            if header.get("ok") is not True:
+                results[i] = reply_error(header)
+                return
+            read_reply("ls", header)
+            results[i] = parse_listing(self._channel().recv_payload(LISTING_LIMIT, self.timeout))
+        self._pipeline(len(paths), frame, reply, window)
+        return results
+
+    def get_many(self, pairs: Sequence[tuple[str, str | os.PathLike]], *,
+                 resume: bool = True, keep_mtime: bool = True,
+                 window: int = PIPELINE_WINDOW,
+                 on_bytes: BytesCallback | None = None,
+                 on_file: FileCallback | None = None,
+                 ) -> list[TransferResult | PyftpError]:
+        """Download many ``(remote, local_file)`` pairs with requests pipelined.
+
+        Each file is verified and published exactly as :meth:`get` does it: written to a
+        hidden partial beside ``local_file`` (which must name a file in an existing
+        folder; a symlink is followed), continued from that partial when ``resume``,
+        checked against the server's SHA-256 and only then renamed into place (a resumed
+        file that does not match is fetched once more from zero). Per-file failures (not
+        found, a local write error, a checksum mismatch) are returned in place of the
+        result and do not stop the batch. A connection failure raises
+        :class:`~pyftp.errors.TransportError`; files finished before it were already
+        reported through ``on_file(index, result_or_error)`` and are complete.
+        ``on_bytes(index, done, total)`` reports each file's bytes.
+        """
+        loads = []
+        for i, (remote, local) in enumerate(pairs):
+            local, refused = os.fspath(local), None
+            try:
+                local = file_target(local)
+            except LocalError as exc:
+                refused = exc
+            loads.append(Download(str(remote), local, keep_mtime=keep_mtime, refused=refused,
+                                  progress=(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes
+                                  else None))
+        return self._download(loads, resume, window, on_file)
+
+    def _download(self, loads: list[Download], resume: bool, window: int,
+                  on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
+        """The one download loop: ``loads`` pipelined, each verified and published."""
+        results, finish = _collector(len(loads), on_file)
+
+        def run(indices: list[int], resume_now: bool) -> list[int]:
+            again: list[int] = []
+
+            def frame(k: int) -> bytes | None:
+                try:
+                    return encode_frame(loads[indices[k]].request(resume_now))
+                except ValueError as exc:
+                    finish(indices[k], BadRequestError(f"path too long: {exc}"))
+                except LocalError as exc:
+                    finish(indices[k], exc)
+                return None
+
+            def reply(k: int, header: dict) -> None:
+                load = loads[indices[k]]
+                res = load.receive(self._channel(), header, self._recv_reply, self.timeout)
+                if resume_now and load.retry_from_zero(res):
+                    again.append(indices[k])
+                else:
+                    finish(indices[k], res)
+            self._pipeline(len(indices), frame, reply, window)
+            return again
+        redo_from_zero(run, len(loads), resume)
+        return results
+
+    def put_many(self, pairs: Sequence[tuple[str | os.PathLike, str]], *,
+                 overwrite: bool = False, resume: bool = True, keep_mtime: bool = True,
+                 on_bytes: BytesCallback | None = None,
+                 on_file: FileCallback | None = None,
+                 ) -> list[TransferResult | PyftpError]:
+        """Upload many ``(local_file, remote)`` pairs, one round trip per file.
+
+        A put is two exchanges (header -> offset reply, data -> final reply), and the
+        data frame's size depends on the offset the server picks, so puts cannot be
+        sent blindly ahead. What is overlapped instead: the next file is read and
+        hashed while the server verifies the current one, and its ``put`` header
+        travels right behind the current data frame, so the final reply of one file
+        and the offset reply of the next come back together. Files up to 1 MiB are
+        read once into memory (hash and bytes from the same read); larger ones are sent
+        with ``sendfile``, hashed while they are sent when the server lists
+        ``sha256_trailer``.
+
+        Verification, publishing and resume are those of :meth:`put`. Per-file
+        failures (exists, busy, a local read error) are returned in place of the
+        result; a connection failure raises
+        :class:`~pyftp.errors.TransportError` after ``on_file`` reported every file
+        already finished.
+        """
+        trailer = "sha256_trailer" in self.server_info.get("features", ())
+        ups = [Upload(os.fspath(local), str(remote), overwrite=overwrite,
+                      keep_mtime=keep_mtime, trailer=trailer) for local, remote in pairs]
+        ticks = [(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes else None
+                 for i in range(len(ups))]
+        return self._upload(ups, resume, ticks, on_file)
+
+    def _tokens(self) -> TokenBook | None:
+        """The token book, on a server that hands out resume tokens (C1)."""
+        if "resume_token" not in self.server_info.get("features", ()):
+            return None
+        book = self.__dict__.get("_token_book")
+        if book is None:
+            book = self.__dict__["_token_book"] = TokenBook()
+        return book
+
+    def _upload(self, ups: list[Upload], resume: bool, ticks: list,
+                on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
+        """The one upload loop (see :meth:`put_many`)."""
+        results, finish = _collector(len(ups), on_file)
+
+        def run(indices: list[int], resume_now: bool) -> list[int]:
+            return _PutRun(self, ups, indices, resume_now, ticks, finish).run()
+        redo_from_zero(run, len(ups), resume)
+        return results
+
+
+class _PutRun:
+    """One pass of puts over ``indices``: the next ``put`` header rides behind the
+    current data, so its offset reply arrives with the current final reply."""
+
+    def __init__(self, conn: Batches, ups: list[Upload], indices: list[int], resume: bool,
+                 ticks: list, finish: Callable[[int, object], None]) -> None:
+        self.conn, self.ups, self.indices, self.resume = conn, ups, indices, resume
+        self.ticks, self.finish = ticks, finish
+        self.book = conn._tokens()
+        self.again: list[int] = []
+        self.last_opened: int | None = None  # closed on the way out, whatever happened
+
+    def _open_from(self, k: int) -> int | None:
+        """Open the first file from position ``k`` that can be read; its position."""
+        for k in range(k, len(self.indices)):
+            up = self.ups[self.indices[k]]
+            try:
+                up.open(self.resume, self.book, self.conn._cwd)
+                self.last_opened = k
+                return k
+            except LocalError as exc:
+                self.finish(self.indices[k], exc)
+        return None
+
+    def run(self) -> list[int]:
+        chan = self.conn._channel()
+        cur = self._open_from(0)
+        nxt = None
+        try:
+            if cur is not None:
+                chan.send_bytes(self.ups[self.indices[cur]].frame)
+            while cur is not None:
+                nxt = self._one(chan, cur)
+                cur, nxt = nxt, None
+        except BaseException:
+            self.conn._drop("a batch upload was interrupted")
+            raise
+        finally:
+            for k in (cur, nxt, self.last_opened):
+                if k is not None:
+                    self.ups[self.indices[k]].close()
+        return self.again
+
+    def _one(self, chan, cur: int) -> int | None:
+        """Finish the put at position ``cur`` (its header is sent); send the next one's
+        header as early as possible and return its position."""
+        i = self.indices[cur]
+        up, started = self.ups[i], time.monotonic()
+        header = self.conn._recv_reply()
+        if header.get("ok") is not True:
+            err = reply_error(header)
+            up.close()
+            nxt = self._send_next(chan, cur)
+            self.finish(i, err)
+            return nxt
+        reply = read_reply("put", header)
+        if self.book is not None and up.token_key is not None:
+            self.book.remember(up.token_key, reply.get("token"))
+        opened: list[int | None] = []
+
+        def next_frame() -> bytes:
+            # overlap: read and hash the next file while the server verifies this one;
+            # its header leaves right behind this file's data
+            opened.append(self._open_from(cur + 1))
+            return self.ups[self.indices[opened[0]]].frame if opened[0] is not None else b""
+        try:
+            up.send(chan, reply, self.ticks[i], next_frame)
+        except LocalError as exc:
+            self.finish(i, exc)
+            raise TransportError(f"the connection was closed because {exc}") from exc
+        up.close()
+        nxt = opened[0] if opened else None
+        final = self.conn._recv_reply()
+        if final.get("ok") is True:
+            if self.book is not None and up.token_key is not None:
+                self.book.forget(up.token_key)
+            self.finish(i, up.result(read_reply("put.final", final), started))
+        else:
+            err = reply_error(final)
+            if self.resume and up.offset and isinstance(err, ChecksumMismatchError):
+                self.again.append(i)
+            else:
+                self.finish(i, err)
+        return nxt
+
+    def _send_next(self, chan, cur: int) -> int | None:
+        nxt = self._open_from(cur + 1)
+        if nxt is not None:
+            chan.send_bytes(self.ups[self.indices[nxt]].frame)
+        return nxt

@@ -1,0 +1,226 @@
+"""The one upload core: a local file as the source of a ``put``.
+
+An :class:`Upload` opens and checks one local file and picks how it travels: a small
+file is read once into memory (its digest and its bytes from the same read), a large
+one leaves through ``sendfile``; on a server that lists ``sha256_trailer`` a large file
+is hashed by a second thread while it is sent and its digest follows the data (so it
+is read once, not twice), elsewhere it is hashed before the ``put``. ``Client.put`` and
+``Client.put_many`` both send through it: a single put is a batch of one.
+
+:class:`TokenBook` keeps the resume tokens a server hands out (contract C1) for the
+life of the client, in memory only.
+
+Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell, cli.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import stat as stat_
+import time
+from typing import Callable
+
+from .. import digests
+from ..digests import OVERLAP_MIN, FileHasher
+from ..errors import LocalError, ProtocolError
+from ..protocol import encode_frame, wire_mtime
+from ..transport import Channel
+from .download import TransferResult
+
+__all__ = ["Upload", "TokenBook", "SMALL_PUT"]
+
+#: files up to this size are read into memory in one go
+SMALL_PUT = 1 << 20
+
+
+class TokenBook:
+    """Resume tokens by (absolute remote path, total): sent with every later put of
+    that target, forgotten once it published. Nothing is written to disk."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, int], str] = {}
+
+    @staticmethod
+    def key(cwd: str, remote: str, total: int) -> tuple[str, int]:
+        return posixpath.normpath(posixpath.join(cwd or "/", remote)), total
+
+    def get(self, key: tuple[str, int]) -> str | None:
+        return self._tokens.get(key)
+
+    def remember(self, key: tuple[str, int], token: object) -> None:
+        if isinstance(token, str) and token:
+            self._tokens[key] = token
+
+    def forget(self, key: tuple[str, int]) -> None:
+        self._tokens.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
+class Upload:
+    """One local file on its way to ``remote``; :meth:`open` reads or hashes it.
+
+    ``trailer`` says the server accepts the digest after the data. The ``put`` frame
+    is encoded by :meth:`open` so a batch can send it right behind the previous file.
+    """
+
+    def __init__(self, local: str, remote: str, *, overwrite: bool, keep_mtime: bool,
+                 trailer: bool, token_key: tuple | None = None) -> None:
+        self.local, self.remote = local, remote
+        self.overwrite, self.keep_mtime, self.trailer = overwrite, keep_mtime, trailer
+        self.token_key = token_key
+        self.total = 0
+        self.digest = ""
+        self.data: bytes | None = None
+        self.file = None
+        self.frame = b""
+        self.offset = 0
+        self._hasher: FileHasher | None = None
+        self._h = None
+
+    def open(self, resume: bool, tokens: TokenBook | None = None,
+             cwd: str = "/") -> "Upload":
+        """Open, check and read (small) or hash (large, no trailer) the file; encode
+        its ``put`` (with the resume token ``tokens`` holds for it, if any). Raises
+        LocalError; nothing stays open after an error."""
+        self.data, self.digest, self.offset, self._h = None, "", 0, None
+        try:
+            # O_NONBLOCK: opening a FIFO must not hang the batch; no effect on files
+            fd = os.open(self.local, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            if stat_.S_ISDIR(st.st_mode):
+                raise LocalError(f"{self.local} is a directory (use put -r)")
+            if not stat_.S_ISREG(st.st_mode):
+                raise LocalError(f"{self.local} is not a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        f = os.fdopen(fd, "rb", buffering=0)
+        try:
+            self.total = st.st_size
+            req: dict = {"op": "put", "path": self.remote}
+            if st.st_size <= SMALL_PUT:
+                self.data = f.read() or b""
+                self.total, self.digest = len(self.data), digests.hash_bytes(self.data)
+            elif self.trailer and st.st_size >= OVERLAP_MIN:
+                self.file, f = f, None
+            else:
+                self.digest = digests.hash_fd(fd, limit=st.st_size)
+                self.file, f = f, None
+            req["total"] = self.total
+            req.update({"sha256": self.digest} if self.digest else {"trailer": True})
+            if self.overwrite:
+                req["overwrite"] = True
+            if not resume:
+                req["resume"] = False
+            if self.keep_mtime:
+                req["mtime"] = wire_mtime(st.st_mtime_ns)
+            if tokens is not None:
+                self.token_key = tokens.key(cwd, self.remote, self.total)
+                token = tokens.get(self.token_key)
+                if token is not None:
+                    req["token"] = token
+            self.frame = encode_frame(req)
+        except OSError as exc:
+            self.close()
+            raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
+        except ValueError as exc:
+            self.close()
+            raise LocalError(f"remote path too long for {self.local}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            if f is not None:
+                f.close()
+        return self
+
+    def send(self, chan: Channel, reply: dict, tick: Callable[[int, int], object] | None,
+             then: Callable[[], bytes] = bytes) -> int:
+        """Send the data (and ``verify``) frames for the offset ``reply``, then the
+        bytes ``then()`` returns (the next put's header: for a small file in the same
+        write); return the data bytes sent. Raises ProtocolError for an offset outside
+        the file, LocalError if the file shrank (the connection is then out of step:
+        the caller drops it)."""
+        offset = reply["offset"]
+        if not 0 <= offset <= self.total:
+            raise ProtocolError(f"the server asked to resume {self.remote} at {offset!r}, "
+                                f"outside 0..{self.total}")
+        data: dict = {"op": "data", "size": self.total - offset}
+        if not self.digest and offset:
+            # the server offers the partial it kept: only if it is a prefix of this file
+            self._h = digests.new()
+            try:
+                digests.hash_into(self._h, self.file.fileno(), 0, offset)  # type: ignore[union-attr]
+            except OSError as exc:
+                raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
+            if self._h.hexdigest() != reply.get("prefix_sha256"):
+                self._h, offset = None, 0
+                data = {"op": "data", "size": self.total, "offset": 0}
+        self.offset = offset
+        count = self.total - offset
+        if tick:
+            tick(offset, self.total)
+        if self.data is not None:
+            chan.send_bytes(b"".join((encode_frame(data), self.data[offset:], then())))
+            if tick:
+                tick(self.total, self.total)
+            return count
+        self._send_file(chan, data, offset, count, tick)
+        tail = then()
+        if tail:
+            chan.send_bytes(tail)
+        return count
+
+    def _send_file(self, chan: Channel, data: dict, offset: int, count: int, tick) -> None:
+        f = self.file
+        assert f is not None
+        if not self.digest:
+            self._h = self._h or digests.new()
+            self._hasher = FileHasher(f.fileno(), self._h, offset, self.total)
+        # sendfile's fallback for TLS reads from the file position: put it where the
+        # data starts
+        f.seek(offset)
+        chan.send_header(data)
+        done = offset
+
+        def chunk(n: int) -> None:
+            nonlocal done
+            done += n
+            if tick:
+                tick(done, self.total)
+        # without a progress callback one sendfile call moves the whole range
+        sent = chan.send_file(f, offset, count, on_chunk=chunk if tick else None)
+        if self._hasher is not None:
+            try:
+                self._hasher.result()
+            except OSError as exc:
+                raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
+            if self._hasher.hashed != count:
+                sent = -1
+        if sent != count:
+            raise LocalError(f"{self.local} shrank while being sent; upload it again")
+        if self._h is not None:
+            self.digest = self._h.hexdigest()
+            chan.send({"op": "verify", "sha256": self.digest})
+
+    def result(self, final: dict, started: float) -> TransferResult:
+        return TransferResult(str(final.get("path") or self.remote), self.local, self.total,
+                              self.total - self.offset, self.offset,
+                              str(final.get("sha256") or self.digest),
+                              time.monotonic() - started)
+
+    def close(self) -> None:
+        """Release the file, its hasher and its bytes (a batch of many small files
+        must not keep every one of them in memory)."""
+        self.data = None
+        if self._hasher is not None:
+            self._hasher.cancel()
+            self._hasher = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
