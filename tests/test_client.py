@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import socket
 
 import pytest
@@ -617,17 +618,42 @@ def test_abort_drops_the_connection_like_a_network_failure(client, files):
 
 # ------------------------------------------------------------------ resume tokens (C1)
 
-def test_token_book_keeps_tokens_by_path_and_total_until_published():
+def test_token_book_keys_by_server_user_path_total_and_local_file(tmp_path):
     from pyftp.client.upload import TokenBook
+    f = tmp_path / "b.bin"
+    f.write_bytes(b"0123456789")
+    st = os.stat(f)
     book = TokenBook()
-    key = book.key("/in", "a/../b.bin", 10)
-    assert key == ("/in/b.bin", 10) and book.key("/", "/in/b.bin", 10) == key
+    key = book.key("h", "ann", "/in", "a/../b.bin", 10, st)
+    assert book.key("h", "ann", "/", "/in/b.bin", 10, st) == key
     book.remember(key, "tok_1-A")
-    book.remember(book.key("/", "x", 1), None)  # an old server's reply: nothing kept
-    assert book.get(key) == "tok_1-A" and book.get(("/in/b.bin", 11)) is None
-    assert len(book) == 1
+    book.remember(book.key("h", None, "/", "x", 1), None)  # an old server: nothing kept
+    assert book.get(key) == "tok_1-A" and len(book) == 1
+    # another size, user, server or local file never gets the token
+    assert book.get(book.key("h", "ann", "/", "/in/b.bin", 11, st)) is None
+    assert book.get(book.key("h", "bob", "/", "/in/b.bin", 10, st)) is None
+    assert book.get(book.key("other", "ann", "/", "/in/b.bin", 10, st)) is None
+    f.write_bytes(b"9876543210")
+    assert book.get(book.key("h", "ann", "/", "/in/b.bin", 10, os.stat(f))) is None
     book.forget(key)
     assert book.get(key) is None and len(book) == 0
+
+
+def test_a_token_file_outlives_the_process_and_stays_private(tmp_path):
+    from pyftp.client.upload import TokenBook
+    path = tmp_path / "cache" / "pyftp" / "tokens.json"
+    TokenBook(path).remember("k", "tok")
+    assert TokenBook(path).get("k") == "tok"  # a new process reads it back
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    small = TokenBook(path)
+    small.LIMIT = 3
+    for i in range(10):
+        small.remember(f"k{i}", f"t{i}")
+    assert len(TokenBook(path)) == 3 and TokenBook(path).get("k9") == "t9"
+    path.write_text("{not json")  # damaged: resuming is lost, nothing fails
+    assert TokenBook(path).get("k") is None
+    TokenBook(path).remember("k", "again")
+    assert TokenBook(path).get("k") == "again"
 
 
 def test_get_many_follows_links_and_never_replaces_a_fifo(client, files, tmp_path):

@@ -152,7 +152,6 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     assert {unit_of(m) for m in ours} == {"cli", "server", "client", "server.storage"}
 
 
-@pytest.mark.xfail(reason="the redesign is splitting the large modules", strict=False)
 def test_no_module_over_600_lines():
     for module, path in files().items():
         lines = len(path.read_text(encoding="utf-8").splitlines())

@@ -248,10 +248,14 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
         progress = "tqdm" if sys.stderr.isatty() else "lines"
     tls = args.tls or bool(args.cafile) or args.insecure
 
+    # a rerun of a cut upload resumes: the server's resume tokens outlive this process
+    from ..client.upload import default_token_file
+    token_file = default_token_file()
+
     def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
         return Client(host, port, user=user, password=password, timeout=args.timeout,
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
-                      insecure=args.insecure)
+                      insecure=args.insecure, resume_tokens=token_file)
 
     return Shell(console=console, err_console=err_console, progress=progress,
                  progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,

@@ -14,6 +14,7 @@ Import rule: errors, protocol, transport, _version. Never server, sync, ui, shel
 """
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from ..errors import (ConnectError, NotPyftpError, ProtocolError, RemoteError,
                       TransportError, UnsupportedVersionError)
 from ..protocol import DEFAULT_PORT, VERSION, read_reply
 from ..transport import Channel
+from .upload import TokenBook
 
 if TYPE_CHECKING:
     import ssl
@@ -44,8 +46,14 @@ class Connection:
                  timeout: float | None = 30.0, tls: bool | ssl.SSLContext = False,
                  cafile: str | None = None, insecure: bool = False,
                  limit_rate: int | None = None, connect: bool = True,
-                 hello_timeout: float | None = DEFAULT_HELLO_TIMEOUT) -> None:
+                 hello_timeout: float | None = DEFAULT_HELLO_TIMEOUT,
+                 resume_tokens: "TokenBook | str | os.PathLike | None" = None) -> None:
         self.host, self.port = host, port
+        #: where the resume tokens of cut uploads are kept: this process's shared book,
+        #: or a file (a path) so that the next process resumes too
+        self.resume_tokens = (resume_tokens if isinstance(resume_tokens, TokenBook)
+                              else TokenBook.shared() if resume_tokens is None
+                              else TokenBook(resume_tokens))
         self.user, self._password = user, password
         self.timeout = timeout
         self.hello_timeout = hello_timeout

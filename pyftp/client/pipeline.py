@@ -268,10 +268,7 @@ class Batches(Connection):
         """The token book, on a server that hands out resume tokens (C1)."""
         if "resume_token" not in self.server_info.get("features", ()):
             return None
-        book = self.__dict__.get("_token_book")
-        if book is None:
-            book = self.__dict__["_token_book"] = TokenBook()
-        return book
+        return self.resume_tokens
 
     def _upload(self, ups: list[Upload], resume: bool, ticks: list,
                 on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
@@ -301,7 +298,7 @@ class _PutRun:
         for k in range(k, len(self.indices)):
             up = self.ups[self.indices[k]]
             try:
-                up.open(self.resume, self.book, self.conn._cwd)
+                up.open(self.resume, self.book, self.conn._cwd, self.conn.host, self.conn.user)
                 self.last_opened = k
                 return k
             except LocalError as exc:

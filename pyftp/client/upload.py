@@ -8,12 +8,15 @@ is read once, not twice), elsewhere it is hashed before the ``put``. ``Client.pu
 ``Client.put_many`` both send through it: a single put is a batch of one.
 
 :class:`TokenBook` keeps the resume tokens a server hands out (contract C1) for the
-life of the client, in memory only.
+process (shared by its clients) or, for the console script, in a small file between
+runs.
 
 Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell, cli.
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import posixpath
 import stat as stat_
@@ -27,35 +30,101 @@ from ..protocol import encode_frame, wire_mtime
 from ..transport import Channel
 from .download import TransferResult
 
-__all__ = ["Upload", "TokenBook", "SMALL_PUT"]
+__all__ = ["Upload", "TokenBook", "SMALL_PUT", "default_token_file"]
 
 #: files up to this size are read into memory in one go
 SMALL_PUT = 1 << 20
 
 
 class TokenBook:
-    """Resume tokens by (absolute remote path, total): sent with every later put of
-    that target, forgotten once it published. Nothing is written to disk."""
+    """Resume tokens (contract C1): sent with every later put of the same target, from
+    the same local file, and forgotten once it published.
 
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, int], str] = {}
+    A key is (server host, user, absolute remote path, total, the local file's
+    identity): a token is never offered for another file or another account. Without
+    ``path`` the book lives in memory (one book per process, shared by its clients, so
+    a new connection after a server restart still resumes); with ``path`` it is a small
+    JSON file (mode 0600, at most :attr:`LIMIT` entries, oldest dropped first) that
+    lets the next process resume an upload this one was cut off from.
+    """
+
+    LIMIT = 1000
+    _shared: "TokenBook | None" = None
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self._tokens: dict[str, str] = {}
+
+    @classmethod
+    def shared(cls) -> "TokenBook":
+        """The process-wide in-memory book (the default of every Client)."""
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
 
     @staticmethod
-    def key(cwd: str, remote: str, total: int) -> tuple[str, int]:
-        return posixpath.normpath(posixpath.join(cwd or "/", remote)), total
+    def key(server: str, user: str | None, cwd: str, remote: str, total: int,
+            st: os.stat_result | None = None) -> str:
+        where = posixpath.normpath(posixpath.join(cwd or "/", remote))
+        local = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}" if st is not None else ""
+        return "\0".join((server, user or "", where, str(total), local))
 
-    def get(self, key: tuple[str, int]) -> str | None:
-        return self._tokens.get(key)
+    def get(self, key: str) -> str | None:
+        return self._load().get(key)
 
-    def remember(self, key: tuple[str, int], token: object) -> None:
+    def remember(self, key: str, token: object) -> None:
         if isinstance(token, str) and token:
-            self._tokens[key] = token
+            self._change(lambda book: book.__setitem__(key, token))
 
-    def forget(self, key: tuple[str, int]) -> None:
-        self._tokens.pop(key, None)
+    def forget(self, key: str) -> None:
+        self._change(lambda book: book.pop(key, None))
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._load())
+
+    # -- the file form: read whole, changed under a lock, replaced atomically
+    def _load(self) -> dict[str, str]:
+        if self.path is None:
+            return self._tokens
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                book = json.load(f)
+        except (OSError, ValueError):
+            return {}  # missing or damaged: resuming is an optimisation, never required
+        if not isinstance(book, dict):
+            return {}
+        return {k: v for k, v in book.items() if isinstance(k, str) and isinstance(v, str)}
+
+    def _change(self, edit: Callable[[dict], object]) -> None:
+        if self.path is None:
+            edit(self._tokens)
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            lock = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return  # a cache we cannot write costs only the resume
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            book = self._load()
+            edit(book)
+            while len(book) > self.LIMIT:
+                book.pop(next(iter(book)))
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(book, f)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+        finally:
+            os.close(lock)
+
+
+def default_token_file() -> str:
+    """Where the console script keeps resume tokens between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pyftp", "resume-tokens.json")
 
 
 class Upload:
@@ -80,7 +149,7 @@ class Upload:
         self._h = None
 
     def open(self, resume: bool, tokens: TokenBook | None = None,
-             cwd: str = "/") -> "Upload":
+             cwd: str = "/", server: str = "", user: str | None = None) -> "Upload":
         """Open, check and read (small) or hash (large, no trailer) the file; encode
         its ``put`` (with the resume token ``tokens`` holds for it, if any). Raises
         LocalError; nothing stays open after an error."""
@@ -120,7 +189,7 @@ class Upload:
             if self.keep_mtime:
                 req["mtime"] = wire_mtime(st.st_mtime_ns)
             if tokens is not None:
-                self.token_key = tokens.key(cwd, self.remote, self.total)
+                self.token_key = tokens.key(server, user, cwd, self.remote, self.total, st)
                 token = tokens.get(self.token_key)
                 if token is not None:
                     req["token"] = token
