@@ -158,6 +158,19 @@ def test_no_module_over_600_lines():
         assert lines <= 600, f"{module}: {lines} lines"
 
 
+def test_no_class_over_400_lines_and_no_function_over_80():
+    """A class past ~400 lines or a function past ~80 usually holds two jobs."""
+    too_big = []
+    for module, path in files().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                lines = node.end_lineno - node.lineno + 1
+                limit = 400 if isinstance(node, ast.ClassDef) else 80
+                if lines > limit:
+                    too_big.append(f"{module}.{node.name}: {lines} lines (limit {limit})")
+    assert not too_big, too_big
+
+
 # ------------------------------------------------------------------ one word per op
 
 def _methods(unit: str, cls_name: str) -> list[str]:
