@@ -16,9 +16,11 @@ from pyftp import Client
 from pyftp.server import Server, ServerConfig
 
 
-#: modules whose every test starts processes or terminals, or runs many examples
+#: modules whose tests start processes or terminals, run bounded attack loops, or many
+#: examples (the attack catalogue, console scripts, inner pytest runs, pandas)
 SLOW_MODULES = {"test_pty", "test_shutdown", "test_server_cli", "test_fuzz", "test_bench",
-                "test_perf", "test_s3_store"}
+                "test_perf", "test_s3_store", "test_hostile", "test_cli", "test_shell_sync",
+                "test_testing_plugin", "test_fsspec", "test_resume", "test_habits"}
 
 
 def pytest_collection_modifyitems(config, items):
