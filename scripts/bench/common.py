@@ -52,7 +52,7 @@ class Mode:
 MODES = {
     "full": Mode("full", 1 << 30, 5, 1000, 4096, 1000, 250, 1000, 50, 16 * MiB, 50,
                  10_000, 300, 65.0),
-    "quick": Mode("quick", 64 * MiB, 3, 200, 4096, 200, 25, 1000, 10, 4 * MiB, 20,
+    "quick": Mode("quick", 64 * MiB, 3, 1000, 4096, 1000, 100, 1000, 10, 4 * MiB, 50,
                   1_000, 50, 0.0),
     # for the test suite: every scenario runs, in seconds
     "smoke": Mode("smoke", 3 * MiB, 1, 12, 4096, 12, 3, 30, 3, 1 * MiB, 3, 40, 4, 0.0),

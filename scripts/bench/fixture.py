@@ -18,7 +18,8 @@ def digests_offered() -> list[str]:
                        timeout=60, env=ENV)
     if "--digest" not in p.stdout:
         return []
-    return [d for d in ("sha256", "blake3") if d in p.stdout.split("--digest", 1)[1][:400]]
+    # the issue fixes the choices (sha256|blake3); sha256 is always one of them
+    return ["sha256", *(["blake3"] if "blake3" in p.stdout else [])]
 
 
 class Bench:

@@ -219,3 +219,33 @@ f.quit()
 def ftp_oneshot(port: int, *args: str) -> list[str]:
     """The command line of a one-shot ftplib process."""
     return [sys.executable, "-c", FTP_ONESHOT, str(port), *args]
+
+
+# The raw pair's client side as a one-shot process (the console-script scenarios time
+# whole processes, so the limit they are held to pays an interpreter start too):
+# ``get DST SIZE`` receives into DST; ``put SRC SIZE DST`` sends SRC, written to DST.
+RAW_ONESHOT = r"""
+import os, socket, sys
+port, op, path, size, *dst = sys.argv[1:]
+size = int(size)
+s = socket.create_connection(("127.0.0.1", int(port)), timeout=300)
+if op == "get":
+    s.sendall(b"get\n")
+    view = memoryview(bytearray(1 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    got = 0
+    while n := s.recv_into(view):
+        os.write(fd, view[:n])
+        got += n
+    os.close(fd)
+    sys.exit(0 if got == size else f"raw get: {got} of {size} bytes")
+s.sendall(b"put %d %s\n" % (size, os.fsencode(dst[0])))
+with open(path, "rb") as f:
+    s.sendfile(f)
+sys.exit(0 if s.recv(2) == b"ok" else "raw put: no confirmation")
+"""
+
+
+def raw_oneshot(port: int, *args: str) -> list[str]:
+    """The command line of a one-shot raw receiver (get) or sender (put)."""
+    return [sys.executable, "-c", RAW_ONESHOT, str(port), *args]
