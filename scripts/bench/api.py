@@ -21,6 +21,29 @@ RAW_NOTE = ("raw: sendfile -> recv_into a reused 1 MiB buffer + os.write into a 
             "same file system, no hash")
 
 
+def interleave_closing(b: Bench, s, tools: dict, conns: tuple, *, warmup: int) -> None:
+    """``interleave`` the tools, then close the connections they used."""
+    try:
+        interleave(b.mode, s, tools, warmup=warmup)
+    finally:
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def batch(many, one, pairs: list[tuple]) -> float:
+    """Seconds to move ``pairs`` with the pipelined ``many`` (``Client.get_many`` ...),
+    or one at a time with ``one`` (ftplib; a pyftp without such a method)."""
+    t0 = time.perf_counter()
+    if many is None:
+        for pair in pairs:
+            one(*pair)
+    else:
+        bad = [r for r in many(pairs) if isinstance(r, Exception)]
+        assert not bad, f"pyftp {many.__name__}: {bad[:1]}"
+    return time.perf_counter() - t0
+
+
 def same_sha(result, sha: str) -> bool:
     """A pyftp result's SHA-256 is the file's; a result that names another negotiated
     algorithm was checked by pyftp itself."""
@@ -49,15 +72,20 @@ def sha256_speed(b: Bench) -> None:
                warmup=0, runs=max(b.mode.runs, 3))
 
 
-def big_get(b: Bench) -> None:
+def big_scenario(b: Bench, verb: str, notes: list[str]):
+    """The large-file scenario ``<verb>_big``, its notes, a pyftp client and an ftplib
+    session: (mode, scenario, client, ftp)."""
     m = b.mode
-    s = b.r.scenario("get_big", f"get {m.big // MiB} MiB", "MiB/s")
-    s.notes.append("pyftp: Client.get, SHA-256 verified; the server knows the digest "
-                   "(it hashed the file once, during the warm-up, as after an upload)")
-    s.notes.append("pyftpdlib: ftplib retrbinary into a file, no verification")
-    s.notes.append(RAW_NOTE)
-    c = pyftp_client(b.py.port)
-    ftp = ftp_connect(b.ftpd.port)
+    s = b.r.scenario(f"{verb}_big", f"{verb} {m.big // MiB} MiB", "MiB/s")
+    s.notes += [*notes, RAW_NOTE]
+    return m, s, pyftp_client(b.py.port), ftp_connect(b.ftpd.port)
+
+
+def big_get(b: Bench) -> None:
+    m, s, c, ftp = big_scenario(b, "get", [
+        "pyftp: Client.get, SHA-256 verified; the server knows the digest (it hashed the "
+        "file once, during the warm-up, as after an upload)",
+        "pyftpdlib: ftplib retrbinary into a file, no verification"])
     dst_py, dst_ftp = b.local / "got-pyftp.bin", b.local / "got-ftp.bin"
 
     def py() -> float:
@@ -78,11 +106,8 @@ def big_get(b: Bench) -> None:
 
     def raw() -> float:
         return m.big / MiB / raw_get(b.raw.port, m.big, b.local / "raw-get.bin")
-    try:
-        interleave(b.mode, s, {"pyftp": py, "pyftpdlib": ftp_, "raw": raw}, warmup=1)
-    finally:
-        c.close()
-        ftp.close()
+    interleave_closing(b, s, {"pyftp": py, "pyftpdlib": ftp_, "raw": raw}, (c, ftp), warmup=1)
+
 
 def big_get_cold(b: Bench) -> None:
     m = b.mode
@@ -102,23 +127,17 @@ def big_get_cold(b: Bench) -> None:
         assert same_sha(res, b.big_sha)
         dst.unlink()
         return m.big / MiB / dt
-    try:
-        interleave(b.mode, s, {"pyftp": py}, warmup=0)
-    finally:
-        c.close()
+    interleave_closing(b, s, {"pyftp": py}, (c,), warmup=0)
+
 
 def big_put(b: Bench) -> None:
-    m = b.mode
-    s = b.r.scenario("put_big", f"put {m.big // MiB} MiB", "MiB/s")
-    s.notes.append("pyftp: Client.put, SHA-256 computed on both sides and compared "
-                   "before the server publishes (digest after the data: sha256_trailer)")
-    s.notes.append("pyftpdlib: ftplib storbinary from a file, no verification")
-    s.notes.append(RAW_NOTE)
-    s.notes.append("the previous run's upload is deleted first (not timed): replacing a "
-                   "1 GiB file costs ext4 a flush of the new data (0.5-0.9 s here for "
-                   "a rename over it, 0.3-0.45 s for a truncate), which is not transfer")
-    c = pyftp_client(b.py.port)
-    ftp = ftp_connect(b.ftpd.port)
+    m, s, c, ftp = big_scenario(b, "put", [
+        "pyftp: Client.put, SHA-256 computed on both sides and compared before the server "
+        "publishes (digest after the data: sha256_trailer)",
+        "pyftpdlib: ftplib storbinary from a file, no verification",
+        "the previous run's upload is deleted first (not timed): replacing a 1 GiB file "
+        "costs ext4 a flush of the new data (0.5-0.9 s here for a rename over it, "
+        "0.3-0.45 s for a truncate), which is not transfer"])
 
     def fresh(root: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -142,64 +161,45 @@ def big_put(b: Bench) -> None:
 
     def raw() -> float:
         return m.big / MiB / raw_put(b.raw.port, b.big, m.big, b.local / "raw-put.bin")
-    try:
-        interleave(b.mode, s, {"pyftp": py, "pyftpdlib": ftp_, "raw": raw}, warmup=1)
-    finally:
-        c.close()
-        ftp.close()
-        for root in (b.pyroot, b.ftproot):
-            with contextlib.suppress(OSError):
-                (root / "up" / "big.bin").unlink()
+    interleave_closing(b, s, {"pyftp": py, "pyftpdlib": ftp_, "raw": raw}, (c, ftp), warmup=1)
+    for root in (b.pyroot, b.ftproot):
+        fresh(root)
 
-def many_get(b: Bench) -> None:
+
+def files_scenario(b: Bench, verb: str, how: str, ftp_call: str):
+    """The many-files scenario ``files_<verb>``, its notes, a pyftp client and an ftplib
+    session: (mode, scenario, client, ftp)."""
     m = b.mode
-    s = b.r.scenario("files_get", f"get {m.files} x {m.file_size // 1024} KiB files",
-                        "files/s")
+    s = b.r.scenario(f"files_{verb}", f"{verb} {m.files} x {m.file_size // 1024} KiB files",
+                     "files/s")
     settle(m, s)
     c = pyftp_client(b.py.port)
-    pipelined = hasattr(c, "get_many")
-    s.notes.append("pyftp: " + ("Client.get_many (pipelined requests), each file verified"
-                                if pipelined else "Client.get in a loop, each file verified"))
-    s.notes.append("pyftpdlib: ftplib retrbinary per file (a data connection each)")
-    ftp = ftp_connect(b.ftpd.port)
+    s.notes.append(f"pyftp: Client.{verb}_many ({how}), each file verified"
+                   if hasattr(c, f"{verb}_many") else
+                   f"pyftp: Client.{verb} in a loop, each file verified")
+    s.notes.append(f"pyftpdlib: ftplib {ftp_call} per file (a data connection each)")
+    return m, s, c, ftp_connect(b.ftpd.port)
+
+
+def many_get(b: Bench) -> None:
+    m, s, c, ftp = files_scenario(b, "get", "pipelined requests", "retrbinary")
     names = [f"f{i:05d}.bin" for i in range(m.files)]
 
     def py() -> float:
         d = b.new_dir("many-pyftp")
-        t0 = time.perf_counter()
-        if pipelined:
-            res = c.get_many([(f"small/{n}", d / n) for n in names])
-            bad = [r for r in res if isinstance(r, Exception)]
-            assert not bad, f"pyftp get_many: {bad[:1]}"
-        else:
-            for n in names:
-                c.get(f"small/{n}", d / n)
-        return m.files / (time.perf_counter() - t0)
+        return m.files / batch(getattr(c, "get_many", None), c.get,
+                               [(f"small/{n}", d / n) for n in names])
 
     def ftp_() -> float:
         d = b.new_dir("many-ftp")
-        t0 = time.perf_counter()
-        for n in names:
-            ftp_get(ftp, f"small/{n}", d / n)
-        return m.files / (time.perf_counter() - t0)
-    try:
-        interleave(b.mode, s, {"pyftp": py, "pyftpdlib": ftp_}, warmup=0)
-    finally:
-        c.close()
-        ftp.close()
+        return m.files / batch(None, lambda remote, local: ftp_get(ftp, remote, local),
+                               [(f"small/{n}", d / n) for n in names])
+    interleave_closing(b, s, {"pyftp": py, "pyftpdlib": ftp_}, (c, ftp), warmup=0)
+
 
 def many_put(b: Bench) -> None:
-    m = b.mode
-    s = b.r.scenario("files_put", f"put {m.files} x {m.file_size // 1024} KiB files",
-                        "files/s")
-    settle(m, s)
-    c = pyftp_client(b.py.port)
-    batched = hasattr(c, "put_many")
-    s.notes.append("pyftp: " + ("Client.put_many (next file read while the server "
-                                "verifies), each file verified" if batched
-                                else "Client.put in a loop, each file verified"))
-    s.notes.append("pyftpdlib: ftplib storbinary per file (a data connection each)")
-    ftp = ftp_connect(b.ftpd.port)
+    m, s, c, ftp = files_scenario(b, "put", "next file read while the server verifies",
+                                  "storbinary")
     names = sorted(os.listdir(b.small_src))
 
     s.notes.append("each run uploads into a new remote folder (made before the clock "
@@ -209,28 +209,16 @@ def many_put(b: Bench) -> None:
     def py() -> float:
         dst = f"up/py{next(folders)}"
         c.mkdir(dst)
-        t0 = time.perf_counter()
-        if batched:
-            res = c.put_many([(b.small_src / n, f"{dst}/{n}") for n in names])
-            bad = [r for r in res if isinstance(r, Exception)]
-            assert not bad, f"pyftp put_many: {bad[:1]}"
-        else:
-            for n in names:
-                c.put(b.small_src / n, f"{dst}/{n}")
-        return m.files / (time.perf_counter() - t0)
+        return m.files / batch(getattr(c, "put_many", None), c.put,
+                               [(b.small_src / n, f"{dst}/{n}") for n in names])
 
     def ftp_() -> float:
         dst = f"up/ftp{next(folders)}"
         ftp.mkd(dst)
-        t0 = time.perf_counter()
-        for n in names:
-            ftp_put(ftp, b.small_src / n, f"{dst}/{n}")
-        return m.files / (time.perf_counter() - t0)
-    try:
-        interleave(b.mode, s, {"pyftp": py, "pyftpdlib": ftp_}, warmup=0)
-    finally:
-        c.close()
-        ftp.close()
+        return m.files / batch(None, lambda local, remote: ftp_put(ftp, local, remote),
+                               [(b.small_src / n, f"{dst}/{n}") for n in names])
+    interleave_closing(b, s, {"pyftp": py, "pyftpdlib": ftp_}, (c, ftp), warmup=0)
+
 
 def listings(b: Bench) -> None:
     m = b.mode
@@ -265,11 +253,8 @@ def listings(b: Bench) -> None:
     tools = {"pyftp": py, "pyftpdlib": ftp_}
     if hasattr(c, "ls_many"):
         tools["pyftp-pipelined"] = py_many
-    try:
-        interleave(b.mode, s, tools, warmup=0)
-    finally:
-        c.close()
-        ftp.close()
+    interleave_closing(b, s, tools, (c, ftp), warmup=0)
+
 
 def concurrent(b: Bench) -> None:
     m = b.mode

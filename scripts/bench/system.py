@@ -50,42 +50,37 @@ def memory(b: Bench) -> None:
             raise RuntimeError(f"{cmd[:3]} failed ({p.returncode}): {p.stderr[-500:]}")
         return int(found.group(1)) / 1024
 
-    def py_round() -> None:
-        srv = start_pyftp(b.pyroot, b.work, "pyftp-rss")
+    def one_round(srv, root: Path, server: str, clients: list[tuple[str, list[str]]]) -> None:
+        """``clients``: (tool, argv) of a get into rss-get.bin, then of a put to up/rss.bin."""
         try:
-            dst = b.local / "rss-get.bin"
-            target = f"127.0.0.1:{srv.port}"
-            s.add("pyftp-client get", maxrss([sys.executable, "-c", wrapper, target, "-c",
-                                               f"get big.bin {dst}"], b.local))
-            dst.unlink()
-            s.add("pyftp-client put", maxrss([sys.executable, "-c", wrapper, target, "-c",
-                                               "put -f big.bin up/rss.bin"], b.local))
-            s.add("pyftp-server", peak_rss_mib(srv.pid))
+            for tool, argv in clients:
+                s.add(tool, maxrss(argv, b.local))
+                with contextlib.suppress(OSError):
+                    (b.local / "rss-get.bin").unlink()
+            s.add(server, peak_rss_mib(srv.pid))
         finally:
             srv.close()
             with contextlib.suppress(OSError):
-                (b.pyroot / "up" / "rss.bin").unlink()
+                (root / "up" / "rss.bin").unlink()
+
+    def py_round() -> None:
+        srv = start_pyftp(b.pyroot, b.work, "pyftp-rss")
+        cmd = [sys.executable, "-c", wrapper, f"127.0.0.1:{srv.port}", "-c"]
+        one_round(srv, b.pyroot, "pyftp-server", [
+            ("pyftp-client get", [*cmd, "get big.bin rss-get.bin"]),
+            ("pyftp-client put", [*cmd, "put -f big.bin up/rss.bin"])])
 
     def ftp_round() -> None:
         srv = start_ftpd(b.ftproot, b.work, "ftpd-rss")
-        try:
-            dst = b.local / "rss-ftp.bin"
-            s.add("ftplib-client get", maxrss([sys.executable, "-c", ftp_wrapper,
-                                                str(srv.port), "get", str(dst), "big.bin"],
-                                               b.local))
-            dst.unlink()
-            s.add("ftplib-client put", maxrss([sys.executable, "-c", ftp_wrapper,
-                                                str(srv.port), "put", str(b.big),
-                                                "up/rss.bin"], b.local))
-            s.add("pyftpdlib-server", peak_rss_mib(srv.pid))
-        finally:
-            srv.close()
-            with contextlib.suppress(OSError):
-                (b.ftproot / "up" / "rss.bin").unlink()
+        cmd = [sys.executable, "-c", ftp_wrapper, str(srv.port)]
+        one_round(srv, b.ftproot, "pyftpdlib-server", [
+            ("ftplib-client get", [*cmd, "get", "rss-get.bin", "big.bin"]),
+            ("ftplib-client put", [*cmd, "put", str(b.big), "up/rss.bin"])])
     runs = max(1, min(m.runs, 3))
     for r in range(runs):
         for fn in rotate([py_round, ftp_round], r):
             fn()
+
 
 def idle_clients(b: Bench) -> None:
     m = b.mode
@@ -94,37 +89,27 @@ def idle_clients(b: Bench) -> None:
     s.notes.append("a fresh server; every client connected and logged in (pyftp: hello), "
                    "then the server's RSS is read")
 
-    def py_round() -> None:
-        srv = start_pyftp(b.pyroot, b.work, "pyftp-idle")
+    def one_round(start, root: Path, connect, tool: str) -> None:
+        srv = start(root, b.work, f"{tool}-idle")
         conns = []
         try:
             base = rss_mib(srv.pid)
             for _ in range(m.idle):
-                conns.append(pyftp_client(srv.port))
+                conns.append(connect(srv.port))
             conns[-1].pwd()
-            s.add("pyftp-server", rss_mib(srv.pid))
-            s.extra.setdefault("pyftp-server_before", []).append(base)
+            s.add(tool, rss_mib(srv.pid))
+            s.extra.setdefault(f"{tool}_before", []).append(base)
         finally:
             for c in conns:
                 with contextlib.suppress(Exception):
                     c.close()
             srv.close()
 
+    def py_round() -> None:
+        one_round(start_pyftp, b.pyroot, pyftp_client, "pyftp-server")
+
     def ftp_round() -> None:
-        srv = start_ftpd(b.ftproot, b.work, "ftpd-idle")
-        conns = []
-        try:
-            base = rss_mib(srv.pid)
-            for _ in range(m.idle):
-                conns.append(ftp_connect(srv.port))
-            conns[-1].pwd()
-            s.add("pyftpdlib-server", rss_mib(srv.pid))
-            s.extra.setdefault("pyftpdlib-server_before", []).append(base)
-        finally:
-            for c in conns:
-                with contextlib.suppress(Exception):
-                    c.close()
-            srv.close()
+        one_round(start_ftpd, b.ftproot, ftp_connect, "pyftpdlib-server")
     runs = max(1, min(m.runs, 3))
     for r in range(runs):
         for fn in rotate([py_round, ftp_round], r):
