@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["scripts/bench.py", *(sys.argv[1:] if argv is None else argv)]),
             "versions": versions(), "digests": digests_offered()}
     log(f"mode {mode.name}: {head['machine']['cpu']}, {head['machine']['cores']} cores; "
-        f"folders {', '.join(tmps)}; pyftp --digest: {head['digests'] or 'not offered'}")
+        f"folders {', '.join(tmps)}; pyftp --digest: {', '.join(head['digests']) or 'not offered'}")
     locations: list[Results] = []
     try:
         for i, tmp in enumerate(tmps):
