@@ -21,8 +21,9 @@ Group = tuple[str, list[tuple[str, str, str]]]
 
 def _bars(ax, r: Results, groups: list[Group], title: str, unit: str, log_scale=False) -> None:
     series: list[str] = []
-    for _label, items in groups:
-        series += [ser for ser, _k, _t in items if ser not in series]
+    for _label, items in groups:  # only series with a figure: no gap for a tool not run
+        series += [ser for ser, k, tool in items if ser not in series
+                   and k in r.scenarios and r.scenarios[k].runs.get(tool)]
     width = 0.8 / max(1, len(series))
     drawn = False
     for i, ser in enumerate(series):
