@@ -1328,3 +1328,86 @@ def test_error_reply_longer_than_a_frame_is_shortened(arena):
         reply, _ = a.request({"op": "stat", "path": "\udcfe" * 4000})
         assert reply["ok"] is False and reply["error"] not in ("internal", "bad_frame"), reply
         a.expect_alive()
+
+
+# ---- red team, second pass
+_K256 = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2]
+
+
+def _sha256_extend(digest: str, length: int, tail: bytes) -> tuple[bytes, str]:
+    """SHA-256 length extension: from H(m) and len(m) alone, the glue (padding) and the
+    digest of ``m + glue + tail``, without knowing m."""
+    def rotr(x, n):
+        return ((x >> n) | (x << (32 - n))) & 0xFFFFFFFF
+
+    def pad(n):
+        return b"\x80" + b"\x00" * ((55 - n) % 64) + struct.pack(">Q", n * 8)
+    state = list(struct.unpack(">8I", bytes.fromhex(digest)))
+    glue = pad(length)
+    msg = tail + pad(length + len(glue) + len(tail))
+    for off in range(0, len(msg), 64):
+        w = list(struct.unpack(">16I", msg[off:off + 64]))
+        for i in range(16, 64):
+            s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
+            s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
+            w.append((w[i - 16] + s0 + w[i - 7] + s1) & 0xFFFFFFFF)
+        a, b, c, d, e, f, g, h = state
+        for i in range(64):
+            t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g))
+                  + _K256[i] + w[i]) & 0xFFFFFFFF
+            t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c)))
+            a, b, c, d, e, f, g, h = (t1 + t2) & 0xFFFFFFFF, a, b, c, (d + t1) & 0xFFFFFFFF, e, f, g
+        state = [(x + y) & 0xFFFFFFFF for x, y in zip(state, (a, b, c, d, e, f, g, h))]
+    return glue, struct.pack(">8I", *state).hex()
+
+
+def test_length_extension_helper_is_right():
+    glue, digest = _sha256_extend(_sha(b"secret prefix"), 13, b"tail")
+    assert digest == _sha(b"secret prefix" + glue + b"tail")
+
+
+def test_redteam_a_v1_resume_by_digest_never_hands_over_the_owners_token(arena):
+    """A peer that knows only a cut v1 upload's total and SHA-256 (a public digest)
+    resumes it without a token. It must not be given the owner's token: with it, a
+    trailer put is offered the partial's prefix_sha256 and, by SHA-256 length
+    extension, publishes the owner's unseen bytes plus its own tail."""
+    tries, leaks, wins = 6, 0, 0
+    for i in range(tries):
+        data = os.urandom(30_000)
+        arena.complete.add(data)
+        with arena.raw() as v:
+            first = _put(v, f"v{i}", data)
+            _send_half(v, data, 20_000)
+            _wait_partial(arena.root / partial_name(f"v{i}"), 20_000)
+        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        with arena.raw() as x:  # the attacker: total and digest, no token, no bytes
+            reply = _put(x, f"v{i}", b"", total=len(data), sha=_sha(data))
+            leaks += reply.get("token") == first["token"]
+        wait_for(lambda: arena.server.session_count == 0, what="the session to end")
+        with arena.raw() as x:
+            reply = _trailer(x, f"v{i}", len(data), token=reply["token"])
+            k = reply.get("offset", 0)
+            if k and "prefix_sha256" in reply:
+                tail_len = len(data) - k - len(_sha256_extend(reply["prefix_sha256"], k, b"")[0])
+                glue, digest = _sha256_extend(reply["prefix_sha256"], k, b"E" * tail_len)
+                x.send_frame({"op": "data", "size": len(data) - k}, glue + b"E" * tail_len)
+                x.send_frame({"op": "verify", "sha256": digest})
+                final, _ = x.read_frame()
+                wins += final.get("ok") is True
+            else:
+                x.send_frame({"op": "data", "size": len(data)}, data)
+                x.send_frame({"op": "verify", "sha256": _sha(data)})
+                assert x.read_frame()[0]["ok"] is True
+        assert (arena.root / f"v{i}").read_bytes() == data
+        assert not [p for p in (arena.root).iterdir() if p.name.startswith(f".v{i}")]
+    assert (leaks, wins) == (0, 0)

@@ -151,8 +151,12 @@ class Upload:
                     digests.hash_into(self._hash, fd, 0, st.st_size)
                     self._fd, self.offset = fd, st.st_size
                     self._ident = (st.st_dev, st.st_ino)
-                    if isinstance(meta.get("token"), str):
-                        self.token = meta["token"]
+                    if self._asked_token is not None and meta.get("token") == self._asked_token:
+                        self.token = self._asked_token
+                    else:
+                        # owned by its digest: the token is the owner's secret, never
+                        # handed to whoever knows the digest (it gets a fresh one)
+                        self._write_meta()
                     if self.trailer:
                         self.prefix_sha256 = self._hash.copy().hexdigest()
                     return
@@ -177,6 +181,8 @@ class Upload:
         """
         if meta.get("total") != self.total:
             return False
+        if self.trailer and meta.get("sha256") is not None:
+            return False  # a v1 partial is pinned by its digest, which a trailer put lacks
         recorded = meta.get("sha256")
         if self.expected is not None and recorded is not None and recorded != self.expected:
             return False
