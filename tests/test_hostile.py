@@ -1411,3 +1411,28 @@ def test_redteam_a_v1_resume_by_digest_never_hands_over_the_owners_token(arena):
         assert (arena.root / f"v{i}").read_bytes() == data
         assert not [p for p in (arena.root).iterdir() if p.name.startswith(f".v{i}")]
     assert (leaks, wins) == (0, 0)
+
+
+def test_redteam_b_publish_after_the_folder_moved_names_where_the_file_is(arena):
+    """Victim half-sends /A/x; the attacker renames /A to /B, makes a new /A and puts
+    its own /A/x. The victim's file lands in /B: its final reply must name /B/x, not
+    claim /A/x (which holds the attacker's bytes) is the file it verified."""
+    tries, wins = 20, 0
+    with arena.raw() as v, arena.raw() as x:
+        for i in range(tries):
+            data, theirs = (b"victim %d " % i) * 300, b"ATTACKER %d" % i
+            arena.complete.update({data, theirs})
+            assert v.request({"op": "mkdir", "path": f"A{i}"})[0]["ok"]
+            assert _put(v, f"A{i}/x", data)["ok"]
+            _send_half(v, data, 1000)
+            _wait_partial(arena.root / f"A{i}" / partial_name("x"), 1000)
+            assert x.request({"op": "mv", "src": f"A{i}", "dst": f"B{i}"})[0]["ok"]
+            assert x.request({"op": "mkdir", "path": f"A{i}"})[0]["ok"]
+            assert _put(x, f"A{i}/x", theirs)["ok"]
+            assert x.request({"op": "data"}, theirs)[0]["ok"]
+            v.send_raw(data[1000:])
+            final, _ = v.read_frame()
+            assert final["ok"] is True and final["sha256"] == _sha(data), final
+            named = arena.root / final["path"].lstrip("/")
+            wins += named.read_bytes() != data
+    assert wins == 0
