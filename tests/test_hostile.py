@@ -1436,3 +1436,50 @@ def test_redteam_b_publish_after_the_folder_moved_names_where_the_file_is(arena)
             named = arena.root / final["path"].lstrip("/")
             wins += named.read_bytes() != data
     assert wins == 0
+
+
+def test_redteam_c_held_uploads_never_exhaust_the_servers_descriptors(tmp_path, monkeypatch):
+    """A pyftp-server whose open-file limit (64, hard) is far below what --max-clients
+    256 needs. Attackers open 30 puts and hold them: each holds a socket, a folder and a
+    partial. Every connection still gets an answer (ok or busy, never internal, never
+    silence), a newcomer too, and once they go an ordinary client is served."""
+    import resource
+    import sys
+    import serverproc
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "good.txt").write_bytes(GOOD)
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)); "
+            "from pyftp.cli import server_main; sys.exit(server_main())")
+    monkeypatch.setattr(serverproc, "server_command", lambda: [sys.executable, "-c", code])
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[1] > 64
+    held, answers = [], []
+    with serverproc.ServerProcess("--root", str(root), "--max-per-ip", "64") as srv:
+        try:
+            for i in range(30):
+                try:
+                    c = RawConn(srv.address, timeout=WAIT, hello=False)
+                    held.append(c)
+                    reply, _ = c.request({"op": "hello", "version": 1})
+                    if reply.get("ok"):
+                        reply, _ = c.request({"op": "put", "path": f"u{i}", "total": 10**6,
+                                              "sha256": "0" * 64})
+                    answers.append(reply.get("ok") or reply.get("error"))
+                except (OSError, ConnectionError) as exc:
+                    answers.append(type(exc).__name__)
+            assert set(answers) <= {True, "busy"}, answers
+            assert answers.count(True) >= 4, answers
+            with RawConn(srv.address, timeout=WAIT, hello=False) as late:
+                reply, _ = late.request({"op": "hello", "version": 1})
+                assert reply.get("ok") or reply.get("error") == "busy", reply
+        finally:
+            for c in held:
+                c.close()
+        srv.wait_for(r"open-file limit", WAIT)
+        def served() -> bool:
+            try:
+                with Client(*srv.address, timeout=WAIT) as c:
+                    return "good.txt" in [e.name for e in c.ls("/")]
+            except Exception:
+                return False
+        wait_for(served, WAIT, "an ordinary client to be served")

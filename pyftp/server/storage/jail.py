@@ -42,6 +42,7 @@ _ERRNO = {
     errno.ENOSPC: NoSpaceError, errno.EDQUOT: NoSpaceError, errno.EFBIG: TooLargeError,
     errno.ENAMETOOLONG: BadRequestError, errno.EINVAL: BadRequestError,
     errno.ELOOP: NotFoundError, errno.EBUSY: BusyError,
+    errno.EMFILE: BusyError, errno.ENFILE: BusyError,  # out of descriptors: for now
 }
 _REASON = {
     NotFoundError: "not found", AlreadyExistsError: "already exists",
