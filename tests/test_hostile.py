@@ -1483,3 +1483,56 @@ def test_redteam_c_held_uploads_never_exhaust_the_servers_descriptors(tmp_path, 
             except Exception:
                 return False
         wait_for(served, WAIT, "an ordinary client to be served")
+
+
+def test_redteam_d_pipelined_gets_never_read_end_at_the_idle_timeout(make_arena):
+    """A peer pipelines 200 gets of a 1 MiB file and never reads a byte: the server's
+    send times out, the session ends and its slot is freed (held: 1 of 1)."""
+    arena = make_arena(idle_timeout=1.0)
+    big = os.urandom(1 << 20)
+    (arena.root / "big.bin").write_bytes(big)
+    arena.complete.add(big)
+    s = arena.sock()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        hello = _frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
+        get = _frame(json.dumps({"op": "get", "path": "big.bin"}).encode())
+        s.sendall(hello + get * 200)
+        wait_for(lambda: arena.server.session_count == 0, 10, "the stalled session to end")
+    finally:
+        s.close()
+
+
+def test_redteam_e_resume_tokens_never_reach_the_log(make_arena, caplog):
+    """Tokens are bearer secrets: the server's log lines never carry one (held)."""
+    arena = make_arena()
+    data = os.urandom(3000)
+    arena.complete.add(data)
+    with caplog.at_level(logging.DEBUG):
+        with arena.raw() as v:
+            first = _put(v, "tok.bin", data)
+            _send_half(v, data, 1000)
+            _wait_partial(arena.root / partial_name("tok.bin"), 1000)
+        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        with arena.raw() as v:
+            reply = _put(v, "tok.bin", data, token=first["token"])
+            assert reply["offset"] == 1000 and reply["token"] == first["token"]
+            assert v.request({"op": "data"}, data[1000:])[0]["ok"]
+        def text() -> str:
+            return "\n".join(r.getMessage() for r in caplog.records)
+        wait_for(lambda: "put /tok.bin" in text(), what="the put's log line")
+    assert first["token"] not in text()
+
+
+def test_redteam_f_login_throttle_memory_is_bounded(make_server):
+    """120 failed logins, each with a new user name and address: the throttle
+    remembers at most ``auth_track`` of each kind (held)."""
+    checked: list[str] = []
+    srv = _auth_server(make_server, checked, auth_track=20,
+                       auth_fail_cap=1.0, max_per_ip=64)
+    for i in range(120):  # a fresh address each time: no attempt waits
+        r = _hello_from("127.0.%d.%d" % (1 + i // 200, 2 + i % 200), srv.address,
+                        f"user-{i}", "x")
+        assert r is None or r["error"] == "auth_failed"
+    addresses, users = srv.throttle.tracked()
+    assert addresses <= 20 and users <= 20
