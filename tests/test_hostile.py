@@ -1536,3 +1536,42 @@ def test_redteam_f_login_throttle_memory_is_bounded(make_server):
         assert r is None or r["error"] == "auth_failed"
     addresses, users = srv.throttle.tracked()
     assert addresses <= 20 and users <= 20
+
+
+def _remove_chain(top: Path) -> None:
+    """Remove a chain top/d/d/.../d of any depth: pull each level up, one by one."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while True:
+            try:
+                os.rename("d/d", "x", src_dir_fd=fd, dst_dir_fd=fd)
+            except FileNotFoundError:
+                break
+            for name in os.listdir(os.path.join(f"/proc/self/fd/{fd}", "d")):
+                os.unlink(f"d/{name}", dir_fd=fd)
+            os.rmdir("d", dir_fd=fd)
+            os.rename("x", "d", src_dir_fd=fd, dst_dir_fd=fd)
+        for name in os.listdir(f"/proc/self/fd/{fd}/d"):
+            os.unlink(f"d/{name}", dir_fd=fd)
+        os.rmdir("d", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_redteam_g_moving_a_2000_level_folder_is_not_quadratic(make_server, tmp_path):
+    """A client-built folder 2000 levels deep (a client builds it with cd + mkdir -p).
+    Every mv of it scans it for links: done by re-walking from the top for each level,
+    that was 2 million opens (3000 levels: 4.5 million, ~18 s of server CPU) per mv, by 32
+    connections at once. Each mv must answer within the attacker's read timeout."""
+    root = tmp_path / "root"
+    (root / "A").mkdir(parents=True)
+    _deep_tree(root / "A", 2000)
+    server = make_server(root=root)
+    try:
+        with RawConn(server.address, timeout=WAIT) as c:
+            for i in range(4):
+                src, dst = ("A", "B") if i % 2 == 0 else ("B", "A")
+                reply, _ = c.request({"op": "mv", "src": src, "dst": dst})
+                assert reply["ok"] is True, reply
+    finally:
+        _remove_chain(root / "A")
