@@ -1575,3 +1575,38 @@ def test_redteam_g_moving_a_2000_level_folder_is_not_quadratic(make_server, tmp_
                 assert reply["ok"] is True, reply
     finally:
         _remove_chain(root / "A")
+
+
+def test_redteam_h_unread_listings_cannot_fill_the_spool_disk(make_arena):
+    """Peers ls a 60,000-entry folder (4.6 MB of listing, more than socket buffers
+    hold) and never read: each holds a spooled file. With no bound, 256 clients x a
+    200,000-entry folder (15 MB each) is 3.8 GB of /tmp. Spooled listings share one
+    budget (here 8 MB): past it, ``ls`` answers busy at
+    once, and once the stalled peers go, listing works again."""
+    arena = make_arena(max_listing_spool=8 << 20)
+    arena.complete.add(b"")
+    big = arena.root / "big"
+    big.mkdir()
+    for i in range(60_000):
+        (big / f"entry-{i:05d}.dat").touch()
+    stalled, busy = [], 0
+    try:
+        for _ in range(2):
+            s = arena.sock()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
+                      + _frame(json.dumps({"op": "ls", "path": "big"}).encode()))
+            stalled.append(s)
+        budget = arena.server.spool_budget
+        wait_for(lambda: budget.used > budget.limit // 2, what="the stalled listings")
+        with arena.raw() as a:
+            reply, _ = a.request({"op": "ls", "path": "big"})
+            assert reply["ok"] is False and reply["error"] == "busy", reply
+            a.expect_alive()
+    finally:
+        for s in stalled:
+            s.close()
+    _wait_sessions_gone(arena)
+    with arena.raw() as a:
+        reply, payload = a.request({"op": "ls", "path": "big"})
+        assert reply["ok"] is True and len(json.loads(payload)) == 60_000

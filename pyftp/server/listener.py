@@ -26,6 +26,7 @@ from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
 from .storage import Storage
 from ..transport import Channel
+from .handlers import SpoolBudget
 from .session import Session, _fmt_peer
 from .throttle import LoginThrottle
 
@@ -99,6 +100,9 @@ class ServerConfig:
     #: refused connections are logged one by one only this often; the rest are counted
     #: and summed up in one line, so a flood cannot flood the log too
     refusal_log_interval: float = 10.0
+    #: bytes of spooled listings held at once, all connections together: past it,
+    #: ``ls`` of a long folder answers busy (peers that never read cannot fill /tmp)
+    max_listing_spool: int = 256 << 20
     logger: logging.Logger = field(default=log, repr=False)
 
 
@@ -120,6 +124,8 @@ class Server:
         self._refusals = _RefusalLog(self.log, config.refusal_log_interval)
         #: listings being built at once: each holds all of its entries for a moment
         self.listing_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        #: spooled listings waiting for their peers to read them
+        self.spool_budget = SpoolBudget(config.max_listing_spool)
         #: failed logins, shared by every connection (per address and per user name)
         self.throttle = LoginThrottle(config.auth_fail_delay, config.auth_fail_cap,
                                       config.auth_track)
