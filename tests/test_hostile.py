@@ -1610,3 +1610,42 @@ def test_redteam_h_unread_listings_cannot_fill_the_spool_disk(make_arena):
     with arena.raw() as a:
         reply, payload = a.request({"op": "ls", "path": "big"})
         assert reply["ok"] is True and len(json.loads(payload)) == 60_000
+
+
+def test_redteam_i_two_puts_with_one_token_at_once_publish_the_owners_bytes(arena):
+    """A cut upload's token presented by two puts at the same moment: at most one
+    publishes (the other is busy, cut by the takeover, or finds the file exists);
+    only the owner's complete bytes are ever published (held, 10 of 10)."""
+    import threading
+    tries, wins = 10, 0
+    for i in range(tries):
+        data = os.urandom(40_000)
+        arena.complete.add(data)
+        with arena.raw() as v:
+            first = _put(v, f"tk{i}", data)
+            _send_half(v, data, 10_000)
+            _wait_partial(arena.root / partial_name(f"tk{i}"), 10_000)
+        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        gate, out = threading.Barrier(2), []
+
+        def resume() -> None:
+            try:
+                with arena.raw() as c:
+                    gate.wait(WAIT)
+                    reply = _put(c, f"tk{i}", data, token=first["token"])
+                    if reply.get("ok"):
+                        k = reply["offset"]
+                        c.send_frame({"op": "data", "size": len(data) - k}, data[k:])
+                        reply = c.read_frame()[0]
+                    out.append(reply.get("ok") or reply.get("error"))
+            except (OSError, ConnectionError):
+                out.append("cut")
+        ts = [threading.Thread(target=resume) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(WAIT * 3)
+        assert set(out) <= {True, "busy", "cut", "exists"}, out
+        wins += out.count(True) > 1  # a holder cut after its publish reads 'cut'
+        wins += (arena.root / f"tk{i}").read_bytes() != data
+    assert wins == 0
