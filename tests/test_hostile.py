@@ -1222,6 +1222,16 @@ def test_login_deadline_counts_from_accept(make_arena):
     wait_for(lambda: arena.server.session_count == 0, WAIT, "the slot to be freed")
 
 
+def _stall_ls(arena: Arena, stalled: list, n: int) -> None:
+    """``n`` peers that ls /big with a tiny receive buffer and never read a byte."""
+    for _ in range(n):
+        s = arena.sock()
+        stalled.append(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
+                  + _frame(json.dumps({"op": "ls", "path": "big"}).encode()))
+
+
 def test_listing_to_a_peer_that_never_reads_is_spooled(make_arena):
     """Attack 7: 16 peers ``ls`` a big folder and never read. Each costs the server a
     spooled file, not its memory; the listing bytes are exactly those of a small one."""
@@ -1233,12 +1243,7 @@ def test_listing_to_a_peer_that_never_reads_is_spooled(make_arena):
         (big / f"entry-{i:05d}.dat").touch()
     stalled = []
     try:
-        for _ in range(16):
-            s = arena.sock()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
-                      + _frame(json.dumps({"op": "ls", "path": "big"}).encode()))
-            stalled.append(s)
+        _stall_ls(arena, stalled, 16)
         with arena.raw() as a:  # meanwhile, an ordinary peer gets the whole listing
             reply, payload = a.request({"op": "ls", "path": "big"})
             entries = json.loads(payload)
@@ -1376,6 +1381,16 @@ def test_length_extension_helper_is_right():
     assert digest == _sha(b"secret prefix" + glue + b"tail")
 
 
+def _cut_v1(arena: Arena, name: str, data: bytes, cut: int) -> dict:
+    """A v1 put of ``data`` cut after ``cut`` bytes; returns its offset reply (token)."""
+    with arena.raw() as v:
+        first = _put(v, name, data)
+        _send_half(v, data, cut)
+        _wait_partial(arena.root / partial_name(name), cut)
+    wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+    return first
+
+
 def test_redteam_a_v1_resume_by_digest_never_hands_over_the_owners_token(arena):
     """A peer that knows only a cut v1 upload's total and SHA-256 (a public digest)
     resumes it without a token. It must not be given the owner's token: with it, a
@@ -1385,11 +1400,7 @@ def test_redteam_a_v1_resume_by_digest_never_hands_over_the_owners_token(arena):
     for i in range(tries):
         data = os.urandom(30_000)
         arena.complete.add(data)
-        with arena.raw() as v:
-            first = _put(v, f"v{i}", data)
-            _send_half(v, data, 20_000)
-            _wait_partial(arena.root / partial_name(f"v{i}"), 20_000)
-        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        first = _cut_v1(arena, f"v{i}", data, 20_000)
         with arena.raw() as x:  # the attacker: total and digest, no token, no bytes
             reply = _put(x, f"v{i}", b"", total=len(data), sha=_sha(data))
             leaks += reply.get("token") == first["token"]
@@ -1589,14 +1600,9 @@ def test_redteam_h_unread_listings_cannot_fill_the_spool_disk(make_arena):
     big.mkdir()
     for i in range(60_000):
         (big / f"entry-{i:05d}.dat").touch()
-    stalled, busy = [], 0
+    stalled: list = []
     try:
-        for _ in range(2):
-            s = arena.sock()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(_frame(json.dumps({"op": "hello", "version": 1, "client": "x"}).encode())
-                      + _frame(json.dumps({"op": "ls", "path": "big"}).encode()))
-            stalled.append(s)
+        _stall_ls(arena, stalled, 2)
         budget = arena.server.spool_budget
         wait_for(lambda: budget.used > budget.limit // 2, what="the stalled listings")
         with arena.raw() as a:
@@ -1621,11 +1627,7 @@ def test_redteam_i_two_puts_with_one_token_at_once_publish_the_owners_bytes(aren
     for i in range(tries):
         data = os.urandom(40_000)
         arena.complete.add(data)
-        with arena.raw() as v:
-            first = _put(v, f"tk{i}", data)
-            _send_half(v, data, 10_000)
-            _wait_partial(arena.root / partial_name(f"tk{i}"), 10_000)
-        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        first = _cut_v1(arena, f"tk{i}", data, 10_000)
         gate, out = threading.Barrier(2), []
 
         def resume() -> None:
