@@ -1651,3 +1651,23 @@ def test_redteam_i_two_puts_with_one_token_at_once_publish_the_owners_bytes(aren
         wins += out.count(True) > 1  # a holder cut after its publish reads 'cut'
         wins += (arena.root / f"tk{i}").read_bytes() != data
     assert wins == 0
+
+
+def test_redteam_j_a_cwd_grown_by_relative_cds_stays_within_a_frame(arena):
+    """340 x (mkdir + cd) of a 200-character name: a cwd of 68,000 characters, whose
+    cd reply no longer fits a frame (it was ``internal``, a traceback and a dropped
+    connection). A cd past the 4096-character path limit is refused; the session
+    goes on and its cwd stays what it was."""
+    name = "n" * 200
+    with arena.raw() as a:
+        refused = 0
+        for _ in range(340):
+            a.request({"op": "mkdir", "path": name})
+            reply, _ = a.request({"op": "cd", "path": name})
+            if not reply["ok"]:
+                assert reply["error"] == "bad_request", reply
+                refused += 1
+        assert refused
+        reply, _ = a.request({"op": "pwd"})
+        assert reply["ok"] is True and len(reply["cwd"]) <= 4096
+        a.expect_alive()
