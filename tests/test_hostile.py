@@ -1671,3 +1671,22 @@ def test_redteam_j_a_cwd_grown_by_relative_cds_stays_within_a_frame(arena):
         reply, _ = a.request({"op": "pwd"})
         assert reply["ok"] is True and len(reply["cwd"]) <= 4096
         a.expect_alive()
+
+
+@pytest.mark.xfail(strict=True, reason="an ok reply naming two long paths can exceed a "
+                   "frame: the fix is a 4096-character limit on every normalised path "
+                   "(Storage.normalize), which changes what the attack-10 case expects")
+def test_redteam_k_an_ok_mv_reply_naming_two_long_paths_fits_a_frame(arena):
+    """cwd of 15 x 250 undecodable bytes (6 bytes of JSON each), a file moved into a
+    15-level folder below it: the ok reply's src + dst are 67 KB of header. Today the
+    move happens and the client is told ``internal`` (a traceback in the log)."""
+    lvl, deep = "\udcff" * 250, "/".join(["\udcfe" * 250] * 15)
+    with arena.raw() as a:
+        for _ in range(15):
+            a.request({"op": "mkdir", "path": lvl})
+            assert a.request({"op": "cd", "path": lvl})[0]["ok"]
+        assert a.request({"op": "mkdir", "path": deep, "parents": True})[0]["ok"]
+        arena.complete.add(b"x")
+        assert _put(a, "f", b"x")["ok"] and a.request({"op": "data"}, b"x")[0]["ok"]
+        reply, _ = a.request({"op": "mv", "src": "f", "dst": deep + "/g"})
+        assert reply.get("error") != "internal", reply
