@@ -21,7 +21,7 @@ from ..errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyE
                       RemoteError, TooLargeError, TransportError, UnsupportedVersionError)
 from ..protocol import FEATURES, VERSION, dump_json, encode_frame, ok, wire_mtime
 
-__all__ = ["Handlers"]
+__all__ = ["Handlers", "SpoolBudget"]
 
 #: files up to this size are sent as one buffer (header + bytes + digest in one write)
 SMALL_FILE = 256 * 1024
@@ -45,6 +45,25 @@ def _spool_listing(entries: list) -> BinaryIO:
         spool.close()
         raise
     return spool
+
+
+class SpoolBudget:
+    """Bytes of spooled listings held at once, server-wide, up to a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.used + n > self.limit:
+                return False
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used -= n
 
 
 class Handlers:
@@ -115,17 +134,28 @@ class Handlers:
                 return
             spool = _spool_listing(entries)
             del entries
+        size = spool.tell()
+        budget = self.server.spool_budget
+        if not budget.take(size):
+            spool.close()
+            raise BusyError("busy: too many long listings are waiting for their readers; "
+                            "try again later")
         with spool:
-            size = spool.tell()
-            spool.flush()  # sendfile reads the fd itself
-            spool.seek(0)  # over TLS it falls back to reading from the file position
-            self._log_bytes = size
-            self._streaming = True
-            self.chan.send_header(ok(size=size))
-            sent = self.chan.send_file(spool, 0, size)
-            if sent != size:
-                raise TransportError(f"listing spool shrank ({sent} of {size} bytes)")
-            self._streaming = False
+            try:
+                self._send_spool(spool, size)
+            finally:
+                budget.give(size)
+
+    def _send_spool(self, spool, size: int) -> None:
+        spool.flush()  # sendfile reads the fd itself
+        spool.seek(0)  # over TLS it falls back to reading from the file position
+        self._log_bytes = size
+        self._streaming = True
+        self.chan.send_header(ok(size=size))
+        sent = self.chan.send_file(spool, 0, size)
+        if sent != size:
+            raise TransportError(f"listing spool shrank ({sent} of {size} bytes)")
+        self._streaming = False
 
     def handle_stat(self, a: dict) -> None:
         self.chan.send(ok(entry=self.storage.stat(self.cwd, a["path"])))

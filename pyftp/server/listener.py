@@ -11,6 +11,7 @@ client, ui, shell or cli.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import selectors
@@ -25,8 +26,22 @@ from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
 from .storage import Storage
 from ..transport import Channel
+from .handlers import SpoolBudget
 from .session import Session, _fmt_peer
 from .throttle import LoginThrottle
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not a Unix
+    resource = None  # type: ignore[assignment]
+
+#: descriptors one session may hold at once: its socket, an upload's folder and
+#: partial, and one more (metadata, a listing spool)
+FDS_PER_CLIENT = 4
+#: descriptors the server keeps for itself (listener, log, the janitor's walk, ...)
+FDS_RESERVED = 16
+#: accept() errors that mean "out of descriptors or memory": wait, do not spin
+_SCARCE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 __all__ = ["ServerConfig", "Server", "Account"]
 
@@ -85,6 +100,9 @@ class ServerConfig:
     #: refused connections are logged one by one only this often; the rest are counted
     #: and summed up in one line, so a flood cannot flood the log too
     refusal_log_interval: float = 10.0
+    #: bytes of spooled listings held at once, all connections together: past it,
+    #: ``ls`` of a long folder answers busy (peers that never read cannot fill /tmp)
+    max_listing_spool: int = 256 << 20
     logger: logging.Logger = field(default=log, repr=False)
 
 
@@ -106,10 +124,15 @@ class Server:
         self._refusals = _RefusalLog(self.log, config.refusal_log_interval)
         #: listings being built at once: each holds all of its entries for a moment
         self.listing_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        #: spooled listings waiting for their peers to read them
+        self.spool_budget = SpoolBudget(config.max_listing_spool)
         #: failed logins, shared by every connection (per address and per user name)
         self.throttle = LoginThrottle(config.auth_fail_delay, config.auth_fail_cap,
                                       config.auth_track)
         self._deadline = float("inf")  # end of the shutdown grace, once stopping
+        #: connections admitted at once: max_clients, or fewer if the open-file limit
+        #: could not hold that many (then every session would risk EMFILE)
+        self.max_clients = config.max_clients
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -142,6 +165,7 @@ class Server:
             sock.close()
             raise
         self._listener = sock
+        self.max_clients = self._fd_budget()
         # the start-up clean-up of stale partials runs first thing on the janitor
         # thread: a huge or hostile tree must never delay (or stop) serving
         self._accept_thread = threading.Thread(target=self._accept_loop,
@@ -151,6 +175,28 @@ class Server:
                                          name="pyftp-janitor", daemon=True)
         self._janitor.start()
         return self
+
+    def _fd_budget(self) -> int:
+        """How many clients the open-file limit can serve: raise the soft limit as far
+        as needed (up to the hard one), else lower max_clients and say so."""
+        want = self.config.max_clients * FDS_PER_CLIENT + FDS_RESERVED
+        if resource is None:
+            return self.config.max_clients
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+                soft = new
+            except (OSError, ValueError):
+                pass
+        if soft == resource.RLIM_INFINITY or soft >= want:
+            return self.config.max_clients
+        fit = max(1, (soft - FDS_RESERVED) // FDS_PER_CLIENT)
+        self.log.warning("the open-file limit (%d) holds at most %d clients: serving %d "
+                         "at once instead of %d (raise 'ulimit -n' to serve more)",
+                         soft, fit, fit, self.config.max_clients)
+        return fit
 
     def serve_forever(self) -> None:
         """Start if needed and block until :meth:`shutdown` is called."""
@@ -240,9 +286,11 @@ class Server:
                         continue
                     try:
                         conn, addr = listener.accept()
-                    except OSError:
+                    except OSError as exc:
                         if self._stopping.is_set():
                             return
+                        if exc.errno in _SCARCE:  # the listener stays readable: no spin
+                            self._stopping.wait(0.05)
                         continue
                     self._admit(conn, addr)
             finally:
@@ -255,8 +303,8 @@ class Server:
             total = len(self._sessions)
             same_ip = sum(1 for s in self._sessions if s.peer_ip == peer_ip)
             refuse = None
-            if total >= cfg.max_clients:
-                refuse = f"server is full ({cfg.max_clients} clients); try again later"
+            if total >= self.max_clients:
+                refuse = f"server is full ({self.max_clients} clients); try again later"
             elif same_ip >= cfg.max_per_ip:
                 refuse = f"too many connections from {peer_ip} (limit {cfg.max_per_ip}); close one and retry"
             if refuse is None:

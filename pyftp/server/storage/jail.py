@@ -42,6 +42,7 @@ _ERRNO = {
     errno.ENOSPC: NoSpaceError, errno.EDQUOT: NoSpaceError, errno.EFBIG: TooLargeError,
     errno.ENAMETOOLONG: BadRequestError, errno.EINVAL: BadRequestError,
     errno.ELOOP: NotFoundError, errno.EBUSY: BusyError,
+    errno.EMFILE: BusyError, errno.ENFILE: BusyError,  # out of descriptors: for now
 }
 _REASON = {
     NotFoundError: "not found", AlreadyExistsError: "already exists",
@@ -221,34 +222,74 @@ def rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
     os.unlink(src, dir_fd=src_dir)
 
 
+def _ident(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _up(fd: int, names: list[str], idents: list, base_fd: int) -> int:
+    """The parent of the folder ``fd`` (at ``names``): by '..' if that leads to the
+    very folder the walk came down through, else walked again from ``base_fd``.
+    Takes ``fd`` over; on failure it is closed."""
+    names.pop()
+    idents.pop()
+    try:
+        up = os.open("..", DIR_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if _ident(up) == idents[-1]:
+        return up
+    os.close(up)  # moved meanwhile: from the top again, by name
+    fd = descend(os.dup(base_fd), names)
+    idents[1:] = [None] * len(names)  # unknown now: the next '..' re-walks too
+    return fd
+
+
 def scan_tree(base_fd: int):
     """Yield ``(fd, entries)`` for the folder ``base_fd`` and every folder below it.
 
     Iterative (a tree a thousand levels deep is no deeper for it than a flat one) and
-    by descriptors: each folder is reached from ``base_fd`` with ``O_NOFOLLOW``, so a
-    folder swapped for a link is skipped, never followed. Holds one descriptor at a
-    time besides ``base_fd``; ``fd`` is valid until the next item is asked for.
-    Unreadable folders are yielded with ``entries`` None.
+    by descriptors: each folder is opened with ``O_NOFOLLOW`` from its parent, going
+    back up by '..' only to a folder of the identity it came down through, so a folder
+    swapped for a link is skipped, never followed, and the work grows with the size of
+    the tree, not its size times its depth. Holds one descriptor at a time besides
+    ``base_fd``; ``fd`` is valid until the next item is asked for. Unreadable folders
+    are yielded with ``entries`` None.
     """
-    stack: list[list[str]] = [[]]
-    while stack:
-        rel = stack.pop()
-        try:
-            fd = descend(os.dup(base_fd), rel)
-        except OSError:
-            continue  # gone, or swapped for a link: skipped, never followed
-        try:
+    # depth-first: an entry's parent is on the current path when it is popped
+    stack: list[tuple[int, str | None]] = [(0, None)]
+    fd, names, idents = os.dup(base_fd), [], [_ident(base_fd)]
+    try:
+        while stack:
+            depth, name = stack.pop()
+            try:
+                while len(names) >= depth and names:
+                    held, fd = fd, -1  # _up takes it over (closed even on failure)
+                    fd = _up(held, names, idents, base_fd)
+                if name is not None:
+                    nfd = os.open(name, DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = nfd
+                    names.append(name)
+                    idents.append(_ident(fd))
+            except OSError:
+                # gone, or swapped for a link: skipped, never followed
+                if fd >= 0:
+                    os.close(fd)
+                fd, names, idents = os.dup(base_fd), [], idents[:1]
+                continue
             try:
                 with os.scandir(fd) as it:
                     entries = list(it)
             except OSError:
                 entries = None
             yield fd, entries
-            for de in entries or ():
+            for de in reversed(entries or ()):
                 try:
                     if de.is_dir(follow_symlinks=False):
-                        stack.append(rel + [de.name])
+                        stack.append((len(names) + 1, de.name))
                 except OSError:
                     pass
-        finally:
+    finally:
+        if fd >= 0:
             os.close(fd)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ... import digests
-from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError
+from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError, RemoteError
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .jail import open_root, os_error, rename_noreplace, scan_tree
 
@@ -151,8 +151,12 @@ class Upload:
                     digests.hash_into(self._hash, fd, 0, st.st_size)
                     self._fd, self.offset = fd, st.st_size
                     self._ident = (st.st_dev, st.st_ino)
-                    if isinstance(meta.get("token"), str):
-                        self.token = meta["token"]
+                    if self._asked_token is not None and meta.get("token") == self._asked_token:
+                        self.token = self._asked_token
+                    else:
+                        # owned by its digest: the token is the owner's secret, never
+                        # handed to whoever knows the digest (it gets a fresh one)
+                        self._write_meta()
                     if self.trailer:
                         self.prefix_sha256 = self._hash.copy().hexdigest()
                     return
@@ -177,6 +181,8 @@ class Upload:
         """
         if meta.get("total") != self.total:
             return False
+        if self.trailer and meta.get("sha256") is not None:
+            return False  # a v1 partial is pinned by its digest, which a trailer put lacks
         recorded = meta.get("sha256")
         if self.expected is not None and recorded is not None and recorded != self.expected:
             return False
@@ -257,7 +263,7 @@ class Upload:
         The bytes checked are the held file's; the rename is relative to the held
         folder, and only after the partial's name is seen to lead to that same file.
         If the folder was renamed meanwhile, the file is published where the folder
-        now is (the reply names the path the put gave).
+        now is (and :attr:`vpath` becomes that place, for the reply).
         """
         assert self._fd is not None
         digest = self._hash.hexdigest()
@@ -276,6 +282,7 @@ class Upload:
                 ns = mtime_ns(self.mtime)
                 os.utime(self._fd, ns=(ns, ns))
             self._publish()
+            self.vpath = self._where()
             if self._meta_written:
                 self._unlink(self.meta)
             self.storage.digests.put(os.fstat(self._fd), digest)
@@ -304,6 +311,27 @@ class Upload:
                 raise AlreadyExistsError(f"already exists: {self.vpath} (created while "
                                          "uploading)") from exc
             raise
+
+    def _where(self) -> str:
+        """The virtual path the file was published under: the put's own, unless its
+        folder was moved meanwhile; then where the folder is now (the reply must not
+        vouch for a file another client may have put at the old path)."""
+        parent = self.vpath.rpartition("/")[0] or "/"
+        try:
+            mine = os.fstat(self.dir_fd)
+            with self.storage.place("/", parent)[1] as place:
+                st = place.lstat()
+            if (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino):
+                return self.vpath
+        except (OSError, RemoteError):
+            pass
+        try:
+            rel = os.path.relpath(os.readlink(f"/proc/self/fd/{self.dir_fd}"), self.storage.root)
+        except (OSError, ValueError):
+            return self.vpath
+        if rel == ".." or rel.startswith("../"):
+            return self.vpath  # moved out of the share (only a local process can)
+        return "/" + self.name if rel == "." else f"/{rel}/{self.name}"
 
     def _still_mine(self) -> bool:
         try:
