@@ -272,6 +272,25 @@ def test_a_plain_one_shot_command_does_not_load_tls(server, tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "0 False", r.stdout + r.stderr
 
 
+def test_a_one_shot_run_to_a_pipe_does_not_load_rich(server, root, tmp_path):
+    """Results to a pipe are plain lines: rich (and tqdm) load only to draw something."""
+    host, port = server.address
+    (root / "f").write_bytes(b"x" * 1000)
+    probe = ("import sys\nfrom pyftp.cli import main\n"
+             f"code = main(['{host}:{port}', '-c', 'ls -l; get f; hash f; stat f; ls'])\n"
+             "print(code, sorted(m for m in ('rich', 'tqdm') if m in sys.modules), "
+             "file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.stderr.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+    assert (tmp_path / "f").read_bytes() == b"x" * 1000
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["Name", "Size", "Modified"]
+    assert lines[1].split()[:3] == ["f", "1000", "B"] and lines[-1] == "f"
+    assert lines[2] == "0 folders, 1 file, 1000 B"
+    assert lines[3].startswith("get /f -> f  1000 B")
+
+
 def test_help_documents_the_exit_codes(tmp_path):
     r = pyftp("--help", cwd=tmp_path)
     assert r.returncode == 0

@@ -232,14 +232,9 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                          "terminal to ask on)")
         password = _ask_password(f"password for {user}: ")
 
-    from rich.console import Console
-
     from ..client import Client
     from ..shell import Shell
-    # a pipe gets long lines unwrapped, so scripts can cut and grep them
-    console = Console(file=sys.stdout, highlight=False,
-                      width=None if sys.stdout.isatty() else 100_000)
-    err_console = Console(file=sys.stderr, highlight=False)
+    console, err_console = _consoles()
     if args.quiet or args.no_progress:
         progress = "off"
     elif not one_shot and sys.stderr.isatty():
@@ -260,6 +255,21 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                  getpass=_ask_password if interactive_stdin else None,
                  ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
                  retries=args.retries, resume=not args.no_resume)
+
+
+def _consoles():
+    """Consoles for results (stdout) and messages (stderr): rich at a terminal; plain
+    lines to a pipe or a file, where rich would only cost time (it is not even
+    imported). A pipe gets long lines unwrapped, so scripts can cut and grep them."""
+    from ..ui import PlainConsole
+    out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
+    if out_tty or err_tty:
+        from rich.console import Console
+    console = Console(file=sys.stdout, highlight=False) if out_tty else \
+        PlainConsole(sys.stdout)
+    err_console = Console(file=sys.stderr, highlight=False) if err_tty else \
+        PlainConsole(sys.stderr, width=80)
+    return console, err_console
 
 
 def _ask_password(prompt: str) -> str:

@@ -6,14 +6,11 @@ To add a command: add its row here and a ``do_<name>`` method on a Shell mixin
 returning its JSON fields; parsing, help, completion, errors, --json and the one-shot
 modes then come for free.
 
-Import rule: rich, errors, protocol; nothing else of the shell.
+Import rule: rich (lazily, for help), errors, protocol, ui; nothing else of the shell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from rich.table import Table
-from rich.text import Text
 
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
@@ -200,6 +197,10 @@ class HelpMixin:
 
     def do_help(self, arg: str) -> dict:
         """help [COMMAND]: list the commands, or explain one."""
+        from rich.table import Table  # help is for people: the one command drawn by rich
+        from rich.text import Text
+
+        from ..ui import Trimmed
         a = self._args("help", arg)
         if a.args:
             name = ALIASES.get(a.args[0], a.args[0])
@@ -227,7 +228,7 @@ class HelpMixin:
             table.add_row(Text(spec.usage), Text(spec.help))
             for usage, help_ in spec.forms:
                 table.add_row(Text(usage), Text(help_))
-        self._print(table)
+        self._print(Trimmed(table))
         self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
                          "completes commands, options and paths; Ctrl-C cancels a transfer; "
                          "Ctrl-D leaves. Transfers continue partial files (--no-resume "

@@ -11,11 +11,11 @@ import os
 import posixpath
 from typing import Any, Callable
 
-from rich.text import Text
+
 
 from .. import sync
 from ..errors import LocalError, NotFoundError
-from ..ui import job_display, print_error, safe_name, transfer_summary
+from ..ui import Line, job_display, print_error, safe_name, transfer_summary
 from .commands import JobError
 
 
@@ -61,7 +61,7 @@ class JobsMixin:
                                "reason": x.reason} for x in report.plan]
             for x in _plan_order(report.plan):
                 if x.kind != "skip":  # counted in the summary; one line each is noise
-                    self._print(Text(safe_name(x.describe())))
+                    self._print(Line(safe_name(x.describe())))
         for r in report.results:
             remote, local = self._abs(r.remote), self._shown_local(r.local)
             source, target = (remote, local) if pull else (local, remote)
@@ -69,7 +69,7 @@ class JobsMixin:
                                         r.sent, r.offset, r.seconds, r.sha256,
                                         max_rate=self.rate_limit))
         for d in report.deleted:
-            self._note(Text(f"deleted {safe_name(dst(d))}"))
+            self._note(Line(f"deleted {safe_name(dst(d))}"))
         if not report.dry_run:
             for p in report.ignored:
                 if p.kind == "folder":
@@ -114,13 +114,13 @@ class JobsMixin:
         if report.dry_run:
             nothing = not any(x.kind in ("send", "delete", "rmdir", "mkdir")
                               for x in report.plan)
-            self._print(Text(f"{name}: " + ("nothing to do, " if nothing else "") + summary))
+            self._print(Line(f"{name}: " + ("nothing to do, " if nothing else "") + summary))
         elif name == "mirror":
             fields["up_to_date"] = not (report.sent or report.deleted or report.dirs_created)
-            self._note(Text(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
+            self._note(Line(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
                             + summary, style="bold"))
         else:
-            self._note(Text(f"{name}: {summary}", style="bold"))
+            self._note(Line(f"{name}: {summary}", style="bold"))
         return fields
 
     def _shown_local(self, path: str) -> str:

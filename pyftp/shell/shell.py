@@ -41,18 +41,15 @@ import posixpath
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .. import sync
 from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
-from ..ui import Trimmed, error_text, make_reporter, print_error, safe_name
+from ..ui import Line, error_text, make_reporter, print_error, safe_name
 from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
@@ -63,6 +60,9 @@ from .parsing import (Args, parse_args, parse_server, parse_target, split_comman
 from .remote import RemoteMixin
 from .transfers import TransferMixin
 
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
            "JobError", "ListingCache", "parse_target", "split_commands", "split_partial",
@@ -145,9 +145,14 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
-        self.console = console or Console(highlight=False)
-        self.err_console = err_console or (self.console if console is not None
-                                           else Console(stderr=True, highlight=False))
+        if err_console is None and console is not None:
+            err_console = console
+        if console is None or err_console is None:
+            from rich.console import Console
+            console = console or Console(highlight=False)
+            err_console = err_console or Console(stderr=True, highlight=False)
+        self.console = console
+        self.err_console = err_console
         self.reporter = make_reporter(progress, console=self.err_console,
                                       stream=progress_stream or sys.stderr, clock=clock,
                                       max_rate=rate_limit)
@@ -269,8 +274,6 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         """A command's result (ls, hash, pwd ...): stdout, unless --json."""
         if not self.json_output:
             with self.reporter.paused():
-                if isinstance(renderable, Table):
-                    renderable = Trimmed(renderable)
                 # a terminal gets word-wrapped lines; a pipe gets each line whole
                 self.console.print(renderable, highlight=False,
                                    soft_wrap=not self.console.is_terminal)
@@ -285,7 +288,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         """A diagnostic (connected, reconnected, skipped): stderr, unless --quiet."""
         if not self.quiet:
             with self.reporter.paused():
-                self.err_console.print(Text(text, style="dim"), soft_wrap=True,
+                self.err_console.print(Line(text, style="dim"), soft_wrap=True,
                                        highlight=False)
 
     def info(self, text: str) -> None:

@@ -9,16 +9,17 @@ yields the ``on_progress(done, total)`` callback :class:`pyftp.Client` wants) an
 to turn the two callbacks of a :mod:`pyftp.sync` job (``on_progress`` for the file
 moving now, ``on_job`` for the whole job) into a per-file bar plus the overall one.
 
-Import rule: rich, tqdm and :mod:`pyftp.ui.text`.
+Import rule: rich, tqdm and :mod:`pyftp.ui.text`; rich and tqdm only inside the modes
+that draw with them, so the plain modes load neither.
 """
 from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
-from rich.console import Console
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from .text import honest_rate, human_duration, human_size, safe_name
 
@@ -94,6 +95,7 @@ class RichReporter(Reporter):
     def _make(self):
         from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
                                    TextColumn, TimeRemainingColumn)
+        from rich.text import Text
 
         max_rate = self.max_rate
 
@@ -456,6 +458,7 @@ def make_reporter(mode: str, *, console: Console | None = None,
         return Reporter()
     if mode == "rich":
         if console is None:
+            from rich.console import Console
             console = Console(stderr=True)
         return RichReporter(console, max_rate=max_rate)
     if stream is None:
