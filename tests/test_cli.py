@@ -324,3 +324,54 @@ def test_tls_options_reach_the_client(make_server, local, tmp_path):
     assert r.returncode == 3 and "--cafile" in r.stderr
     r = pyftp(f"{host}:{port}", "-c", "pwd", cwd=local, timeout=60)  # plain client, TLS server
     assert r.returncode == 3 and "--tls" in r.stderr
+
+
+# ------------------------------------------------------------------ pipelined runs
+def test_a_run_of_gets_is_reported_in_order_and_stops_at_the_first_failure(target, local,
+                                                                            root):
+    for i in range(6):
+        (root / f"f{i}.bin").write_bytes(bytes([i]) * (1000 + i))
+    lines = [f"get f{i}.bin" for i in range(3)] + ["get missing.bin"] + \
+        [f"get f{i}.bin" for i in range(3, 6)]
+    (local / "run.pyftp").write_text("\n".join(lines) + "\n")
+    r = pyftp("--json", target, "-b", "run.pyftp", cwd=local)
+    assert r.returncode == 1
+    objs = [json.loads(line) for line in r.stdout.splitlines()][1:]
+    assert [(o["command"], o["ok"]) for o in objs] == [("get", True)] * 3 + [("get", False)]
+    assert [o["path"] for o in objs[:3]] == ["/f0.bin", "/f1.bin", "/f2.bin"]
+    # nothing after the failure was published, and the stop is said
+    assert sorted(p.name for p in local.iterdir()) == ["a.txt", "f0.bin", "f1.bin",
+                                                       "f2.bin", "run.pyftp"]
+    assert "pyftp: line 4: not found: /missing.bin" in r.stderr
+    assert "not run: 3 later lines" in r.stderr
+    assert r.stderr.index("pyftp> get f2.bin") < r.stderr.index("pyftp> get missing.bin")
+
+
+def test_an_ignored_failure_in_a_run_of_gets_lets_the_rest_through(target, local, root):
+    for i in range(3):
+        (root / f"f{i}.bin").write_bytes(b"x" * i)
+    r = pyftp(target, "-c", "get f0.bin; -get nope.bin; get f1.bin; get f2.bin local.bin",
+              cwd=local)
+    assert r.returncode == 0, r.stderr
+    assert [line.split(" ->")[0] for line in r.stdout.splitlines()] == [
+        "get /f0.bin", "get /f1.bin", "get /f2.bin"]
+    assert (local / "local.bin").read_bytes() == b"xx" and (local / "f1.bin").exists()
+
+
+def test_runs_of_ls_hash_and_stat_print_what_single_commands_print(target, local, root):
+    (root / "d").mkdir()
+    for name in ("a", "b", "c"):
+        (root / "d" / name).write_bytes(name.encode())
+    words = ["ls d", "ls -l d", "hash d/a", "hash d/b d/c", "stat d/a", "stat d"]
+    together = pyftp(target, "-c", "; ".join(w for w in words for _ in (0, 1)), cwd=local)
+    alone = [pyftp(target, "-c", w, cwd=local) for w in words]
+    assert together.returncode == 0, together.stderr
+    assert together.stdout == "".join(r.stdout * 2 for r in alone)
+
+
+def test_a_failure_in_a_run_of_hashes_discards_the_rest(target, local, root):
+    (root / "a").write_bytes(b"a")
+    r = pyftp(target, "-c", "hash a; hash nope; hash a", cwd=local)
+    assert r.returncode == 1
+    assert r.stdout.count("  a\n") == 1
+    assert "not found" in r.stderr and "not run: 1 later line " in r.stderr

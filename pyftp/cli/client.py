@@ -200,11 +200,19 @@ def _client(args) -> int:
 
 
 def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
-    """-c and -b: each command in turn; the first failure stops the run (exit code)."""
-    for number, line in commands:
-        ignore = line.startswith("-")
-        if ignore:
-            line = line[1:].lstrip()
+    """-c and -b: each command in turn; the first failure stops the run (exit code).
+
+    Runs of get, ls, hash or stat lines are fetched ahead, pipelined
+    (:meth:`Shell.prefetch`); each line still reports in turn.
+    """
+    lines = [(line[1:].lstrip(), True) if line.startswith("-") else (line, False)
+             for _number, line in commands]
+    covered = 0  # lines still covered by the last look-ahead
+    for index, (number, _typed) in enumerate(commands):
+        line, ignore = lines[index]
+        if covered <= 0:
+            covered = shell.prefetch(lines[index:])
+        covered -= 1
         where = f"line {number}: " if args.batch is not None else ""
         if args.batch is not None and not args.quiet:  # as sftp -b does
             print(f"pyftp> {line}", file=sys.stderr, flush=True)
@@ -213,6 +221,10 @@ def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
             break
         if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
             continue
+        shell.discard_ahead()
+        if covered > 0:
+            print(f"pyftp: not run: {covered} later line{'s' * (covered != 1)} of the "
+                  "pipelined run (the first failure stops the run)", file=sys.stderr)
         return exit_code_for(outcome.error)
     return EXIT_OK
 

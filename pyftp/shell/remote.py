@@ -63,7 +63,7 @@ class RemoteMixin:
         c = self._require_client()
         if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
             path = glob_literal(a.args[0]) if a.args else "."
-            entries = c.ls(path)
+            entries = self._ahead_or(("ls", self.cwd, path), lambda: c.ls(path))
             if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
                 self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
             shown = self._abs(path)
@@ -203,7 +203,7 @@ class RemoteMixin:
         c = self._require_client()
         results = []
         for p in (p for w in a.args for p in self._matches(c, w)):
-            e = c.stat(p)
+            e = self._ahead_or(("stat", self.cwd, p), lambda: c.stat(p))
             path = self._abs(p)
             table = Rows([("", "left", "dim"), ("", "left", None)])
             table.add_row("path", Line(safe_name(path)))
@@ -221,7 +221,7 @@ class RemoteMixin:
         c = self._require_client()
         results = []
         for p in (p for w in a.args for p in self._matches(c, w)):
-            digest = c.hash(p)
+            digest = self._ahead_or(("hash", self.cwd, p), lambda: c.hash(p))
             self._print(Line(f"{digest}  {safe_name(p)}"))
             results.append({"path": self._abs(p), "sha256": digest})
         return results[0] if len(results) == 1 else {"files": results}

@@ -53,6 +53,7 @@ from ..ui import Line, error_text, make_reporter, print_error, safe_name
 from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
+from .batch import BatchMixin
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
 from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
@@ -107,7 +108,7 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
+class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
             cmd.Cmd):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
@@ -178,6 +179,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self.backoff = backoff
         self.sleep = sleep
         self.client: Client | None = None
+        self.ahead = {}
         self.cwd = "/"
         #: the remote folder before the last cd (cd - goes back to it)
         self.previous_cwd: str | None = None
@@ -368,7 +370,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         c = self.client
         if c is None:
             raise UsageError("not connected: use open HOST[:PORT] first")
-        if not c.connected:
+        if not c.connected and not self.ahead_held:
             # the last command dropped the connection (network, Ctrl-C): try once more
             c.reconnect()
             self._info(f"reconnected to {c.address}")

@@ -55,7 +55,8 @@ class TransferMixin:
     def _get_single(self, c: Client, words: list[str], resume: bool) -> dict:
         remote = glob_literal(words[0])
         local = self._local(glob_literal(words[1])) if len(words) > 1 else self.local_cwd
-        return self._get_one(c, remote, local, None, resume)
+        return self._get_one(c, remote, local, None, resume,
+                             ahead=("get", self.cwd, remote, local))
 
     def _is_tree(self, a: Args, name: str) -> bool:
         """True for ``get -r``/``put -r``, which take two names at most."""
@@ -76,13 +77,16 @@ class TransferMixin:
         return words, None
 
     def _get_one(self, c: Client, remote: str, local: str, size: int | None,
-                 resume: bool) -> dict:
+                 resume: bool, ahead: tuple = ()) -> dict:
         label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
-        try:
+
+        def fetch():
             with self.reporter.transfer(label, size) as on_progress:
-                r = sync.get_file(c, remote, local, resume=resume, retries=self.retries,
-                                  backoff=self.backoff, on_progress=on_progress,
-                                  on_event=self._on_event, sleep=self.sleep)
+                return sync.get_file(c, remote, local, resume=resume, retries=self.retries,
+                                     backoff=self.backoff, on_progress=on_progress,
+                                     on_event=self._on_event, sleep=self.sleep)
+        try:
+            r = self._ahead_or(ahead, fetch) if resume else fetch()
         except IsDirectoryError as exc:
             raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
         self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
