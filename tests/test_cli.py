@@ -375,3 +375,30 @@ def test_a_failure_in_a_run_of_hashes_discards_the_rest(target, local, root):
     assert r.returncode == 1
     assert r.stdout.count("  a\n") == 1
     assert "not found" in r.stderr and "not run: 1 later line " in r.stderr
+
+
+# ------------------------------------------------------------------ streaming to stdout
+needs_getfo = pytest.mark.skipif(not hasattr(__import__("pyftp").Client, "getfo"),
+                                 reason="needs Client.getfo")
+
+
+@needs_getfo
+def test_cat_and_get_dash_stream_verified_bytes_to_stdout(target, local, root):
+    data = os.urandom(300_000)
+    (root / "a.bin").write_bytes(data)
+    (root / "b.txt").write_bytes(b"second\n")
+    r = subprocess.run([*PYFTP, target, "-c", "cat a.bin b.txt; get b.txt -"], cwd=local,
+                       env=clean_env(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == data + b"second\n" + b"second\n"
+    assert sorted(os.listdir(local)) == ["a.txt"]  # no file named '-', no partial
+    r = subprocess.run([*PYFTP, target, "-c", "cat nope.bin"], cwd=local, env=clean_env(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"not found" in r.stderr and r.stdout == b""
+
+
+@needs_getfo
+def test_cat_is_refused_with_json(target, local, root):
+    (root / "b.txt").write_bytes(b"x")
+    r = pyftp("--json", target, "-c", "cat b.txt", cwd=local)
+    assert r.returncode == 2 and "--json" in r.stderr

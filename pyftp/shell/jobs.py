@@ -27,7 +27,7 @@ class JobsMixin:
                  job: Callable[[dict], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
         """Run a sync job with the shell's retry settings and a per-file + overall bar."""
         started = self.clock()
-        with job_display(self.reporter, label, verb) as display:
+        with job_display(self.reporter, label, verb, per_file=self._per_file()) as display:
             report = job(dict(resume=resume, retries=self.retries, backoff=self.backoff,
                               sleep=self.sleep, on_progress=display.on_progress,
                               on_job=display.on_job, on_event=self._on_event))
@@ -62,7 +62,7 @@ class JobsMixin:
             for x in _plan_order(report.plan):
                 if x.kind != "skip":  # counted in the summary; one line each is noise
                     self._print(Line(safe_name(x.describe())))
-        for r in report.results:
+        for r in report.results if self._per_file() else ():
             remote, local = self._abs(r.remote), self._shown_local(r.local)
             source, target = (remote, local) if pull else (local, remote)
             self._note(transfer_summary("get" if pull else "put", source, target, r.total,
@@ -122,6 +122,12 @@ class JobsMixin:
         else:
             self._note(Line(f"{name}: {summary}", style="bold"))
         return fields
+
+    def _per_file(self) -> bool:
+        """Whether a job shows each file (a bar while it moves, a line when done): in
+        scripts and logs, and with -v. At a prompt a job of thousands of files would
+        scroll them all past; it shows one overall bar and its summary instead."""
+        return not self.interactive or self.verbose
 
     def _shown_local(self, path: str) -> str:
         """A local path as the user would type it: relative to the local folder if inside."""

@@ -59,6 +59,7 @@ from .local import LocalMixin
 from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
                       split_partial, strip_comment)
 from .remote import RemoteMixin
+from .stream import StreamMixin
 from .transfers import TransferMixin
 
 
@@ -108,7 +109,7 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
+class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
             cmd.Cmd):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
@@ -121,7 +122,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, R
     JSON object to ``console``'s file and nothing else goes to stdout. Transfers
     continue partial files unless ``resume`` is False, and retry a dropped connection
     ``retries`` times under :class:`pyftp.sync.RetryPolicy` (``backoff`` None: its
-    default, about a minute in all over 3 retries) with ``sleep``.
+    default, about a minute in all over 3 retries) with ``sleep``. ``cat`` and
+    ``get FILE -`` write to ``binary_out`` (default: ``console.file.buffer``).
     """
 
     intro = None
@@ -142,7 +144,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, R
                  clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS, retries: int = 3,
                  resume: bool = True, backoff: float | None = None,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+                 sleep: Callable[[float], object] = time.sleep,
+                 binary_out: IO[bytes] | None = None) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
@@ -154,6 +157,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, R
             err_console = err_console or Console(stderr=True, highlight=False)
         self.console = console
         self.err_console = err_console
+        #: where cat and get FILE - write the bytes (stdout's binary layer by default)
+        self.binary_out = binary_out or getattr(console.file, "buffer", None)
         self.reporter = make_reporter(progress, console=self.err_console,
                                       stream=progress_stream or sys.stderr, clock=clock,
                                       max_rate=rate_limit)
@@ -180,6 +185,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, R
         self.sleep = sleep
         self.client: Client | None = None
         self.ahead = {}
+        self.verbose = False
         self.cwd = "/"
         #: the remote folder before the last cd (cd - goes back to it)
         self.previous_cwd: str | None = None
@@ -407,7 +413,10 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, TransferMixin, LocalMixin, R
             self.cache.invalidate(a)
 
     def _args(self, name: str, arg: str) -> Args:
-        return parse_args(name, arg)
+        a = parse_args(name, arg)
+        #: -v of the command running now: a job lists each file it moved
+        self.verbose = "-v" in a.opts
+        return a
 
     def do_open(self, arg: str) -> dict:
         """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""

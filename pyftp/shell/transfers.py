@@ -36,11 +36,15 @@ class TransferMixin:
             self._info(f"{path + ': ' if path else ''}{detail}")
 
     def do_get(self, arg: str) -> dict:
-        """get [-r] [--no-resume] REMOTE [LOCAL], or get PATTERN... [LOCAL_DIR]."""
+        """get [-r] [--no-resume] REMOTE [LOCAL], get REMOTE -, or get PATTERN... [LOCAL_DIR]."""
         a = self._args("get", arg)
+        if "--checksum" in a.opts and "-r" not in a.opts:
+            raise UsageError("get --checksum: only with -r (a single file is always verified)")
         c = self._require_client()
         if self._is_tree(a, "get"):
             return self._get_tree(c, a)
+        if len(a.args) == 2 and a.args[1] == "-" and not has_glob(a.args[0]):
+            return self._stream(c, glob_literal(a.args[0]), "get")
         if len(a.args) > 2 or any(has_glob(w) for w in a.args):
             words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
             return self._mget_job(c, {glob_pattern(w): w for w in words},
@@ -157,7 +161,7 @@ class TransferMixin:
             local = self._local(_last_part(posixpath.basename(self._abs(remote)), "get -r",
                                            remote))
         report, seconds = self._run_job("get -r", "get", self._resume(a), lambda kw: sync.get_tree(
-            c, remote, local, **kw))
+            c, remote, local, checksum="--checksum" in a.opts, **kw))
         return self._finish_job("get -r", report, seconds, src=self._remote_under(remote),
                                 dst=self._local_under(local))
 
