@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat as stat_
-import subprocess
 from dataclasses import dataclass
 from typing import Callable
 
@@ -93,6 +92,7 @@ class LocalMixin:
         argv = [shell, "-c", command] if command else [shell]
         with self.reporter.paused():
             try:
+                import subprocess  # only for !cmd: a one-shot run need not load it
                 status = subprocess.call(argv, cwd=self.local_cwd)
             except OSError as exc:
                 raise LocalError(f"cannot run {shell}: {exc.strerror}") from exc

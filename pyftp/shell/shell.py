@@ -34,7 +34,6 @@ imports the shell but cli.
 from __future__ import annotations
 
 import cmd
-import difflib
 import json
 import os
 import posixpath
@@ -348,6 +347,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         names = list(SHELL_COMMANDS) + list(ALIASES)
         if word.startswith("l"):  # a local command mistyped: never suggest a remote one
             names = [n for n in names if n.startswith("l")]
+        import difflib  # only for a mistyped command
         close = difflib.get_close_matches(word, names, n=1)
         hint = f"; did you mean {close[0]}?" if close else "; type help for the list"
         return f"unknown command: {safe_name(word)}{hint}"
