@@ -402,3 +402,13 @@ def test_cat_is_refused_with_json(target, local, root):
     (root / "b.txt").write_bytes(b"x")
     r = pyftp("--json", target, "-c", "cat b.txt", cwd=local)
     assert r.returncode == 2 and "--json" in r.stderr
+
+
+def test_a_run_naming_one_thing_twice_asks_once_per_line(target, local, root):
+    (root / "a").write_bytes(b"a")
+    (root / "b").write_bytes(b"b")
+    r = pyftp(target, "-c", "hash a; hash a b; hash a; ls; ls; ls -1", cwd=local)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert [line.split()[1] for line in out[:4]] == ["a", "a", "b", "a"]
+    assert out[4:] == ["a", "b"] * 3

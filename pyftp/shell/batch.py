@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections import deque
 from typing import Any, Callable
 
 from ..client import Entry
@@ -39,7 +40,8 @@ class _Stop(Exception):
 class BatchMixin:
     """Shell's look-ahead for the one-shot modes."""
 
-    #: answers fetched ahead, keyed by (command, remote folder, what the line names)
+    #: answers fetched ahead, keyed by (command, remote folder, what the line names),
+    #: each a deque of answers in line order
     ahead: dict
 
     @property
@@ -49,9 +51,13 @@ class BatchMixin:
         return bool(self.ahead) and getattr(self, "_ahead_dropped", False)
 
     def _ahead_or(self, key: tuple, fetch: Callable[[], Any]) -> Any:
-        """The answer fetched ahead for ``key`` (raised if it is an error), else ``fetch()``."""
-        if key in self.ahead:
-            value = self.ahead.pop(key)
+        """The answer fetched ahead for ``key`` (raised if it is an error), else ``fetch()``.
+        A run may name one thing several times: its answers wait in line order."""
+        waiting = self.ahead.get(key)
+        if waiting:
+            value = waiting.popleft()
+            if not waiting:
+                del self.ahead[key]
             if isinstance(value, BaseException):
                 raise value
             return value
@@ -59,7 +65,7 @@ class BatchMixin:
 
     def discard_ahead(self) -> int:
         """Forget answers fetched for lines that will not run; how many there were."""
-        count = len(self.ahead)
+        count = sum(len(waiting) for waiting in self.ahead.values())
         self.ahead.clear()
         return count
 
@@ -84,7 +90,7 @@ class BatchMixin:
             elif name == "ls":
                 paths = [item[1] for item in run]
                 for p, r in zip(paths, c.ls_many(paths)):
-                    self.ahead[("ls", self.cwd, p)] = r
+                    self._keep(("ls", self.cwd, p), r)
             else:
                 paths = [p for item in run for p in item[1]]
                 if name == "hash":
@@ -93,10 +99,13 @@ class BatchMixin:
                     answers = [r if isinstance(r, BaseException) else Entry.from_wire(r["entry"])
                                for r in c.call_many([{"op": "stat", "path": p} for p in paths])]
                 for p, r in zip(paths, answers):
-                    self.ahead[(name, self.cwd, p)] = r
+                    self._keep((name, self.cwd, p), r)
         except TransportError:
             pass  # what was fetched stands; the rest runs one by one, with retries
         return len(run)
+
+    def _keep(self, key: tuple, answer: Any) -> None:
+        self.ahead.setdefault(key, deque()).append(answer)
 
     def _prefetch_gets(self, c, run: list) -> None:
         items = [item[1] for item in run]  # (remote, local as typed, target file)
@@ -105,7 +114,7 @@ class BatchMixin:
 
         def on_file(i: int, result) -> None:
             remote, local, _target = items[i]
-            self.ahead[("get", self.cwd, remote, local)] = result
+            self._keep(("get", self.cwd, remote, local), result)
             done[0] += 1
             self.reporter.job_update(done[0], len(items), 0, None)
             if isinstance(result, PyftpError) and not ignored[i]:
