@@ -47,7 +47,10 @@ class Line:
 
     @property
     def plain(self) -> str:
-        return "".join(t for t, _s in self.parts)
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0][0]
+        return "".join(t for t, _s in parts)
 
     def plain_lines(self) -> list[str]:
         return self.plain.split("\n")
@@ -82,18 +85,19 @@ class Rows:
         self.rows.append(cells)
 
     def plain_lines(self) -> list[str]:
-        rows = [[str(c) for c in row] for row in self.rows]
+        # a thousand-entry listing is drawn here: each width is measured once
+        rows = [[c if type(c) is str else str(c) for c in row] for row in self.rows]
         if self.show_header:
             rows.insert(0, [h for h, _j, _s in self.columns])
         if not rows:
             return []
-        widths = [max(cell_width(r[i]) for r in rows) for i in range(len(self.columns))]
+        sizes = [[len(t) if t.isascii() else cell_width(t) for t in r] for r in rows]
+        widths = [max(s[i] for s in sizes) for i in range(len(self.columns))]
+        right = [justify == "right" for _h, justify, _s in self.columns]
         out = []
-        for r in rows:
-            cells = []
-            for i, (text, width) in enumerate(zip(r, widths)):
-                pad = " " * (width - cell_width(text))
-                cells.append(pad + text if self.columns[i][1] == "right" else text + pad)
+        for r, s in zip(rows, sizes):
+            cells = [" " * (widths[i] - s[i]) + t if right[i] else t + " " * (widths[i] - s[i])
+                     for i, t in enumerate(r)]
             out.append("  ".join(cells).rstrip(" "))
         return out
 

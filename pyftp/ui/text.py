@@ -48,12 +48,26 @@ def human_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+_MINUTES: dict[int, str] = {}
+
+
 def format_mtime(ts: float) -> str:
     """A modification time in local time, sortable and unambiguous: 2026-05-09 07:35."""
     try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):
+        minute = int(ts // 60)
+    except (OverflowError, ValueError):
         return "?"
+    shown = _MINUTES.get(minute)
+    if shown is None:
+        # files of one listing often share their minute: format each minute once
+        try:
+            shown = time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
+        except (OverflowError, OSError, ValueError):
+            shown = "?"
+        if len(_MINUTES) > 4096:
+            _MINUTES.clear()
+        _MINUTES[minute] = shown
+    return shown
 
 
 def safe_name(name: str) -> str:
