@@ -90,7 +90,7 @@ class TransferMixin:
                                      backoff=self.backoff, on_progress=on_progress,
                                      on_event=self._on_event, sleep=self.sleep)
         try:
-            r = self._ahead_or(ahead, fetch) if resume else fetch()
+            r = self._ahead_or(ahead, fetch)
         except IsDirectoryError as exc:
             raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
         self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
