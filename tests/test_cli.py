@@ -272,6 +272,25 @@ def test_a_plain_one_shot_command_does_not_load_tls(server, tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "0 False", r.stdout + r.stderr
 
 
+def test_a_one_shot_run_to_a_pipe_does_not_load_rich(server, root, tmp_path):
+    """Results to a pipe are plain lines: rich (and tqdm) load only to draw something."""
+    host, port = server.address
+    (root / "f").write_bytes(b"x" * 1000)
+    probe = ("import sys\nfrom pyftp.cli import main\n"
+             f"code = main(['{host}:{port}', '-c', 'ls -l; get f; hash f; stat f; ls'])\n"
+             "print(code, sorted(m for m in ('rich', 'tqdm') if m in sys.modules), "
+             "file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.stderr.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+    assert (tmp_path / "f").read_bytes() == b"x" * 1000
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["Name", "Size", "Modified"]
+    assert lines[1].split()[:3] == ["f", "1000", "B"] and lines[-1] == "f"
+    assert lines[2] == "0 folders, 1 file, 1000 B"
+    assert lines[3].startswith("get /f -> f  1000 B")
+
+
 def test_help_documents_the_exit_codes(tmp_path):
     r = pyftp("--help", cwd=tmp_path)
     assert r.returncode == 0
@@ -305,3 +324,91 @@ def test_tls_options_reach_the_client(make_server, local, tmp_path):
     assert r.returncode == 3 and "--cafile" in r.stderr
     r = pyftp(f"{host}:{port}", "-c", "pwd", cwd=local, timeout=60)  # plain client, TLS server
     assert r.returncode == 3 and "--tls" in r.stderr
+
+
+# ------------------------------------------------------------------ pipelined runs
+def test_a_run_of_gets_is_reported_in_order_and_stops_at_the_first_failure(target, local,
+                                                                            root):
+    for i in range(6):
+        (root / f"f{i}.bin").write_bytes(bytes([i]) * (1000 + i))
+    lines = [f"get f{i}.bin" for i in range(3)] + ["get missing.bin"] + \
+        [f"get f{i}.bin" for i in range(3, 6)]
+    (local / "run.pyftp").write_text("\n".join(lines) + "\n")
+    r = pyftp("--json", target, "-b", "run.pyftp", cwd=local)
+    assert r.returncode == 1
+    objs = [json.loads(line) for line in r.stdout.splitlines()][1:]
+    assert [(o["command"], o["ok"]) for o in objs] == [("get", True)] * 3 + [("get", False)]
+    assert [o["path"] for o in objs[:3]] == ["/f0.bin", "/f1.bin", "/f2.bin"]
+    # nothing after the failure was published, and the stop is said
+    assert sorted(p.name for p in local.iterdir()) == ["a.txt", "f0.bin", "f1.bin",
+                                                       "f2.bin", "run.pyftp"]
+    assert "pyftp: line 4: not found: /missing.bin" in r.stderr
+    assert "not run: 3 later lines" in r.stderr
+    assert r.stderr.index("pyftp> get f2.bin") < r.stderr.index("pyftp> get missing.bin")
+
+
+def test_an_ignored_failure_in_a_run_of_gets_lets_the_rest_through(target, local, root):
+    for i in range(3):
+        (root / f"f{i}.bin").write_bytes(b"x" * i)
+    r = pyftp(target, "-c", "get f0.bin; -get nope.bin; get f1.bin; get f2.bin local.bin",
+              cwd=local)
+    assert r.returncode == 0, r.stderr
+    assert [line.split(" ->")[0] for line in r.stdout.splitlines()] == [
+        "get /f0.bin", "get /f1.bin", "get /f2.bin"]
+    assert (local / "local.bin").read_bytes() == b"xx" and (local / "f1.bin").exists()
+
+
+def test_runs_of_ls_hash_and_stat_print_what_single_commands_print(target, local, root):
+    (root / "d").mkdir()
+    for name in ("a", "b", "c"):
+        (root / "d" / name).write_bytes(name.encode())
+    words = ["ls d", "ls -l d", "hash d/a", "hash d/b d/c", "stat d/a", "stat d"]
+    together = pyftp(target, "-c", "; ".join(w for w in words for _ in (0, 1)), cwd=local)
+    alone = [pyftp(target, "-c", w, cwd=local) for w in words]
+    assert together.returncode == 0, together.stderr
+    assert together.stdout == "".join(r.stdout * 2 for r in alone)
+
+
+def test_a_failure_in_a_run_of_hashes_discards_the_rest(target, local, root):
+    (root / "a").write_bytes(b"a")
+    r = pyftp(target, "-c", "hash a; hash nope; hash a", cwd=local)
+    assert r.returncode == 1
+    assert r.stdout.count("  a\n") == 1
+    assert "not found" in r.stderr and "not run: 1 later line " in r.stderr
+
+
+# ------------------------------------------------------------------ streaming to stdout
+needs_getfo = pytest.mark.skipif(not hasattr(__import__("pyftp").Client, "getfo"),
+                                 reason="needs Client.getfo")
+
+
+@needs_getfo
+def test_cat_and_get_dash_stream_verified_bytes_to_stdout(target, local, root):
+    data = os.urandom(300_000)
+    (root / "a.bin").write_bytes(data)
+    (root / "b.txt").write_bytes(b"second\n")
+    r = subprocess.run([*PYFTP, target, "-c", "cat a.bin b.txt; get b.txt -"], cwd=local,
+                       env=clean_env(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == data + b"second\n" + b"second\n"
+    assert sorted(os.listdir(local)) == ["a.txt"]  # no file named '-', no partial
+    r = subprocess.run([*PYFTP, target, "-c", "cat nope.bin"], cwd=local, env=clean_env(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"not found" in r.stderr and r.stdout == b""
+
+
+@needs_getfo
+def test_cat_is_refused_with_json(target, local, root):
+    (root / "b.txt").write_bytes(b"x")
+    r = pyftp("--json", target, "-c", "cat b.txt", cwd=local)
+    assert r.returncode == 2 and "--json" in r.stderr
+
+
+def test_a_run_naming_one_thing_twice_asks_once_per_line(target, local, root):
+    (root / "a").write_bytes(b"a")
+    (root / "b").write_bytes(b"b")
+    r = pyftp(target, "-c", "hash a; hash a b; hash a; ls; ls; ls -1", cwd=local)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert [line.split()[1] for line in out[:4]] == ["a", "a", "b", "a"]
+    assert out[4:] == ["a", "b"] * 3

@@ -116,6 +116,25 @@ def test_put_r_then_get_r_gives_an_identical_tree(sh, root, local):
     assert partials(root) == [] and partials(local) == []
 
 
+def test_a_rerun_of_get_r_sends_nothing_by_times_or_by_checksum(sh, root, local):
+    make_tree(root / "site")
+    assert sh.ok_fields("get -r site back")[0]["sent"] == 5
+    for line in ("get -r site back", "get -r --checksum site back"):
+        fields, text = sh.ok_fields(line)
+        assert (fields["sent"], fields["skipped"], fields["bytes_sent"]) == (0, 5, 0), text
+    # same size and time, other bytes: only --checksum sees it
+    index = local / "back" / "index.html"
+    st = index.stat()
+    index.write_bytes(bytes(b ^ 1 for b in index.read_bytes()))
+    os.utime(index, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sh.ok_fields("get -r site back")[0]["sent"] == 0
+    fields, _text = sh.ok_fields("get -r --checksum site back")
+    assert fields["sent"] == 1 and [f["path"] for f in fields["files"]] == ["/site/index.html"]
+    assert_same_tree(root / "site", local / "back")
+    outcome, text = sh.run("get --checksum site/index.html")
+    assert not outcome.ok and "only with -r" in text
+
+
 def test_put_r_skips_identical_files_and_replaces_changed_ones_only_with_f(sh, root, local):
     make_tree(local / "site")
     sh.ok_fields("put -r site /www")
@@ -272,7 +291,7 @@ def test_help_usage_and_completion_of_the_new_flags(sh, root, local):
     outcome, text = sh.run("mirror")
     assert "usage: mirror [OPTIONS] REMOTE_DIR [LOCAL_DIR] or mirror -R" in text
     assert sh.complete("mirror --d") == ["--delete ", "--dry-run "]
-    assert sh.complete("get -") == ["--no-resume ", "-r "]
+    assert sh.complete("get -") == ["--checksum ", "--no-resume ", "-r ", "-v "]
     assert sh.complete("mirror ") == ["remote_dir/"]  # the source is remote ...
     assert sh.complete("mirror -R ") == ["local_dir/"]  # ... unless -R swaps the sides
     assert sh.complete("mirror -R --delete local_dir/ ") == ["remote_dir/"]
@@ -502,3 +521,21 @@ def test_retries_0_gives_up_in_one_line_and_the_rerun_resumes(root, local):
     assert r.returncode == 0, r.stderr
     assert json_lines(r.stdout)[1]["resumed_from"] > 0
     assert (root / "big.bin").read_bytes() == data
+
+
+def test_at_the_prompt_a_job_prints_its_summary_and_each_file_only_with_v(server, root,
+                                                                          local):
+    from shellharness import make_shell
+    make_tree(root / "site")
+    h = make_shell(server, local, interactive=True)
+    try:
+        text = h.ok("get -r site back")
+        assert "get -r: sent 5 files" in text and "get /site/index.html" not in text
+        text = h.ok("get -r -v --no-resume site again")
+        assert "get /site/index.html -> again/index.html" in text
+        assert "get -r: sent 5 files" in text
+        (local / "third" / "index.html").mkdir(parents=True)  # a folder where a file goes
+        outcome, text = h.run("get -r site third")
+        assert not outcome.ok and "index.html" in text  # a failure is always named
+    finally:
+        h.shell.close()

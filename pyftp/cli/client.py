@@ -200,11 +200,19 @@ def _client(args) -> int:
 
 
 def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
-    """-c and -b: each command in turn; the first failure stops the run (exit code)."""
-    for number, line in commands:
-        ignore = line.startswith("-")
-        if ignore:
-            line = line[1:].lstrip()
+    """-c and -b: each command in turn; the first failure stops the run (exit code).
+
+    Runs of get, ls, hash or stat lines are fetched ahead, pipelined
+    (:meth:`Shell.prefetch`); each line still reports in turn.
+    """
+    lines = [(line[1:].lstrip(), True) if line.startswith("-") else (line, False)
+             for _number, line in commands]
+    covered = 0  # lines still covered by the last look-ahead
+    for index, (number, _typed) in enumerate(commands):
+        line, ignore = lines[index]
+        if covered <= 0:
+            covered = shell.prefetch(lines[index:])
+        covered -= 1
         where = f"line {number}: " if args.batch is not None else ""
         if args.batch is not None and not args.quiet:  # as sftp -b does
             print(f"pyftp> {line}", file=sys.stderr, flush=True)
@@ -213,6 +221,10 @@ def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
             break
         if outcome.ok or (ignore and not isinstance(outcome.error, KeyboardInterrupt)):
             continue
+        shell.discard_ahead()
+        if covered > 0:
+            print(f"pyftp: not run: {covered} later line{'s' * (covered != 1)} of the "
+                  "pipelined run (the first failure stops the run)", file=sys.stderr)
         return exit_code_for(outcome.error)
     return EXIT_OK
 
@@ -232,14 +244,9 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                          "terminal to ask on)")
         password = _ask_password(f"password for {user}: ")
 
-    from rich.console import Console
-
     from ..client import Client
     from ..shell import Shell
-    # a pipe gets long lines unwrapped, so scripts can cut and grep them
-    console = Console(file=sys.stdout, highlight=False,
-                      width=None if sys.stdout.isatty() else 100_000)
-    err_console = Console(file=sys.stderr, highlight=False)
+    console, err_console = _consoles()
     if args.quiet or args.no_progress:
         progress = "off"
     elif not one_shot and sys.stderr.isatty():
@@ -264,6 +271,21 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                  getpass=_ask_password if interactive_stdin else None,
                  ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
                  retries=args.retries, resume=not args.no_resume)
+
+
+def _consoles():
+    """Consoles for results (stdout) and messages (stderr): rich at a terminal; plain
+    lines to a pipe or a file, where rich would only cost time (it is not even
+    imported). A pipe gets long lines unwrapped, so scripts can cut and grep them."""
+    from ..ui import PlainConsole
+    out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
+    if out_tty or err_tty:
+        from rich.console import Console
+    console = Console(file=sys.stdout, highlight=False) if out_tty else \
+        PlainConsole(sys.stdout)
+    err_console = Console(file=sys.stderr, highlight=False) if err_tty else \
+        PlainConsole(sys.stderr, width=80)
+    return console, err_console
 
 
 def _ask_password(prompt: str) -> str:

@@ -6,14 +6,11 @@ To add a command: add its row here and a ``do_<name>`` method on a Shell mixin
 returning its JSON fields; parsing, help, completion, errors, --json and the one-shot
 modes then come for free.
 
-Import rule: rich, errors, protocol; nothing else of the shell.
+Import rule: rich (lazily, for help), errors, protocol, ui; nothing else of the shell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from rich.table import Table
-from rich.text import Text
 
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
@@ -74,6 +71,8 @@ class ShellCommand:
 
 
 _NO_RESUME = ("--no-resume", "start from zero instead of continuing a partial file")
+_VERBOSE = ("-v", "at the prompt, list each file of a folder or pattern job (scripts "
+                  "always get one line per file)")
 # JSON fields; parsing, help, completion, errors, --json and the one-shot modes then
 # come for free. A new flag on an existing command is one letter in its ``flags`` (or
 # a word in ``long``), a line in ``options`` and a branch in its ``do_`` method.
@@ -113,20 +112,28 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  "(! alone: an interactive shell)", 0, None, connected=False),
     ShellCommand("get", "get REMOTE [LOCAL]",
                  "download a file (verified; an interrupted one resumes when run again)",
-                 1, None, "r", ("remote", "local"), long=("no-resume",), globs=True, hidden="pa",
+                 1, None, "rv", ("remote", "local"), long=("no-resume", "checksum"), globs=True,
+                 hidden="pa",
                  forms=(("get -r REMOTE_DIR [LOCAL_DIR]",
                          "download a folder and everything in it (default LOCAL_DIR: its "
                          "name)"),
                         ("get PATTERN... [LOCAL_DIR]",
-                         "download every file matching (*, ?, [...]; \\* is a plain star)")),
+                         "download every file matching (*, ?, [...]; \\* is a plain star)"),
+                        ("get REMOTE -", "write the file to stdout (verified; a mismatch "
+                                         "fails after the fact), as cat does")),
                  options=(("-r", "copy a folder: subfolders (empty ones too) and "
-                                 "modification times; LOCAL_DIR receives its contents"),
+                                 "modification times; LOCAL_DIR receives its contents; "
+                                 "identical files are skipped"),
+                          ("--checksum", "with -r: compare files by SHA-256 instead of size "
+                                         "and modification time"),
+                          _VERBOSE,
                           ("-p, -a", "accepted: times are always kept, transfers are "
                                      "always binary"),
                           _NO_RESUME)),
     ShellCommand("put", "put [-f] LOCAL [REMOTE]",
                  "upload a file (published only once verified; -f replaces an existing one)",
-                 1, None, "fr", ("local", "remote"), long=("no-resume",), globs=True, hidden="pa",
+                 1, None, "frv", ("local", "remote"), long=("no-resume",), globs=True,
+                 hidden="pa",
                  forms=(("put -r [-f] LOCAL_DIR [REMOTE_DIR]",
                          "upload a folder and everything in it (identical files are "
                          "skipped)"),
@@ -138,25 +145,29 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                           ("-r", "copy a folder: subfolders (empty ones too) and "
                                  "modification times; REMOTE_DIR receives its contents; "
                                  "symlinks are never followed out of it"),
-                          _NO_RESUME)),
+                          _VERBOSE, _NO_RESUME)),
     ShellCommand("reget", "reget REMOTE [LOCAL]", "continue an interrupted download (what "
                  "get does by default)", 1, 2, "", ("remote", "local")),
     ShellCommand("reput", "reput LOCAL [REMOTE]", "continue an interrupted upload (what put "
                  "does by default)", 1, 2, "", ("local", "remote")),
     ShellCommand("mget", "mget [-r] PATTERN...",
                  "download every file matching the patterns (-r: folders too)",
-                 1, None, "r", ("remote",), repeat=True, long=("no-resume",),
+                 1, None, "rv", ("remote",), repeat=True, long=("no-resume",),
                  options=(("-r", "copy matching folders with everything in them"),
-                          _NO_RESUME)),
+                          _VERBOSE, _NO_RESUME)),
+    ShellCommand("cat", "cat REMOTE...",
+                 "write remote files to stdout, one after the other (each verified; a "
+                 "mismatch fails after the fact)",
+                 1, None, "", ("remote",), repeat=True, globs=True),
     ShellCommand("mput", "mput [-r] [-f] PATTERN...",
                  "upload every local file matching the patterns (-r: folders too)",
-                 1, None, "fr", ("local",), repeat=True, long=("no-resume",),
+                 1, None, "frv", ("local",), repeat=True, long=("no-resume",),
                  options=(("-f", "replace remote files that differ"),
                           ("-r", "copy matching folders with everything in them"),
-                          _NO_RESUME)),
+                          _VERBOSE, _NO_RESUME)),
     ShellCommand("mirror", "mirror [OPTIONS] REMOTE_DIR [LOCAL_DIR]",
                  "make LOCAL_DIR like REMOTE_DIR, moving only files that differ",
-                 1, 2, "R", ("remote_dir", "local_dir"),
+                 1, 2, "Rv", ("remote_dir", "local_dir"),
                  long=("delete", "checksum", "dry-run", "no-resume"),
                  forms=(("mirror -R [OPTIONS] LOCAL_DIR [REMOTE_DIR]",
                          "make REMOTE_DIR like LOCAL_DIR (push to the server)"),),
@@ -166,7 +177,7 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                           ("--checksum", "compare files by SHA-256 instead of size and "
                                          "modification time"),
                           ("--dry-run", "print the plan and change nothing"),
-                          _NO_RESUME),
+                          _VERBOSE, _NO_RESUME),
                  alt_complete=("-R", ("local_dir", "remote_dir"))),
     ShellCommand("mkdir", "mkdir [-p] PATH...", "create folders (-p: with parents, no error "
                  "if they exist)", 1, None, "p", ("remote_dir",), repeat=True),
@@ -200,6 +211,10 @@ class HelpMixin:
 
     def do_help(self, arg: str) -> dict:
         """help [COMMAND]: list the commands, or explain one."""
+        from rich.table import Table  # help is for people: the one command drawn by rich
+        from rich.text import Text
+
+        from ..ui import Trimmed
         a = self._args("help", arg)
         if a.args:
             name = ALIASES.get(a.args[0], a.args[0])
@@ -227,7 +242,7 @@ class HelpMixin:
             table.add_row(Text(spec.usage), Text(spec.help))
             for usage, help_ in spec.forms:
                 table.add_row(Text(usage), Text(help_))
-        self._print(table)
+        self._print(Trimmed(table))
         self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
                          "completes commands, options and paths; Ctrl-C cancels a transfer; "
                          "Ctrl-D leaves. Transfers continue partial files (--no-resume "

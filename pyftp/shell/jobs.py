@@ -11,11 +11,11 @@ import os
 import posixpath
 from typing import Any, Callable
 
-from rich.text import Text
+
 
 from .. import sync
 from ..errors import LocalError, NotFoundError
-from ..ui import job_display, print_error, safe_name, transfer_summary
+from ..ui import Line, job_display, print_error, safe_name, transfer_summary
 from .commands import JobError
 
 
@@ -27,7 +27,7 @@ class JobsMixin:
                  job: Callable[[dict], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
         """Run a sync job with the shell's retry settings and a per-file + overall bar."""
         started = self.clock()
-        with job_display(self.reporter, label, verb) as display:
+        with job_display(self.reporter, label, verb, per_file=self._per_file()) as display:
             report = job(dict(resume=resume, retries=self.retries, backoff=self.backoff,
                               sleep=self.sleep, on_progress=display.on_progress,
                               on_job=display.on_job, on_event=self._on_event))
@@ -61,15 +61,15 @@ class JobsMixin:
                                "reason": x.reason} for x in report.plan]
             for x in _plan_order(report.plan):
                 if x.kind != "skip":  # counted in the summary; one line each is noise
-                    self._print(Text(safe_name(x.describe())))
-        for r in report.results:
+                    self._print(Line(safe_name(x.describe())))
+        for r in report.results if self._per_file() else ():
             remote, local = self._abs(r.remote), self._shown_local(r.local)
             source, target = (remote, local) if pull else (local, remote)
             self._note(transfer_summary("get" if pull else "put", source, target, r.total,
                                         r.sent, r.offset, r.seconds, r.sha256,
                                         max_rate=self.rate_limit))
         for d in report.deleted:
-            self._note(Text(f"deleted {safe_name(dst(d))}"))
+            self._note(Line(f"deleted {safe_name(dst(d))}"))
         if not report.dry_run:
             for p in report.ignored:
                 if p.kind == "folder":
@@ -114,14 +114,20 @@ class JobsMixin:
         if report.dry_run:
             nothing = not any(x.kind in ("send", "delete", "rmdir", "mkdir")
                               for x in report.plan)
-            self._print(Text(f"{name}: " + ("nothing to do, " if nothing else "") + summary))
+            self._print(Line(f"{name}: " + ("nothing to do, " if nothing else "") + summary))
         elif name == "mirror":
             fields["up_to_date"] = not (report.sent or report.deleted or report.dirs_created)
-            self._note(Text(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
+            self._note(Line(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
                             + summary, style="bold"))
         else:
-            self._note(Text(f"{name}: {summary}", style="bold"))
+            self._note(Line(f"{name}: {summary}", style="bold"))
         return fields
+
+    def _per_file(self) -> bool:
+        """Whether a job shows each file (a bar while it moves, a line when done): in
+        scripts and logs, and with -v. At a prompt a job of thousands of files would
+        scroll them all past; it shows one overall bar and its summary instead."""
+        return not self.interactive or self.verbose
 
     def _shown_local(self, path: str) -> str:
         """A local path as the user would type it: relative to the local folder if inside."""

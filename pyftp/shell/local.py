@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import stat as stat_
-import subprocess
 from dataclasses import dataclass
 from typing import Callable
 
-from rich.text import Text
+
 
 from ..errors import LocalError
-from ..ui import listing, safe_name
+from ..ui import Line, listing, safe_name
 from .remote import _entry_json
 
 
@@ -40,13 +39,13 @@ class LocalMixin:
         if not os.access(target, os.X_OK):
             raise LocalError(f"permission denied: {target}")
         self.local_cwd = target
-        self._note(Text(f"local folder: {safe_name(target)}", style="dim"))
+        self._note(Line(f"local folder: {safe_name(target)}", style="dim"))
         return {"local_cwd": target}
 
     def do_lpwd(self, arg: str) -> dict:
         """lpwd: show the local folder."""
         self._args("lpwd", arg)
-        self._print(Text(safe_name(self.local_cwd)))
+        self._print(Line(safe_name(self.local_cwd)))
         return {"local_cwd": self.local_cwd}
 
     def do_lls(self, arg: str) -> dict:
@@ -83,7 +82,7 @@ class LocalMixin:
             except OSError as exc:
                 raise LocalError(f"{failed} {target}: {exc.strerror}") from exc
             paths.append(target)
-            self._note(Text(f"{done} {safe_name(self._shown_local(target))}"))
+            self._note(Line(f"{done} {safe_name(self._shown_local(target))}"))
         return {"paths": paths}
 
     def do_shell(self, arg: str) -> dict:
@@ -93,6 +92,7 @@ class LocalMixin:
         argv = [shell, "-c", command] if command else [shell]
         with self.reporter.paused():
             try:
+                import subprocess  # only for !cmd: a one-shot run need not load it
                 status = subprocess.call(argv, cwd=self.local_cwd)
             except OSError as exc:
                 raise LocalError(f"cannot run {shell}: {exc.strerror}") from exc

@@ -126,12 +126,23 @@ def _quote_word(value: str, quote: str | None, final: bool) -> str:
     return _NEEDS_ESCAPE.sub(r"\\\1", value) + (" " if final else "")
 
 
+_SHLEX_SPECIAL = frozenset("'\"\\")
+
+
+def _split_words(text: str) -> list[str]:
+    """shlex's words; text of plain words and spaces (the lines of a long batch file)
+    takes the short way, with the same result."""
+    if text.isprintable() and _SHLEX_SPECIAL.isdisjoint(text):
+        return text.split()
+    return shlex.split(text)
+
+
 def parse_args(name: str, arg: str) -> Args:
     """The words of command ``name``'s argument text: options by its getopt spec, then
     the positional words, counted against the table (a :class:`UsageError` if wrong)."""
     spec = SHELL_COMMANDS[name]
     try:
-        words = shlex.split(keep_glob_escapes(arg) if spec.globs else arg)
+        words = _split_words(keep_glob_escapes(arg) if spec.globs else arg)
     except ValueError as exc:
         raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
                          f"e.g. {name} \"my file.txt\"") from None

@@ -10,13 +10,12 @@ import posixpath
 import shlex
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
+
 
 from ..client import Client
 from .. import sync
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
-from ..ui import error_text, format_mtime, human_size, listing, print_error, safe_name
+from ..ui import Line, Rows, error_text, format_mtime, human_size, listing, print_error, safe_name
 from .commands import SHELL_COMMANDS, JobError, UsageError
 from .parsing import glob_literal, glob_pattern, has_glob
 from .jobs import _hint_force
@@ -64,7 +63,7 @@ class RemoteMixin:
         c = self._require_client()
         if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
             path = glob_literal(a.args[0]) if a.args else "."
-            entries = c.ls(path)
+            entries = self._ahead_or(("ls", self.cwd, path), lambda: c.ls(path))
             if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
                 self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
             shown = self._abs(path)
@@ -90,14 +89,14 @@ class RemoteMixin:
         if self.cwd != before:
             self.previous_cwd = before
         if a.args and a.args[0] == "-":
-            self._print(Text(safe_name(self.cwd)))
+            self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
     def do_pwd(self, arg: str) -> dict:
         """pwd: show the remote folder."""
         self._args("pwd", arg)
         self.cwd = self._require_client().pwd()
-        self._print(Text(safe_name(self.cwd)))
+        self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
     def do_mkdir(self, arg: str) -> dict:
@@ -108,7 +107,7 @@ class RemoteMixin:
         for p in a.args:
             made.append(c.mkdir(p, parents="-p" in a.opts))
             self._changed(p)
-            self._note(Text(f"created {safe_name(made[-1])}"))
+            self._note(Line(f"created {safe_name(made[-1])}"))
         return {"paths": made}
 
     def do_rm(self, arg: str) -> dict:
@@ -140,7 +139,7 @@ class RemoteMixin:
                 finally:
                     self._changed(p)
                 removed.append(self._abs(p))
-                self._note(Text(f"removed {safe_name(removed[-1])}"))
+                self._note(Line(f"removed {safe_name(removed[-1])}"))
         fields = {"paths": removed}
         if failed and len(failed) + len(removed) == 1:
             raise failed[0][1]
@@ -179,7 +178,7 @@ class RemoteMixin:
         for p in a.args:
             c.rmdir(p)
             self._changed(p)
-            self._note(Text(f"removed folder {safe_name(self._abs(p))}"))
+            self._note(Line(f"removed folder {safe_name(self._abs(p))}"))
         return {"paths": [self._abs(p) for p in a.args]}
 
     def do_mv(self, arg: str) -> dict:
@@ -195,7 +194,7 @@ class RemoteMixin:
             raise AlreadyExistsError(f"already exists: {self._abs(dst)} "
                                      f"({_hint_force('mv')})") from exc
         self._changed(src, dst)
-        self._note(Text(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
+        self._note(Line(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
         return {"src": self._abs(src), "dst": self._abs(dst)}
 
     def do_stat(self, arg: str) -> dict:
@@ -204,12 +203,10 @@ class RemoteMixin:
         c = self._require_client()
         results = []
         for p in (p for w in a.args for p in self._matches(c, w)):
-            e = c.stat(p)
+            e = self._ahead_or(("stat", self.cwd, p), lambda: c.stat(p))
             path = self._abs(p)
-            table = Table(box=None, show_header=False, pad_edge=False)
-            table.add_column(style="dim")
-            table.add_column()
-            table.add_row("path", Text(safe_name(path)))
+            table = Rows([("", "left", "dim"), ("", "left", None)])
+            table.add_row("path", Line(safe_name(path)))
             table.add_row("type", "folder" if e.is_dir else "file")
             if not e.is_dir:
                 table.add_row("size", f"{human_size(e.size)} ({e.size} bytes)")
@@ -224,8 +221,8 @@ class RemoteMixin:
         c = self._require_client()
         results = []
         for p in (p for w in a.args for p in self._matches(c, w)):
-            digest = c.hash(p)
-            self._print(Text(f"{digest}  {safe_name(p)}"))
+            digest = self._ahead_or(("hash", self.cwd, p), lambda: c.hash(p))
+            self._print(Line(f"{digest}  {safe_name(p)}"))
             results.append({"path": self._abs(p), "sha256": digest})
         return results[0] if len(results) == 1 else {"files": results}
 
@@ -238,5 +235,5 @@ class RemoteMixin:
         if not text:
             raise UsageError(f"usage: {SHELL_COMMANDS['upper'].usage}")
         result = self._require_client().upper(text)
-        self._print(Text(result))
+        self._print(Line(result))
         return {"text": result}

@@ -34,35 +34,36 @@ imports the shell but cli.
 from __future__ import annotations
 
 import cmd
-import difflib
 import json
 import os
 import posixpath
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .. import sync
 from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
-from ..ui import Trimmed, error_text, make_reporter, print_error, safe_name
+from ..ui import Line, error_text, make_reporter, print_error, safe_name
 from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
+from .batch import BatchMixin
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
 from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
                       split_partial, strip_comment)
 from .remote import RemoteMixin
+from .stream import StreamMixin
 from .transfers import TransferMixin
 
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
            "JobError", "ListingCache", "parse_target", "split_commands", "split_partial",
@@ -107,7 +108,7 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
+class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
             cmd.Cmd):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
@@ -120,7 +121,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
     JSON object to ``console``'s file and nothing else goes to stdout. Transfers
     continue partial files unless ``resume`` is False, and retry a dropped connection
     ``retries`` times under :class:`pyftp.sync.RetryPolicy` (``backoff`` None: its
-    default, about a minute in all over 3 retries) with ``sleep``.
+    default, about a minute in all over 3 retries) with ``sleep``. ``cat`` and
+    ``get FILE -`` write to ``binary_out`` (default: ``console.file.buffer``).
     """
 
     intro = None
@@ -141,13 +143,21 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
                  clock: Callable[[], float] = time.monotonic,
                  cache_seconds: float = CACHE_SECONDS, retries: int = 3,
                  resume: bool = True, backoff: float | None = None,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+                 sleep: Callable[[float], object] = time.sleep,
+                 binary_out: IO[bytes] | None = None) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
-        self.console = console or Console(highlight=False)
-        self.err_console = err_console or (self.console if console is not None
-                                           else Console(stderr=True, highlight=False))
+        if err_console is None and console is not None:
+            err_console = console
+        if console is None or err_console is None:
+            from rich.console import Console
+            console = console or Console(highlight=False)
+            err_console = err_console or Console(stderr=True, highlight=False)
+        self.console = console
+        self.err_console = err_console
+        #: where cat and get FILE - write the bytes (stdout's binary layer by default)
+        self.binary_out = binary_out or getattr(console.file, "buffer", None)
         self.reporter = make_reporter(progress, console=self.err_console,
                                       stream=progress_stream or sys.stderr, clock=clock,
                                       max_rate=rate_limit)
@@ -173,6 +183,8 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         self.backoff = backoff
         self.sleep = sleep
         self.client: Client | None = None
+        self.ahead = {}
+        self.verbose = False
         self.cwd = "/"
         #: the remote folder before the last cd (cd - goes back to it)
         self.previous_cwd: str | None = None
@@ -269,8 +281,6 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         """A command's result (ls, hash, pwd ...): stdout, unless --json."""
         if not self.json_output:
             with self.reporter.paused():
-                if isinstance(renderable, Table):
-                    renderable = Trimmed(renderable)
                 # a terminal gets word-wrapped lines; a pipe gets each line whole
                 self.console.print(renderable, highlight=False,
                                    soft_wrap=not self.console.is_terminal)
@@ -285,7 +295,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         """A diagnostic (connected, reconnected, skipped): stderr, unless --quiet."""
         if not self.quiet:
             with self.reporter.paused():
-                self.err_console.print(Text(text, style="dim"), soft_wrap=True,
+                self.err_console.print(Line(text, style="dim"), soft_wrap=True,
                                        highlight=False)
 
     def info(self, text: str) -> None:
@@ -337,6 +347,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         names = list(SHELL_COMMANDS) + list(ALIASES)
         if word.startswith("l"):  # a local command mistyped: never suggest a remote one
             names = [n for n in names if n.startswith("l")]
+        import difflib  # only for a mistyped command
         close = difflib.get_close_matches(word, names, n=1)
         hint = f"; did you mean {close[0]}?" if close else "; type help for the list"
         return f"unknown command: {safe_name(word)}{hint}"
@@ -365,7 +376,7 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
         c = self.client
         if c is None:
             raise UsageError("not connected: use open HOST[:PORT] first")
-        if not c.connected:
+        if not c.connected and not self.ahead_held:
             # the last command dropped the connection (network, Ctrl-C): try once more
             c.reconnect()
             self._info(f"reconnected to {c.address}")
@@ -402,7 +413,10 @@ class Shell(CompletionMixin, JobsMixin, TransferMixin, LocalMixin, RemoteMixin, 
             self.cache.invalidate(a)
 
     def _args(self, name: str, arg: str) -> Args:
-        return parse_args(name, arg)
+        a = parse_args(name, arg)
+        #: -v of the command running now: a job lists each file it moved
+        self.verbose = "-v" in a.opts
+        return a
 
     def do_open(self, arg: str) -> dict:
         """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""

@@ -36,11 +36,15 @@ class TransferMixin:
             self._info(f"{path + ': ' if path else ''}{detail}")
 
     def do_get(self, arg: str) -> dict:
-        """get [-r] [--no-resume] REMOTE [LOCAL], or get PATTERN... [LOCAL_DIR]."""
+        """get [-r] [--no-resume] REMOTE [LOCAL], get REMOTE -, or get PATTERN... [LOCAL_DIR]."""
         a = self._args("get", arg)
+        if "--checksum" in a.opts and "-r" not in a.opts:
+            raise UsageError("get --checksum: only with -r (a single file is always verified)")
         c = self._require_client()
         if self._is_tree(a, "get"):
             return self._get_tree(c, a)
+        if len(a.args) == 2 and a.args[1] == "-" and not has_glob(a.args[0]):
+            return self._stream(c, glob_literal(a.args[0]), "get")
         if len(a.args) > 2 or any(has_glob(w) for w in a.args):
             words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
             return self._mget_job(c, {glob_pattern(w): w for w in words},
@@ -55,7 +59,8 @@ class TransferMixin:
     def _get_single(self, c: Client, words: list[str], resume: bool) -> dict:
         remote = glob_literal(words[0])
         local = self._local(glob_literal(words[1])) if len(words) > 1 else self.local_cwd
-        return self._get_one(c, remote, local, None, resume)
+        return self._get_one(c, remote, local, None, resume,
+                             ahead=("get", self.cwd, remote, local))
 
     def _is_tree(self, a: Args, name: str) -> bool:
         """True for ``get -r``/``put -r``, which take two names at most."""
@@ -76,13 +81,16 @@ class TransferMixin:
         return words, None
 
     def _get_one(self, c: Client, remote: str, local: str, size: int | None,
-                 resume: bool) -> dict:
+                 resume: bool, ahead: tuple = ()) -> dict:
         label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
-        try:
+
+        def fetch():
             with self.reporter.transfer(label, size) as on_progress:
-                r = sync.get_file(c, remote, local, resume=resume, retries=self.retries,
-                                  backoff=self.backoff, on_progress=on_progress,
-                                  on_event=self._on_event, sleep=self.sleep)
+                return sync.get_file(c, remote, local, resume=resume, retries=self.retries,
+                                     backoff=self.backoff, on_progress=on_progress,
+                                     on_event=self._on_event, sleep=self.sleep)
+        try:
+            r = self._ahead_or(ahead, fetch)
         except IsDirectoryError as exc:
             raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
         self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
@@ -153,7 +161,7 @@ class TransferMixin:
             local = self._local(_last_part(posixpath.basename(self._abs(remote)), "get -r",
                                            remote))
         report, seconds = self._run_job("get -r", "get", self._resume(a), lambda kw: sync.get_tree(
-            c, remote, local, **kw))
+            c, remote, local, checksum="--checksum" in a.opts, **kw))
         return self._finish_job("get -r", report, seconds, src=self._remote_under(remote),
                                 dst=self._local_under(local))
 

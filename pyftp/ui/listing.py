@@ -1,18 +1,16 @@
 """Listings: the table of ``ls``/``lls`` (short in columns, or long with sizes and times),
 and :class:`Trimmed`, which keeps a wide table from wrapping at a terminal.
 
-Import rule: rich and :mod:`pyftp.ui.text`; entries are duck-typed (anything with
-``name``, ``type``, ``size``, ``mtime``), so the client is never imported here.
+Import rule: :mod:`pyftp.ui.text` and :mod:`pyftp.ui.lite`; rich only lazily, when a
+rich console draws a listing (so a listing to a pipe never loads it). Entries are
+duck-typed (anything with ``name``, ``type``, ``size``, ``mtime``), so the client is
+never imported here.
 """
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
-from rich.columns import Columns
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
+from .lite import Line, Rows, Stack
 from .text import format_mtime, human_size, safe_name
 
 
@@ -32,10 +30,10 @@ class Trimmed:
     but in a pipe or a log it leaves trailing blanks that break ``cut`` and diff.
     """
 
-    def __init__(self, inner: RenderableType) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    def __rich_console__(self, console: Console, options):
+    def __rich_console__(self, console, options):
         from rich.segment import Segment
         for line in console.render_lines(self.inner, options, pad=False):
             while line and not line[-1].control and not line[-1].text.rstrip(" "):
@@ -47,15 +45,28 @@ class Trimmed:
             yield Segment.line()
 
 
-def _name_text(entry: EntryLike) -> Text:
+def _name_text(entry: EntryLike) -> Line:
     name = safe_name(entry.name)
     if entry.type == "dir":
-        return Text(name + "/", style="bold blue")
-    return Text(name)
+        return Line().append(name + "/", "bold blue")
+    return Line(name)
 
 
-def listing(entries: Iterable[EntryLike], *, long: bool = False,
-            plain: bool = False) -> RenderableType:
+class _Names:
+    """A short listing at a terminal: names in columns, as wide as the screen allows."""
+
+    def __init__(self, names: list[Line]) -> None:
+        self.names = names
+
+    def plain_lines(self) -> list[str]:
+        return [n.plain for n in self.names]
+
+    def __rich__(self):
+        from rich.columns import Columns
+        return Columns([n.__rich__() for n in self.names], padding=(0, 2))
+
+
+def listing(entries: Iterable[EntryLike], *, long: bool = False, plain: bool = False):
     """Render a directory listing.
 
     Short form: names in columns (one per line when ``plain``, i.e. not a terminal,
@@ -67,13 +78,11 @@ def listing(entries: Iterable[EntryLike], *, long: bool = False,
     if not long:
         names = [_name_text(e) for e in items]
         if plain:
-            return Group(*names) if names else Text("")
-        return Columns(names, padding=(0, 2)) if names else Text("(empty)", style="dim")
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim",
-                  show_edge=False)
-    table.add_column("Name", overflow="fold")
-    table.add_column("Size", justify="right", no_wrap=True)
-    table.add_column("Modified", no_wrap=True, style="dim" if not plain else None)
+            return Stack(*names) if names else Line("")
+        return _Names(names) if names else Line("(empty)", style="dim")
+    table = Rows([("Name", "left", None), ("Size", "right", None),
+                  ("Modified", "left", "dim" if not plain else None)],
+                 show_header=True, header_style="dim")
     folders = files = total = 0
     for e in items:
         if e.type == "dir":
@@ -84,6 +93,6 @@ def listing(entries: Iterable[EntryLike], *, long: bool = False,
             total += e.size
             size = human_size(e.size)
         table.add_row(_name_text(e), size, format_mtime(e.mtime))
-    summary = Text(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
+    summary = Line(f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}, "
                    f"{human_size(total)}", style="dim")
-    return Group(Trimmed(table), summary)
+    return Stack(table, summary)

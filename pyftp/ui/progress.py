@@ -9,16 +9,17 @@ yields the ``on_progress(done, total)`` callback :class:`pyftp.Client` wants) an
 to turn the two callbacks of a :mod:`pyftp.sync` job (``on_progress`` for the file
 moving now, ``on_job`` for the whole job) into a per-file bar plus the overall one.
 
-Import rule: rich, tqdm and :mod:`pyftp.ui.text`.
+Import rule: rich, tqdm and :mod:`pyftp.ui.text`; rich and tqdm only inside the modes
+that draw with them, so the plain modes load neither.
 """
 from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
-from rich.console import Console
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from .text import honest_rate, human_duration, human_size, safe_name
 
@@ -94,6 +95,7 @@ class RichReporter(Reporter):
     def _make(self):
         from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
                                    TextColumn, TimeRemainingColumn)
+        from rich.text import Text
 
         max_rate = self.max_rate
 
@@ -372,8 +374,10 @@ class JobDisplay:
     Use it through :func:`job_display`, which closes the bars however the job ends.
     """
 
-    def __init__(self, reporter: Reporter, label: str, verb: str) -> None:
+    def __init__(self, reporter: Reporter, label: str, verb: str, *,
+                 per_file: bool = True) -> None:
         self.reporter = reporter
+        self.per_file = per_file
         self.label = label
         self.verb = verb
         self._stack = ExitStack()
@@ -406,7 +410,7 @@ class JobDisplay:
                 self._close_file()
             # with no file running, sync's bytes_done is exactly the finished files'
             self._finished = p.bytes_done
-        else:  # a file started: its own bar adds its bytes (and a resumed offset)
+        elif self.per_file:  # a file started: its own bar adds its bytes (and a resumed offset)
             self._close_file()
             self._file = ExitStack()
             self._file_name = p.current
@@ -417,7 +421,12 @@ class JobDisplay:
 
     def on_progress(self, done: int, total: int) -> None:
         """``sync``'s ``on_progress(done, total)``: bytes of the file moving now."""
-        self._file_cb(done, total)
+        if self.per_file or self._last is None:
+            self._file_cb(done, total)
+            return
+        p, (files0, bytes0) = self._last, self._base
+        self.reporter.job_update(files0 + p.files_done, files0 + p.files_total,
+                                 bytes0 + self._finished + done, bytes0 + p.bytes_total)
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -433,9 +442,12 @@ class JobDisplay:
 
 
 @contextmanager
-def job_display(reporter: Reporter, label: str, verb: str) -> Iterator[JobDisplay]:
-    """A :class:`JobDisplay` for one sync job; its bars are gone when the block ends."""
-    display = JobDisplay(reporter, label, verb)
+def job_display(reporter: Reporter, label: str, verb: str, *,
+                per_file: bool = True) -> Iterator[JobDisplay]:
+    """A :class:`JobDisplay` for one sync job; its bars are gone when the block ends.
+    Without ``per_file`` only the overall bar is drawn, the running file's bytes
+    moving it."""
+    display = JobDisplay(reporter, label, verb, per_file=per_file)
     try:
         yield display
     finally:
@@ -456,6 +468,7 @@ def make_reporter(mode: str, *, console: Console | None = None,
         return Reporter()
     if mode == "rich":
         if console is None:
+            from rich.console import Console
             console = Console(stderr=True)
         return RichReporter(console, max_rate=max_rate)
     if stream is None:

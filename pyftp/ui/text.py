@@ -6,17 +6,18 @@ bytes that are not UTF-8 (held as lone surrogates, PEP 383). :func:`safe_name` t
 them into visible escapes before they reach a terminal, so a hostile name can neither
 move the cursor nor crash the encoder.
 
-Import rule: rich and :mod:`pyftp.errors` only.
+Import rule: :mod:`pyftp.errors` and :mod:`pyftp.ui.lite` only; never rich, so a
+script's output path does not load it.
 """
 from __future__ import annotations
 
 import re
 import time
 
-from rich.console import Console
-from rich.text import Text
+from typing import Any
 
 from ..errors import PyftpError, RemoteError
+from .lite import Line
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -47,12 +48,26 @@ def human_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+_MINUTES: dict[int, str] = {}
+
+
 def format_mtime(ts: float) -> str:
     """A modification time in local time, sortable and unambiguous: 2026-05-09 07:35."""
     try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):
+        minute = int(ts // 60)
+    except (OverflowError, ValueError):
         return "?"
+    shown = _MINUTES.get(minute)
+    if shown is None:
+        # files of one listing often share their minute: format each minute once
+        try:
+            shown = time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
+        except (OverflowError, OSError, ValueError):
+            shown = "?"
+        if len(_MINUTES) > 4096:
+            _MINUTES.clear()
+        _MINUTES[minute] = shown
+    return shown
 
 
 def safe_name(name: str) -> str:
@@ -105,9 +120,10 @@ def error_text(exc: BaseException) -> str:
     return safe_name(" ".join(msg.split()))
 
 
-def print_error(console: Console, text: str, *, prefix: str = "") -> None:
-    """Print one red line (never markup: the text may name any file)."""
-    console.print(Text(prefix + text, style="bold red"), soft_wrap=True, highlight=False)
+def print_error(console: Any, text: str, *, prefix: str = "") -> None:
+    """Print one red line (never markup: the text may name any file) on a rich console
+    or a :class:`~pyftp.ui.lite.PlainConsole`."""
+    console.print(Line(prefix + text, style="bold red"), soft_wrap=True, highlight=False)
 
 
 # --------------------------------------------------------------------------- listings
@@ -127,13 +143,13 @@ def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
 
 def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
                      offset: int, seconds: float, sha256: str, *,
-                     max_rate: float | None = None) -> Text:
+                     max_rate: float | None = None) -> Line:
     """The line after a finished get or put: what went where, how much, how fast.
 
     ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), SHA-256 verified``
     """
     rate = honest_rate(sent / seconds if seconds > 0 else 0.0, max_rate)
-    text = Text()
+    text = Line()
     text.append(f"{verb} ", style="bold green")
     text.append(safe_name(source))
     text.append(" -> ")
