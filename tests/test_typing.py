@@ -43,6 +43,50 @@ def test_the_annotated_modules_pass_mypy_strict(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+#: a user's script, type-checked against the public API as a user would (--strict)
+USER_SCRIPT = '''
+from pathlib import Path
+
+import pyftp
+from pyftp import Client, NotFoundError, Server, ServerConfig
+from pyftp.sync import SyncReport, mirror, put_tree
+from pyftp.testing import LiveServer, start_server
+
+
+def upload(folder: Path) -> int:
+    with Server(ServerConfig(root=str(folder), port=0)) as server:
+        host, port = server.address
+        with Client(host, port) as c:
+            try:
+                c.put(str(folder / "a.txt"), "/a.txt")
+            except NotFoundError as exc:
+                print(exc.code)
+            names: list[str] = [e.name for e in c.ls("/")]
+            report: SyncReport = put_tree(c, folder, "/")
+            return len(names) + len(report.sent) + len(mirror(c, folder, "/x").sent)
+
+
+def live(tmp: Path) -> str:
+    server: LiveServer = start_server(tmp)
+    return server.url + pyftp.__version__
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
+                    reason="mypy is not installed (pip install -e '.[typing]')")
+def test_a_strict_users_script_type_checks_against_the_public_api(tmp_path):
+    script = tmp_path / "use_pyftp.py"
+    script.write_text(USER_SCRIPT, encoding="utf-8")
+    # MYPYPATH: an editable install's import hook is invisible to mypy
+    env = {**os.environ, "MYPYPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--cache-dir", str(tmp_path / "cache"), str(script)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("pdoc") is None,
                     reason="pdoc is not installed (pip install -e '.[docs]')")

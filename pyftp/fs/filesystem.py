@@ -17,7 +17,7 @@ import os
 import posixpath
 import tempfile
 import threading
-from typing import IO, Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
