@@ -1,6 +1,8 @@
 """pyftp: verified, atomic, resumable file transfer over one framed TCP connection.
 
-The public API::
+The public API:
+
+.. code-block:: python
 
     from pyftp import Client, Server, ServerConfig
     with Server(ServerConfig(root="share", port=0)) as server:
