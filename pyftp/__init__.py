@@ -1,6 +1,8 @@
 """pyftp: verified, atomic, resumable file transfer over one framed TCP connection.
 
-The public API::
+The public API:
+
+.. code-block:: python
 
     from pyftp import Client, Server, ServerConfig
     with Server(ServerConfig(root="share", port=0)) as server:
@@ -14,7 +16,7 @@ TLS or rich.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server import Account, Server, ServerConfig
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     import importlib
     if name in _WHERE:
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -10,6 +10,8 @@ Import rule: this module imports nothing of pyftp.
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "PyftpError", "TransportError", "ConnectError", "LocalError", "CancelledError",
     "RemoteError", "BadRequestError", "ProtocolError", "NotPyftpError", "AuthRequiredError",
@@ -59,7 +61,7 @@ class RemoteError(PyftpError):
         if code is not None:
             self.code = code
 
-    def to_reply(self) -> dict:
+    def to_reply(self) -> dict[str, Any]:
         """The error reply frame header for this error."""
         return {"ok": False, "error": self.code, "message": self.message}
 

@@ -1,7 +1,9 @@
 """A pytest plugin: a live pyftp server on 127.0.0.1 for the tests of your own code.
 
 Installed with pyftp and registered as the ``pytest11`` entry point ``pyftp``, so its
-fixtures are available in any test suite without a ``conftest.py``::
+fixtures are available in any test suite without a ``conftest.py``:
+
+.. code-block:: python
 
     def test_upload(pyftp_server, tmp_path):
         (tmp_path / "a.txt").write_text("hi")

@@ -23,7 +23,7 @@ import queue
 import socket
 import threading
 import time
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from .errors import ProtocolError, TransportError
 from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, POOL, Hasher, HashRing
@@ -96,7 +96,7 @@ class Channel:
         return data
 
     def recv_header(self, idle_timeout: float | None = None,
-                    frame_timeout: float | None = None) -> dict | None:
+                    frame_timeout: float | None = None) -> dict[str, Any] | None:
         """Return the next frame header, or None if the peer closed between frames.
 
         ``idle_timeout`` bounds the wait for a frame to start; once its first byte is in,
@@ -138,7 +138,7 @@ class Channel:
         if self.decoder.payload_left > limit:
             raise ProtocolError(f"payload of {self.decoder.payload_left} bytes is over "
                                 f"the {limit}-byte limit")
-        parts: list[bytes] = []
+        parts: list[memoryview | bytes] = []  # copy=True: each chunk is its own bytes
         self.recv_payload_into(parts.append, timeout=timeout, copy=True)
         return b"".join(parts)
 
@@ -230,7 +230,7 @@ class Channel:
         return True
 
     # ------------------------------------------------------------------ sending
-    def send(self, header: dict, payload: bytes = b"") -> None:
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         """Send one frame. ``header["size"]`` is set from the payload when it has one."""
         if payload:
             header = {**header, "size": len(payload)}
@@ -240,7 +240,7 @@ class Channel:
             if len(payload) > 65536:
                 self._send_limited(memoryview(payload))
 
-    def send_header(self, header: dict) -> None:
+    def send_header(self, header: dict[str, Any]) -> None:
         """Send a header whose payload the caller sends next (``send_file``/``send_bytes``)."""
         self._sendall(encode_frame(header))
 

@@ -6,6 +6,9 @@ Import rule: the standard library only.
 from __future__ import annotations
 
 import argparse
+from typing import Callable, TypeVar
+
+_Number = TypeVar("_Number", int, float)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT, EXIT_PROTOCOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -32,7 +35,7 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-def whole_number(low: int, high: int | None = None, hint: str = ""):
+def whole_number(low: int, high: int | None = None, hint: str = "") -> Callable[[str], int]:
     """An argparse type for an integer in ``low..high`` (``high`` None: no upper bound)."""
     def parse(text: str) -> int:
         try:
@@ -52,10 +55,10 @@ parse_port = whole_number(0, 65535, " (0 picks a free one)")
 parse_count = whole_number(1, hint=": give at least 1")
 
 
-def above_zero(parse):
+def above_zero(parse: Callable[[str], _Number]) -> Callable[[str], _Number]:
     """Wrap a size or duration parser so that 0 is refused (a zero timeout or rate would
     stop everything at once)."""
-    def check(text: str):
+    def check(text: str) -> _Number:
         value = parse(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be more than zero: {text!r}")

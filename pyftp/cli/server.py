@@ -7,10 +7,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from .._version import __version__
-from .args import EXIT_FAILED, EXIT_OK, EXIT_USAGE, above_zero, parse_count, parse_duration, parse_port, parse_size
+from .args import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, above_zero, parse_count, parse_duration,
+                   parse_port, parse_size)
 from .users import users_main
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..server import Server, ServerConfig
 
 # ---------------------------------------------------------------------- server
 #: ServerConfig defaults, repeated here so --help shows them (a test keeps them equal)
@@ -107,9 +113,9 @@ class _UsageError(Exception):
     """Set-up that cannot go on (users file, TLS files): exit 2 with this message."""
 
 
-def _checked_root(parser: argparse.ArgumentParser, args) -> str:
+def _checked_root(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The served folder, absolute; the option values argparse cannot check alone."""
-    root = os.path.abspath(args.root)
+    root: str = os.path.abspath(args.root)
     if not os.path.isdir(root):
         parser.error(f"--root {args.root}: no such folder (create it first: mkdir -p {args.root})")
     for name in ("max_clients", "max_per_ip", "max_auth_failures"):
@@ -120,7 +126,7 @@ def _checked_root(parser: argparse.ArgumentParser, args) -> str:
     return root
 
 
-def _build_config(args, root: str):
+def _build_config(args: argparse.Namespace, root: str) -> tuple[ServerConfig, str]:
     """(ServerConfig, the login note of the start-up line) from the parsed options."""
     from ..errors import PyftpError
     from ..server import ServerConfig
@@ -156,7 +162,7 @@ def _build_config(args, root: str):
     return config, users_note
 
 
-def _run(config, args, users_note: str) -> int:
+def _run(config: ServerConfig, args: argparse.Namespace, users_note: str) -> int:
     """Start, announce, serve until SIGTERM/SIGINT (a second one cuts transfers), stop."""
     import signal
     import threading
@@ -167,7 +173,7 @@ def _run(config, args, users_note: str) -> int:
     stop = threading.Event()
     signals: list[int] = []
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         # only flags here: the main thread may be inside a print or holding a lock
         signals.append(signum)
         if stop.is_set():
@@ -200,7 +206,7 @@ def _run(config, args, users_note: str) -> int:
     return EXIT_OK
 
 
-def _announce(server, args, users_note: str) -> None:
+def _announce(server: Server, args: argparse.Namespace, users_note: str) -> None:
     """The start-up line (tests and supervisors read the port from it) and warnings."""
     from ..server.tls import exposure_warnings
     host, port = server.address

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from fsspec.spec import AbstractBufferedFile
 
@@ -52,7 +52,7 @@ def download_to_temp(client: "Client", path: str) -> IO[bytes]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def download_into(client: "Client", path: str, f: IO[bytes]) -> None:
+def download_into(client: "Client", path: str, f: BinaryIO) -> None:
     """Write remote ``path`` into the open binary file ``f``, verified."""
     if hasattr(client, "getfo"):
         client.getfo(path, f)

@@ -17,7 +17,7 @@ import os
 import posixpath
 import tempfile
 import threading
-from typing import IO, Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
@@ -327,7 +327,7 @@ class PyftpFileSystem(BulkTransfers, AbstractFileSystem):  # type: ignore[misc] 
             callback.absolute_update(done)
         self._run(lambda c: c.get(rpath, lpath, on_progress=progress), rpath)
 
-    def _stream(self, rpath: str, outfile: IO[bytes]) -> None:
+    def _stream(self, rpath: str, outfile: BinaryIO) -> None:
         try:
             start: int | None = outfile.tell() if outfile.seekable() else None
         except (AttributeError, OSError):

@@ -28,6 +28,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from ..errors import PyftpError
 
@@ -70,7 +71,7 @@ class UserRecord:
     salt: bytes
     hash: bytes
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"read_only": self.read_only, "scrypt": {
             "n": self.n, "r": self.r, "p": self.p,
             "salt": base64.b64encode(self.salt).decode("ascii"),
@@ -84,7 +85,7 @@ class UserRecord:
         if not isinstance(d, dict) or not isinstance(s, dict):
             raise bad("expected an object with an 'scrypt' object")
         n, r, p = s.get("n"), s.get("r"), s.get("p")
-        if not all(type(v) is int and v > 0 for v in (n, r, p)):
+        if not (type(n) is int and type(r) is int and type(p) is int) or min(n, r, p) <= 0:
             raise bad("n, r and p must be positive integers")
         if n < 2 or n & (n - 1):
             raise bad("n must be a power of two")
@@ -136,7 +137,7 @@ def verify_password(record: UserRecord, password: str) -> bool:
 
 
 # ---------------------------------------------------------------------- the file
-def load_users(path: str | os.PathLike) -> dict[str, UserRecord]:
+def load_users(path: str | os.PathLike[str]) -> dict[str, UserRecord]:
     """Read a users file. A missing file is an error: a typo must not open the server."""
     path = os.fspath(path)
     try:
@@ -159,7 +160,7 @@ def load_users(path: str | os.PathLike) -> dict[str, UserRecord]:
     return users
 
 
-def save_users(path: str | os.PathLike, users: dict[str, UserRecord]) -> None:
+def save_users(path: str | os.PathLike[str], users: dict[str, UserRecord]) -> None:
     """Write a users file atomically with mode 0600 (replacing any earlier one)."""
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
@@ -196,7 +197,7 @@ def save_users(path: str | os.PathLike, users: dict[str, UserRecord]) -> None:
 
 
 @contextmanager
-def _changing(path: str | os.PathLike):
+def _changing(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold ``FILE.lock`` while a users file is read, changed and written back.
 
     Two ``user add`` runs at once would otherwise both read the old file and the
@@ -221,7 +222,7 @@ def _changing(path: str | os.PathLike):
         os.close(fd)  # releases the lock
 
 
-def add_user(path: str | os.PathLike, name: str, password: str, *, read_only: bool = False,
+def add_user(path: str | os.PathLike[str], name: str, password: str, *, read_only: bool = False,
              replace: bool = False) -> UserRecord:
     """Add ``name`` to the users file (created if missing); return the new record."""
     check_user_name(name)
@@ -236,7 +237,7 @@ def add_user(path: str | os.PathLike, name: str, password: str, *, read_only: bo
     return record
 
 
-def remove_user(path: str | os.PathLike, name: str) -> None:
+def remove_user(path: str | os.PathLike[str], name: str) -> None:
     """Remove ``name`` from the users file."""
     with _changing(path):
         users = load_users(path)
@@ -246,7 +247,7 @@ def remove_user(path: str | os.PathLike, name: str) -> None:
         save_users(path, users)
 
 
-def insecure_mode(path: str | os.PathLike) -> bool:
+def insecure_mode(path: str | os.PathLike[str]) -> bool:
     """True if group or others may read or write the file (its hashes could leak)."""
     try:
         return bool(os.stat(path).st_mode & (stat_.S_IRWXG | stat_.S_IRWXO))
@@ -263,7 +264,7 @@ class Users:
     the last good copy stays in force (a half-edited file never opens the server).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self._lock = threading.Lock()
         self._users = load_users(self.path)
@@ -272,7 +273,7 @@ class Users:
         self._decoy = UserRecord("", False, SCRYPT_N, SCRYPT_R, SCRYPT_P,
                                  os.urandom(SALT_BYTES), os.urandom(HASH_BYTES))
 
-    def _stat(self) -> tuple | None:
+    def _stat(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.path)
         except OSError:

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
@@ -259,7 +259,7 @@ class Server:
             self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
     def _snapshot(self) -> list["Session"]:
@@ -296,7 +296,7 @@ class Server:
             finally:
                 self._refusals.flush(final=True)  # a count still held is not lost
 
-    def _admit(self, conn: socket.socket, addr) -> None:
+    def _admit(self, conn: socket.socket, addr: tuple[Any, ...]) -> None:
         peer_ip = addr[0]
         cfg = self.config
         with self._lock:

@@ -106,7 +106,7 @@ class LoginThrottle:
             return len(self._addresses), len(self._users)
 
     # ------------------------------------------------------------------ the tables
-    def _get(self, table: OrderedDict, key: str, now: float) -> _Record:
+    def _get(self, table: OrderedDict[str, _Record], key: str, now: float) -> _Record:
         r = table.get(key)
         if r is None or (now - r.last > self.forget and r.next <= now):
             r = table[key] = _Record()  # new, or forgotten: a clean slate

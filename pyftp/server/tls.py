@@ -5,20 +5,28 @@ Import rule: errors and the server package; ``ssl`` only inside the functions.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+
+    from .auth import Users
+    from .listener import Account
+
 __all__ = ["server_tls_context", "file_authenticator", "exposure_warnings"]
 
 
-def file_authenticator(users):
+def file_authenticator(users: Users) -> Callable[[str, str], Account | None]:
     """A ``ServerConfig.authenticator`` checking logins against a :class:`pyftp.auth.Users`."""
     from .listener import Account
 
-    def authenticate(name: str, password: str) -> "Account | None":
+    def authenticate(name: str, password: str) -> Account | None:
         record = users.authenticate(name, password)
         return Account(record.name, record.read_only) if record is not None else None
     return authenticate
 
 
-def server_tls_context(cert: str | None, key: str | None = None):
+def server_tls_context(cert: str | None, key: str | None = None) -> ssl.SSLContext:
     """A server-side ``ssl.SSLContext`` (TLS 1.2 or newer) from PEM files.
 
     Raises ValueError with a message fit for a user when the files are missing,

@@ -15,7 +15,7 @@ import posixpath
 import stat as stat_
 import time
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 from ..client import Client, TransferResult
 from ..errors import (AlreadyExistsError, LocalError, NotDirectoryError, NotFoundError,
@@ -27,7 +27,7 @@ from .options import (MTIME_TOLERANCE, EventCallback, JobCallback, ProgressCallb
                       RetryPolicy, TransferOptions, make_options)
 from .plan import Plan, make_plan
 from .report import Action, Problem, SyncReport
-from .walk import Tree, local_path, walk_local, walk_remote
+from .walk import LocalFile, Tree, local_path, walk_local, walk_remote
 
 Sleep = Callable[[float], object]
 FOLDER = "a folder (use -r to copy folders)"
@@ -48,8 +48,9 @@ def _tree_job(client: Client, src: str, dst: str, *, pull: bool, compare: str | 
     plan = make_plan(source, target, compare=compare, delete=delete,
                      mtime_tolerance=mtime_tolerance)
     if plan.to_hash:
+        local = target if pull else source  # the side walked by walk_local: LocalFiles
         files = [(posixpath.join(src if pull else dst, a.path),
-                  (target if pull else source).files[a.path].path) for a in plan.to_hash]
+                  cast(LocalFile, local.files[a.path]).path) for a in plan.to_hash]
         changed = execute.checksum_differs(client, [r for r, _l in files],
                                            [loc for _r, loc in files], opts)
         plan.settle_checksums({a.path: c for a, c in zip(plan.to_hash, changed)})
@@ -124,7 +125,7 @@ def _note_plan(report: SyncReport, plan: Plan, opts: TransferOptions) -> None:
 def _send_for(src: str, dst: str, a: Action, source: Tree, pull: bool) -> Send:
     if pull:
         return Send(a.path, posixpath.join(src, a.path), local_path(dst, a.path), a.size)
-    local = source.files[a.path].path  # type: ignore[union-attr]  # a link's target
+    local = cast(LocalFile, source.files[a.path]).path  # a link's target
     return Send(a.path, posixpath.join(dst, a.path), local, a.size)
 
 
@@ -164,7 +165,7 @@ def _carry_out_put(client: Client, dst: str, plan: Plan, sends: list[Send],
 
 # ---------------------------------------------------------------------- public jobs
 
-def get_tree(client: Client, remote_dir: str, local_dir: str | os.PathLike, *,
+def get_tree(client: Client, remote_dir: str, local_dir: str | os.PathLike[str], *,
              checksum: bool = False, resume: bool = True, retries: int | None = None,
              backoff: float | None = None, retry: RetryPolicy | None = None,
              window: int = 64, mtime_tolerance: float = MTIME_TOLERANCE,
@@ -192,7 +193,7 @@ def get_tree(client: Client, remote_dir: str, local_dir: str | os.PathLike, *,
                      opts=opts)
 
 
-def put_tree(client: Client, local_dir: str | os.PathLike, remote_dir: str, *,
+def put_tree(client: Client, local_dir: str | os.PathLike[str], remote_dir: str, *,
              overwrite: bool = False, resume: bool = True, retries: int | None = None,
              backoff: float | None = None, retry: RetryPolicy | None = None,
              window: int = 64, on_progress: ProgressCallback | None = None,
@@ -215,7 +216,8 @@ def put_tree(client: Client, local_dir: str | os.PathLike, remote_dir: str, *,
                      mtime_tolerance=MTIME_TOLERANCE, opts=opts)
 
 
-def mirror(client: Client, src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
+def mirror(client: Client, src: str | os.PathLike[str],
+           dst: str | os.PathLike[str] | None = None, *,
            reverse: bool = False, delete: bool = False, checksum: bool = False,
            dry_run: bool = False, resume: bool = True, retries: int | None = None,
            backoff: float | None = None, retry: RetryPolicy | None = None,
@@ -270,7 +272,7 @@ def _queue(report: SyncReport, sends: list[Send], seen: dict[str, str], send: Se
                                      f"not {verb} twice to {target}"))
 
 
-def mget(client: Client, patterns: Sequence[str], local_dir: str | os.PathLike = ".", *,
+def mget(client: Client, patterns: Sequence[str], local_dir: str | os.PathLike[str] = ".", *,
          recursive: bool = False, resume: bool = True, retries: int | None = None,
          backoff: float | None = None, retry: RetryPolicy | None = None,
          window: int = 64, on_progress: ProgressCallback | None = None,
@@ -380,7 +382,7 @@ def mput(client: Client, patterns: Sequence[str], remote_dir: str = ".", *,
     return report
 
 
-def get_file(client: Client, remote: str, local: str | os.PathLike | None = None, *,
+def get_file(client: Client, remote: str, local: str | os.PathLike[str] | None = None, *,
              resume: bool = True, retries: int | None = None, backoff: float | None = None,
              retry: RetryPolicy | None = None, on_progress: ProgressCallback | None = None,
              on_event: EventCallback | None = None,
@@ -397,7 +399,7 @@ def get_file(client: Client, remote: str, local: str | os.PathLike | None = None
         retry_busy=True)
 
 
-def put_file(client: Client, local: str | os.PathLike, remote: str | None = None, *,
+def put_file(client: Client, local: str | os.PathLike[str], remote: str | None = None, *,
              overwrite: bool = False, resume: bool = True, retries: int | None = None,
              backoff: float | None = None, retry: RetryPolicy | None = None,
              on_progress: ProgressCallback | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..client import Client, TransferResult
 from ..errors import (AlreadyExistsError, BusyError, ConnectError, LocalError,
@@ -59,9 +59,12 @@ def gave_up(exc: TransportError, opts: TransferOptions, report: SyncReport | Non
         "run the same command again to resume", report or SyncReport("", "", ""))
 
 
-def call_retrying(client: Client, opts: TransferOptions, call: Callable[[], object], *,
+_T = TypeVar("_T")
+
+
+def call_retrying(client: Client, opts: TransferOptions, call: Callable[[], _T], *,
                   what: str = "", report: SyncReport | None = None,
-                  retry_busy: bool = False):
+                  retry_busy: bool = False) -> _T:
     """Run one idempotent ``call`` (a listing, hashes, mkdirs, a single transfer),
     reconnecting and retrying under ``opts.retry`` when the connection drops (and,
     with ``retry_busy``, when the server answers ``busy``). Past the last retry a
@@ -83,7 +86,7 @@ def call_retrying(client: Client, opts: TransferOptions, call: Callable[[], obje
 
 
 def run_batch(client: Client, report: SyncReport, opts: TransferOptions, work: list[Send],
-              run: Callable[[list, Callable[[int], None]], list[int]], what: str) -> None:
+              run: Callable[[list[Send], Callable[[int], None]], list[int]], what: str) -> None:
     """Run ``work`` until every item is finished, reconnecting after dropped connections.
 
     ``run(items, done)`` processes ``items`` in order, calls ``done(k)`` for each item
@@ -188,7 +191,7 @@ def run_gets(client: Client, sends: list[Send], report: SyncReport,
     def run(items: list[Send], done: Callable[[int], None]) -> list[int]:
         busy: list[int] = []
 
-        def on_file(k: int, res) -> None:
+        def on_file(k: int, res: object) -> None:
             if isinstance(res, BusyError):
                 busy.append(k)
             else:
@@ -212,7 +215,7 @@ def run_puts(client: Client, sends: list[Send], report: SyncReport, opts: Transf
     def run(items: list[Send], done: Callable[[int], None]) -> list[int]:
         busy: list[int] = []
 
-        def on_file(k: int, res) -> None:
+        def on_file(k: int, res: object) -> None:
             if isinstance(res, BusyError):
                 busy.append(k)
             elif isinstance(res, AlreadyExistsError) and not overwrite:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .report import Action, Problem
-from .walk import Tree
+from .walk import SideFile, Tree
 
 CONFLICT = ("a folder on one side is a file on the other: not replaced "
             "(mirror with delete replaces it)")
@@ -72,7 +72,8 @@ class Plan:
         return out + [Action("mkdir", d) for d in self.mkdirs]
 
 
-def compare_file(s, t, compare: str | None, tolerance: float) -> tuple[str, str]:
+def compare_file(s: SideFile, t: SideFile | None, compare: str | None,
+                 tolerance: float) -> tuple[str, str]:
     """``(kind, reason)`` for one source file ``s`` against the target's ``t`` (None
     when missing): kind ``send``, ``skip`` or ``hash`` (equal size: digests decide)."""
     if compare is None:

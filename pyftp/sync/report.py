@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from typing import Iterator
 
 from ..client import TransferResult
 from ..errors import PyftpError, TransportError
@@ -54,10 +55,10 @@ class Problem:
         if self.kind not in PROBLEM_KINDS:
             raise ValueError(f"unknown problem kind {self.kind!r}")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter((self.path, self.message))
 
-    def __getitem__(self, i):  # the (path, reason) pairs reports held before
+    def __getitem__(self, i: int) -> str:  # the (path, reason) pairs reports held before
         return (self.path, self.message)[i]
 
     def __len__(self) -> int:

@@ -27,11 +27,18 @@ class LocalFile:
     mtime: float  #: seconds, from st_mtime_ns
 
 
+#: a file found on either side of a job: a remote :class:`~pyftp.Entry` or a local file
+SideFile = Entry | LocalFile
+
+#: what a remote folder's listing looked like: (name, type, size, mtime) per entry
+_Signature = tuple[tuple[str, str, int, float], ...]
+
+
 @dataclass
 class Tree:
     """One side of a job: files and folders by relative path ('/'-separated)."""
 
-    files: dict[str, Entry | LocalFile] = field(default_factory=dict)
+    files: dict[str, SideFile] = field(default_factory=dict)
     dirs: dict[str, float] = field(default_factory=dict)  #: relative path -> mtime
     ignored: list[Problem] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
@@ -53,7 +60,7 @@ def _too_deep(rel: str) -> Problem | None:
     return None
 
 
-def walk_local(root: str | os.PathLike) -> Tree:
+def walk_local(root: str | os.PathLike[str]) -> Tree:
     """Every regular file and folder under ``root``, without following symlinks out.
 
     A symlink to a file inside the tree is read as that file; a symlink to a folder is
@@ -82,7 +89,7 @@ def walk_local(root: str | os.PathLike) -> Tree:
     return tree
 
 
-def _add_local(tree: Tree, rel: str, de: os.DirEntry, root_real: str) -> bool:
+def _add_local(tree: Tree, rel: str, de: os.DirEntry[str], root_real: str) -> bool:
     """Put one entry into ``tree``; True when it is a folder to walk into."""
     try:
         if de.is_symlink():
@@ -131,7 +138,7 @@ def walk_remote(client: Client, root: str, *, window: int = 64) -> Tree:
     """
     tree = Tree()
     level = [""]
-    signatures: dict[str, tuple] = {}
+    signatures: dict[str, _Signature] = {}
     while level:
         listings = client.ls_many([posixpath.join(root, rel) if rel else root for rel in level],
                                   window=window)
@@ -171,6 +178,6 @@ def _add_remote(tree: Tree, rel_dir: str, e: Entry) -> list[str]:
     return []
 
 
-def _repeats_ancestor(rel: str, sig: tuple, signatures: dict[str, tuple]) -> bool:
+def _repeats_ancestor(rel: str, sig: _Signature, signatures: dict[str, _Signature]) -> bool:
     parts = rel.split("/")
     return any(signatures.get("/".join(parts[:k])) == sig for k in range(len(parts)))
