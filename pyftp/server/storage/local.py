@@ -93,6 +93,13 @@ class DigestCache:
                 self._items.popitem(last=False)
 
 
+def _lstat(place: Place, vpath: str) -> os.stat_result:
+    try:
+        return place.lstat()
+    except OSError as exc:
+        raise _os_error(exc, vpath) from exc
+
+
 class Storage:
     """The served folder. All methods take the session's cwd and a client path."""
 
@@ -151,13 +158,6 @@ class Storage:
         with place:
             return Resolved(vpath, os.path.join(self.root, *place.parts))
 
-    @staticmethod
-    def _lstat(place: Place, vpath: str) -> os.stat_result:
-        try:
-            return place.lstat()
-        except OSError as exc:
-            raise _os_error(exc, vpath) from exc
-
     def _writable(self, vpath: str) -> None:
         if self.read_only:
             raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
@@ -166,7 +166,7 @@ class Storage:
     def stat(self, cwd: str, path: str) -> dict:
         vpath, place = self.place(cwd, path)
         with place:
-            entry = entry_for(posixpath.basename(vpath) or "/", self._lstat(place, vpath))
+            entry = entry_for(posixpath.basename(vpath) or "/", _lstat(place, vpath))
         if entry is None:
             raise NotFoundError(f"not a regular file or directory: {vpath}")
         return entry
@@ -181,7 +181,7 @@ class Storage:
                                   "shorter path, or give shorter names)")
         vpath, place = self.place(cwd, path)
         with place:
-            if not stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+            if not stat_.S_ISDIR(_lstat(place, vpath).st_mode):
                 raise NotDirectoryError(f"not a directory: {vpath}")
         return vpath
 
@@ -193,7 +193,7 @@ class Storage:
                 fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
                     else os.dup(place.fd)
             except NotADirectoryError:
-                entry = entry_for(posixpath.basename(vpath), self._lstat(place, vpath))
+                entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
                 if entry is None:
                     raise NotFoundError(f"not a regular file or directory: {vpath}") from None
                 return [entry]  # like ls FILE
@@ -324,7 +324,7 @@ class Storage:
         vpath, place = self.place(cwd, path, follow=False)
         self._writable(vpath)
         with place:
-            if not place.name or stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+            if not place.name or stat_.S_ISDIR(_lstat(place, vpath).st_mode):
                 raise IsDirectoryError(f"is a directory: {vpath} (use rmdir)")
             try:
                 os.unlink(place.name, dir_fd=place.fd)
@@ -338,7 +338,7 @@ class Storage:
         with place:
             if not place.name:
                 raise PermissionDeniedError("permission denied: the root folder cannot be removed")
-            if not stat_.S_ISDIR(self._lstat(place, vpath).st_mode):
+            if not stat_.S_ISDIR(_lstat(place, vpath).st_mode):
                 raise NotDirectoryError(f"not a directory: {vpath} (use rm)")
             try:
                 fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd)
@@ -377,7 +377,7 @@ class Storage:
             self._writable(svpath)
             if not s.name or not d.name:
                 raise PermissionDeniedError("permission denied: the root folder cannot be moved")
-            sst = self._lstat(s, svpath)
+            sst = _lstat(s, svpath)
             if stat_.S_ISLNK(sst.st_mode) or (stat_.S_ISDIR(sst.st_mode)
                                                and _holds_symlink(s)):
                 raise PermissionDeniedError(
