@@ -85,6 +85,9 @@ class ServerConfig:
     #: refused connections are logged one by one only this often; the rest are counted
     #: and summed up in one line, so a flood cannot flood the log too
     refusal_log_interval: float = 10.0
+    #: the digests this server offers in hello negotiation (None: all this build has,
+    #: :data:`pyftp.digests.ALGORITHMS`); SHA-256 stays available to version 1 clients
+    digests: tuple[str, ...] | None = None
     logger: logging.Logger = field(default=log, repr=False)
 
 
