@@ -25,7 +25,8 @@ import threading
 from typing import Callable, Iterable, Protocol
 
 __all__ = [
-    "ALGORITHMS", "KNOWN", "DEFAULT", "pick", "label", "CHUNK", "OVERLAP_MIN", "Hasher", "new", "hash_bytes",
+    "ALGORITHMS", "KNOWN", "DEFAULT", "pick", "label", "CHUNK", "OVERLAP_MIN", "Hasher",
+    "new", "hash_bytes",
     "hash_fd", "hash_file", "hash_into", "BufferPool", "POOL", "HashRing", "FileHasher",
     "pread_into", "OVERLAP_SLOTS",
 ]

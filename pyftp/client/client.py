@@ -157,7 +157,7 @@ class Client(Batches):
                                 "server); use get")
         reply = self._call({"op": "get", "path": remote, "offset": offset, "length": length})
         chan = self._channel()
-        try:
+        with self._in_step():
             if (reply["offset"] != offset or reply["size"] != length
                     or chan.decoder.payload_left != length):
                 raise ProtocolError(f"the server's get reply for {remote} does not add up "
@@ -165,12 +165,6 @@ class Client(Batches):
                                     f"{reply['size']})")
             data = chan.recv_payload(length, self.timeout)
             tail = read_reply("get.digest", self._recv_reply())
-        except (TransportError, ProtocolError) as exc:
-            self._drop(str(exc))
-            raise
-        except BaseException:
-            self._drop("interrupted")
-            raise
         expected = digest_in("get", tail, self.algorithm)
         got = digests.hash_bytes(data, self.algorithm)
         if got != expected:

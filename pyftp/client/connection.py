@@ -17,10 +17,11 @@ Import rule: errors, protocol, transport, digests, _version. Never server, sync,
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .. import digests
 from .._version import __version__
@@ -275,16 +276,23 @@ class Connection:
     def _call(self, request: dict, payload: bytes = b"") -> dict:
         """One request, one checked reply header (a payload is left to the caller)."""
         chan = self._channel()
-        try:
+        with self._in_step():
             chan.send(request, payload)
             reply = self._recv_reply()
+        return read_reply(request["op"], reply)
+
+    @contextlib.contextmanager
+    def _in_step(self) -> Iterator[None]:
+        """Around the frames of one exchange: whatever escapes leaves the stream out
+        of step, so the connection is dropped (error replies are read, not raised)."""
+        try:
+            yield
         except (TransportError, ProtocolError) as exc:
             self._drop(str(exc))
             raise
         except BaseException:
             self._drop("interrupted")
             raise
-        return read_reply(request["op"], reply)
 
     def _read_payload(self, limit: int = 1 << 30) -> bytes:
         chan = self._channel()

@@ -250,16 +250,11 @@ class Handlers:
                 ok(**digest_fields(h.hexdigest(), self.algorithm))))
             return
         hasher = digests.FileHasher(f.fileno(), h, offset, offset + count)
-        self._streaming = True
         try:
-            self.chan.send_header(reply)
-            sent = self.chan.send_file(f, offset, count)
-            if sent != count:
-                raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+            self._stream(f, reply, offset, count)
             hasher.result()
         finally:
             hasher.cancel()
-        self._streaming = False
         if hasher.hashed != count:
             raise TransportError("file shrank while being hashed")
         self.chan.send(ok(**digest_fields(h.hexdigest(), self.algorithm)))
@@ -278,6 +273,16 @@ class Handlers:
         self.chan.send_bytes(encode_frame(reply) + data[offset:]
                              + encode_frame(ok(**digest_fields(digest, self.algorithm))))
 
+    def _stream(self, f, reply: dict, offset: int, count: int) -> None:
+        """The reply header, then ``count`` bytes of ``f`` from ``offset`` by sendfile
+        (an error now can only cut the connection: the payload has begun)."""
+        self._streaming = True
+        self.chan.send_header(reply)
+        sent = self.chan.send_file(f, offset, count)
+        if sent != count:
+            raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+        self._streaming = False
+
     def _send_large(self, f, st, reply: dict, offset: int, count: int) -> None:
         """sendfile the bytes while another thread hashes the whole file from disk."""
         algorithm = self.algorithm or "sha256"
@@ -292,16 +297,11 @@ class Handlers:
                     result["error"] = exc
             hasher = threading.Thread(target=work, name="pyftp-hash", daemon=True)
             hasher.start()
-        self._streaming = True
         try:
-            self.chan.send_header(reply)
-            sent = self.chan.send_file(f, offset, count)
-            if sent != count:
-                raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+            self._stream(f, reply, offset, count)
         finally:
             if hasher is not None:
                 hasher.join()
-        self._streaming = False
         if hasher is not None:
             if "error" in result:
                 self.server.log.error("hashing failed: %r", result["error"])
