@@ -476,5 +476,8 @@ def test_buffered_reads_fetch_only_their_blocks(fs, pyftp_server, caplog):
         with fs.open("/big.bin", "rb", block_size=64 * 1024, cache_type="bytes") as f:
             f.seek(2_000_000)
             assert f.read(1000) == data[2_000_000:2_001_000]
+        # the server logs a request just after its reply has left
+        wait_for(lambda: any(" get /big.bin " in r.getMessage() for r in caplog.records),
+                 what="the server to log the get")
     gets = [r.getMessage() for r in caplog.records if " get /big.bin " in r.getMessage()]
     assert gets and all(int(m.split()[-2].rstrip("B")) <= 64 * 1024 + 1000 for m in gets), gets
