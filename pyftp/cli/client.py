@@ -90,7 +90,7 @@ def client_parser() -> argparse.ArgumentParser:
     xfer.add_argument("--no-resume", action="store_true",
                       help="do not continue partial files left by an interrupted transfer: "
                            "start every file from zero (also per command: get --no-resume)")
-    xfer.add_argument("--digest", choices=("sha256", "blake3"), default=None,
+    xfer.add_argument("--digest", type=_digest_name, default=None, metavar="{sha256,blake3}",
                       help="verify transfers with this digest (default: BLAKE3 when both "
                            "ends have it, else SHA-256)")
     p.add_argument("--version", action="version", version=version_line())
@@ -267,6 +267,18 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                  getpass=_ask_password if interactive_stdin else None,
                  ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
                  retries=args.retries, resume=not args.no_resume)
+
+
+def _digest_name(text: str) -> str:
+    """``--digest``: a digest this build can compute, else a usage error saying why."""
+    import argparse
+    from .. import digests
+    if text not in digests.KNOWN:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from sha256, blake3)")
+    if text not in digests.ALGORITHMS:
+        raise argparse.ArgumentTypeError(f"{text} is not available in this build "
+                                         "(pip install blake3)")
+    return text
 
 
 def version_line() -> str:
