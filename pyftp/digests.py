@@ -8,7 +8,13 @@ it, and :data:`POOL` keeps the 1 MiB buffers warm between transfers. Every other
 asks here for a digest object (:func:`new`) or a file's digest (:func:`hash_file`,
 :func:`hash_fd`); none imports ``hashlib`` for file content.
 
-Import rule: the standard library only. No sockets, no pyftp modules.
+Two algorithms exist: ``sha256`` (protocol version 1, always available) and ``blake3``
+(the ``blake3`` package: Rust, SIMD, releases the GIL; 3-4 x faster per core). A build
+without the ``blake3`` package falls back to SHA-256 alone: :data:`ALGORITHMS` says
+which this build has, in order of preference.
+
+Import rule: the standard library (and the optional ``blake3`` package) only. No
+sockets, no pyftp modules.
 """
 from __future__ import annotations
 
@@ -16,16 +22,24 @@ import hashlib
 import os
 import queue
 import threading
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT", "CHUNK", "OVERLAP_MIN", "Hasher", "new", "hash_bytes",
+    "ALGORITHMS", "KNOWN", "DEFAULT", "pick", "label", "CHUNK", "OVERLAP_MIN", "Hasher",
+    "new", "hash_bytes",
     "hash_fd", "hash_file", "hash_into", "BufferPool", "POOL", "HashRing", "FileHasher",
     "pread_into", "OVERLAP_SLOTS",
 ]
 
-#: the digests this build can compute, by wire name
-ALGORITHMS = ("sha256",)
+try:
+    import blake3 as _blake3
+except ImportError:  # a build without it still speaks version 1 (SHA-256)
+    _blake3 = None
+
+#: every algorithm the protocol knows, by wire name
+KNOWN = ("blake3", "sha256")
+#: the digests this build can compute, by wire name, in order of preference
+ALGORITHMS: tuple[str, ...] = ("blake3", "sha256") if _blake3 is not None else ("sha256",)
 #: the algorithm of protocol version 1
 DEFAULT = "sha256"
 #: payload buffer size; 1 MiB measured about twice as fast as 64 KiB on loopback
@@ -49,10 +63,28 @@ class Hasher(Protocol):
 
 
 def new(algorithm: str = DEFAULT, data: bytes = b""):
-    """A fresh digest object (``update``, ``hexdigest``) of ``algorithm``."""
-    if algorithm != "sha256":
-        raise ValueError(f"unknown digest {algorithm!r}")
-    return hashlib.sha256(data)
+    """A fresh digest object (``update``, ``hexdigest``, ``copy``) of ``algorithm``
+    (64 hex digits for both); ValueError for one this build cannot compute."""
+    if algorithm == "sha256":
+        return hashlib.sha256(data)
+    if algorithm == "blake3" and _blake3 is not None:
+        return _blake3.blake3(data)
+    raise ValueError(f"unknown digest {algorithm!r}; this build has: {', '.join(ALGORITHMS)}")
+
+
+def pick(offered: Iterable[object], available: Iterable[str] = ALGORITHMS) -> str | None:
+    """The first of ``offered`` (a peer's list, in its order of preference) that is
+    ``available``; None when they have none in common."""
+    have = set(available)
+    for name in offered:
+        if isinstance(name, str) and name in have:
+            return name
+    return None
+
+
+def label(algorithm: str) -> str:
+    """An algorithm's name for people: ``SHA-256``, ``BLAKE3``."""
+    return {"sha256": "SHA-256", "blake3": "BLAKE3"}.get(algorithm, algorithm)
 
 
 def hash_bytes(data: bytes | memoryview, algorithm: str = DEFAULT) -> str:

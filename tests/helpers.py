@@ -72,6 +72,13 @@ class RawConn:
         self.close()
 
 
+def best(data: bytes) -> str:
+    """The digest a default ``Client`` verifies with against a pyftp server: BLAKE3
+    when this build has it (negotiated in hello), else SHA-256."""
+    from pyftp import digests
+    return digests.hash_bytes(data, digests.ALGORITHMS[0])
+
+
 def sha(data: bytes) -> str:
     """SHA-256 (hex) of some bytes: what pyftp verifies every transfer with."""
     return hashlib.sha256(data).hexdigest()

@@ -13,9 +13,10 @@ import threading
 
 import pytest
 
+from pyftp import digests
 from pyftp._version import __version__
 from pyftp.server import Account
-from helpers import wait_for
+from helpers import best, wait_for
 from shellharness import PYFTP, clean_env, pyftp
 
 @pytest.fixture
@@ -32,7 +33,8 @@ def local(tmp_path):
     return d
 
 
-A_SHA = hashlib.sha256(b"hello pyftp\n").hexdigest()
+#: the digest the default session verifies with (BLAKE3 when this build has it)
+A_SHA = best(b"hello pyftp\n")
 
 
 # ------------------------------------------------------------------ exit 0, stdout/stderr
@@ -208,7 +210,7 @@ def test_json_is_one_object_per_command(target, local):
     assert [o["command"] for o in objs] == ["open", "put", "ls", "get"]
     put = objs[1]
     assert put["ok"] is True and put["path"] == "/a.txt" and put["size"] == 12
-    assert put["sha256"] == A_SHA and isinstance(put["seconds"], float)
+    assert put["digest"] == A_SHA and isinstance(put["seconds"], float)
     assert [e["name"] for e in objs[2]["entries"]] == ["a.txt"]
     assert objs[3] == {"command": "get", "ok": False, "error": "not_found",
                        "message": "not found: /nope.txt"}
@@ -252,7 +254,8 @@ def test_host_and_port_from_the_environment(server, local):
 
 def test_version_is_fast_to_import(tmp_path):
     r = pyftp("--version", cwd=tmp_path)
-    assert (r.returncode, r.stdout.strip()) == (0, f"pyftp {__version__}")
+    assert (r.returncode, r.stdout.strip()) == (
+        0, f"pyftp {__version__} (digests: {', '.join(digests.ALGORITHMS)})")
     probe = ("import sys\nfrom pyftp.cli import main\ntry:\n    main(['--version'])\n"
              "except SystemExit:\n    pass\n"
              "print(sorted(m for m in ('rich', 'tqdm', 'socket', 'ssl') if m in sys.modules))")

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from helpers import RawConn, wait_for
-from pyftp import Client
+from pyftp import Client, digests
 from pyftp.protocol import MAX_SIZE, is_partial_name
 
 SECRET = b"TOP-SECRET-" + b"s" * 48
@@ -189,7 +189,7 @@ def _check_ordinary_client(a: Arena) -> None:
         src = a.local / "probe.bin"
         src.write_bytes(data)
         res = c.put(src, "/probe.bin", overwrite=True)
-        assert res.sha256 == hashlib.sha256(data).hexdigest()
+        assert res.sha256 == digests.hash_bytes(data, res.algorithm)
         back = a.local / "back.bin"
         c.get("/probe.bin", back)
         assert back.read_bytes() == data

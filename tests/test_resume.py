@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RawConn, sha
+from helpers import RawConn, best, sha
 from pyftp import Client
 from pyftp.errors import BusyError
 from pyftp.protocol import is_partial_name, partial_name
@@ -34,7 +34,8 @@ from pyftp import Client
 from pyftp.errors import PyftpError
 op, host, port, a, b, rate, flags = sys.argv[1:8]
 try:
-    with Client(host, int(port), timeout=20, limit_rate=int(rate) or None) as c:
+    with Client(host, int(port), timeout=20, limit_rate=int(rate) or None,
+                digest="sha256" if "sha256" in flags else None) as c:
         if op == "put":
             r = c.put(a, b, overwrite="overwrite" in flags, resume="noresume" not in flags)
         else:
@@ -42,7 +43,8 @@ try:
 except PyftpError as exc:
     print(f"error: {getattr(exc, 'code', type(exc).__name__)}: {exc}", file=sys.stderr)
     sys.exit(3)
-print(json.dumps({"offset": r.offset, "sent": r.sent, "total": r.total, "sha256": r.sha256}))
+print(json.dumps({"offset": r.offset, "sent": r.sent, "total": r.total, "sha256": r.sha256,
+                  "algorithm": r.algorithm}))
 """
 
 MiB = 1 << 20
@@ -114,7 +116,7 @@ def test_client_killed_mid_put_resumes_from_the_servers_offset(server, root, tmp
     # a new client process holds no resume token (contract C1: tokens live in memory),
     # so a trailer put starts over; a v1 put with the file's SHA-256 may continue
     assert res["offset"] in (0, kept), "the rerun neither continued nor started over"
-    assert res["sent"] == len(data) - res["offset"] and res["sha256"] == sha(data)
+    assert res["sent"] == len(data) - res["offset"] and res["sha256"] == best(data)
     assert sha((root / "big.bin").read_bytes()) == sha(data)
     assert partials(root) == []
 
@@ -124,7 +126,8 @@ def test_no_resume_forces_a_fresh_upload(server, root, tmp_path):
     src = tmp_path / "f.bin"
     src.write_bytes(data)
     _leave_partial(server, root, "f.bin", data, len(data) // 2)
-    res = run_client("put", server.address, src, "f.bin", flags="noresume")
+    # the partial is a version 1 one (SHA-256): only a SHA-256 session could take it over
+    res = run_client("put", server.address, src, "f.bin", flags="noresume sha256")
     assert res["offset"] == 0 and res["sent"] == len(data)
     assert (root / "f.bin").read_bytes() == data and partials(root) == []
 
@@ -185,7 +188,7 @@ def test_server_killed_mid_upload_and_restarted_resumes(root, tmp_path):
 
     with ServerProcess("--root", str(root), "--log-level", "warning") as srv:
         res = run_client("put", srv.address, src, "big.bin")
-    assert res["offset"] in (0, kept) and res["sha256"] == sha(data)  # no token: see above
+    assert res["offset"] in (0, kept) and res["sha256"] == best(data)  # no token: see above
     assert (root / "big.bin").read_bytes() == data
     assert partials(root) == []
 
@@ -233,7 +236,8 @@ def test_a_silently_dead_connection_does_not_block_the_retry(server, root, tmp_p
         with Client(*server.address, timeout=10) as other:
             with pytest.raises(BusyError):
                 other.put(tmp_path / "other.bin", "f.bin")
-        res = run_client("put", server.address, src, "f.bin")
+        # the silent holder pinned its upload by SHA-256: a SHA-256 session proves it
+        res = run_client("put", server.address, src, "f.bin", flags="sha256")
         assert res["offset"] == 300_000 and res["sha256"] == sha(data)
         assert silent.is_closed(), "the silent connection was not cut"
     finally:
@@ -258,7 +262,7 @@ def test_client_killed_mid_get_resumes_from_its_partial(server, root, tmp_path):
 
     res = run_client("get", server.address, "big.bin", dest / "big.bin")
     assert res["offset"] == kept and res["sent"] == len(data) - kept
-    assert sha((dest / "big.bin").read_bytes()) == sha(data) == res["sha256"]
+    assert best((dest / "big.bin").read_bytes()) == best(data) == res["sha256"]
     assert os.listdir(dest) == ["big.bin"]
 
 

@@ -116,6 +116,24 @@ def test_sigint_also_exits_0(run_server, tmp_path):
     assert "Traceback" not in rest_of_stderr(proc)
 
 
+@pytest.mark.slow
+def test_a_signal_the_moment_the_server_starts_always_stops_it(run_server, tmp_path):
+    """The signal handler takes no lock: a SIGTERM landing while the main thread enters
+    its wait once left the server hung forever (the handler waited on the lock the
+    interrupted thread held). Race it at the start-up line: zero hangs."""
+    hangs = []
+    for attempt in range(12):
+        proc = run_server("--root", str(tmp_path), "--port", "0")
+        read_until(proc, r"serving")
+        proc.send_signal(signal.SIGTERM if attempt % 2 else signal.SIGINT)
+        try:
+            assert proc.wait(timeout=15) == 0
+        except subprocess.TimeoutExpired:
+            hangs.append(attempt)
+            proc.kill()
+    assert hangs == []
+
+
 def test_missing_root_exits_2_with_a_clear_message(run_server, tmp_path):
     proc = run_server("--root", str(tmp_path / "nope"), "--port", "0")
     assert proc.wait(timeout=15) == 2

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from helpers import RawConn, sha
+from helpers import RawConn, best, sha
 from pyftp.cli.client import client_parser
 from pyftp.protocol import is_partial_name, partial_name
 from pyftp.shell import JobError, UsageError
@@ -457,7 +457,8 @@ def test_no_resume_forces_a_fresh_upload(server, target, root, local):
     assert r.returncode == 0, r.stderr
     assert json_lines(r.stdout)[1]["resumed_from"] == 0
     _leave_partial(server, root, "again.bin", data, 120_000)
-    r = pyftp("--json", target, "-c", "put big.bin again.bin", cwd=local)
+    # a version 1 partial (pinned by SHA-256) is continued by a SHA-256 session
+    r = pyftp("--json", "--digest", "sha256", target, "-c", "put big.bin again.bin", cwd=local)
     assert json_lines(r.stdout)[1]["resumed_from"] == 120_000
     assert (root / "again.bin").read_bytes() == data and partials(root) == []
     assert pyftp("--retries", "-1", target, "-c", "ls", cwd=local).returncode == 2
@@ -489,7 +490,7 @@ def test_retries_carry_a_put_across_a_server_restart(root, local):
     assert proc.returncode == 0, err
     assert "retry 1 of 6" in err and "Traceback" not in err
     put = json_lines(out)[1]
-    assert put["ok"] and put["sha256"] == sha(data)
+    assert put["ok"] and put["digest"] == best(data)
     assert put["resumed_from"] == kept > 0  # continued from what reached the disk
     assert (root / "big.bin").read_bytes() == data and partials(root) == []
 

@@ -90,7 +90,10 @@ def client_parser() -> argparse.ArgumentParser:
     xfer.add_argument("--no-resume", action="store_true",
                       help="do not continue partial files left by an interrupted transfer: "
                            "start every file from zero (also per command: get --no-resume)")
-    p.add_argument("--version", action="version", version=f"pyftp {__version__}")
+    xfer.add_argument("--digest", type=_digest_name, default=None, metavar="{sha256,blake3}",
+                      help="verify transfers with this digest (default: BLAKE3 when both "
+                           "ends have it, else SHA-256)")
+    p.add_argument("--version", action="version", version=version_line())
     return p
 
 
@@ -262,7 +265,7 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
     def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
         return Client(host, port, user=user, password=password, timeout=args.timeout,
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
-                      insecure=args.insecure, resume_tokens=token_file)
+                      insecure=args.insecure, resume_tokens=token_file, digest=args.digest)
 
     return Shell(console=console, err_console=err_console, progress=progress,
                  progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
@@ -286,6 +289,27 @@ def _consoles():
     err_console = Console(file=sys.stderr, highlight=False) if err_tty else \
         PlainConsole(sys.stderr, width=80)
     return console, err_console
+
+
+def _digest_name(text: str) -> str:
+    """``--digest``: a digest this build can compute, else a usage error saying why."""
+    import argparse
+    from .. import digests
+    if text not in digests.KNOWN:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from sha256, blake3)")
+    if text not in digests.ALGORITHMS:
+        raise argparse.ArgumentTypeError(f"{text} is not available in this build "
+                                         "(pip install blake3)")
+    return text
+
+
+def version_line() -> str:
+    """``pyftp --version``: the version and the digests this build can verify with."""
+    from .. import digests
+    line = f"pyftp {__version__} (digests: {', '.join(digests.ALGORITHMS)}"
+    if "blake3" not in digests.ALGORITHMS:
+        line += "; BLAKE3 unavailable: pip install blake3"
+    return line + ")"
 
 
 def _ask_password(prompt: str) -> str:

@@ -164,21 +164,25 @@ def _build_config(args: argparse.Namespace, root: str) -> tuple[ServerConfig, st
 
 def _run(config: ServerConfig, args: argparse.Namespace, users_note: str) -> int:
     """Start, announce, serve until SIGTERM/SIGINT (a second one cuts transfers), stop."""
+    import select
     import signal
-    import threading
     from ..server import Server
     server = Server(config)
     # handlers go in before the startup line: a supervisor may signal as soon as it
     # reads that line, and the default handlers would kill us with a traceback
-    stop = threading.Event()
     signals: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        # only flags here: the main thread may be inside a print or holding a lock
+        # no locks here (not even an Event's): the handler runs in the main thread,
+        # which may hold that very lock at the moment the signal lands
         signals.append(signum)
-        if stop.is_set():
+        if len(signals) > 1:
             server.cut()  # a second Ctrl-C/SIGTERM: no more grace
-        stop.set()
+    # the wake-up pipe: a signal that lands between the check and the wait below still
+    # ends the wait, since its byte is already in the pipe
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
@@ -190,8 +194,10 @@ def _run(config: ServerConfig, args: argparse.Namespace, users_note: str) -> int
         return EXIT_FAILED
     _announce(server, args, users_note)
     try:
-        while not stop.wait(3600):
-            pass
+        while not signals:
+            select.select([wake_r], [], [], 3600)
+            while select.select([wake_r], [], [], 0)[0]:
+                os.read(wake_r, 512)
     finally:
         print(f"pyftp-server: stopping (transfers in flight get {args.shutdown_grace:g}s; "
               "Ctrl-C again to cut them)",

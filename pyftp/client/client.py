@@ -21,7 +21,10 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from ..errors import LocalError, NotFoundError, PyftpError, TransportError
+from .. import digests
+from ..errors import (ChecksumMismatchError, LocalError, NotFoundError, ProtocolError,
+                      PyftpError, TransportError)
+from ..protocol import digest_in, read_reply
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
 from .pipeline import Batches, parse_listing
@@ -42,6 +45,8 @@ class Client(Batches):
     checks (TLS still encrypts, but anyone in the middle could read along).
     ``hello_timeout`` bounds the wait for the server's first answer (5 s): a peer that
     is not pyftp raises :class:`~pyftp.errors.NotPyftpError` saying what it is.
+    ``digest`` forces the digest algorithm (``"sha256"`` or ``"blake3"``); None picks
+    BLAKE3 when both ends have it. :attr:`algorithm` says which one the session uses.
     """
 
     # ------------------------------------------------------------------ simple ops
@@ -94,8 +99,10 @@ class Client(Batches):
         self._call(req)
 
     def hash(self, path: str) -> str:
-        """SHA-256 (hex) of a remote file, computed by the server."""
-        return self._call({"op": "hash", "path": path})["sha256"]
+        """The digest (hex) of a remote file, computed by the server, in the session's
+        :attr:`algorithm` (SHA-256 on a version 1 server)."""
+        reply = self._call({"op": "hash", "path": path})
+        return str(digest_in("hash", reply, self.algorithm if self.negotiated else None))
 
     def upper(self, text: str) -> str:
         """The server's upper-case echo of ``text``."""
@@ -138,6 +145,35 @@ class Client(Batches):
         load = Download(remote, "", progress=on_progress, stream=f)
         return _one(self._download([load], False, 1, None))
 
+    def get_range(self, remote: str, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset + length)`` of ``remote``, verified against the
+        server's digest of exactly that range (protocol section 14: a server that lists
+        the feature ``ranges``). A range past the end raises BadRequestError; a
+        mismatch ChecksumMismatchError."""
+        if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
+            raise ValueError("get_range: offset and length must be integers >= 0")
+        if "ranges" not in self.server_info.get("features", ()):
+            raise ProtocolError(f"{self.address} does not offer ranged reads (an older "
+                                "server); use get")
+        reply = self._call({"op": "get", "path": remote, "offset": offset, "length": length})
+        chan = self._channel()
+        with self._in_step():
+            if (reply["offset"] != offset or reply["size"] != length
+                    or chan.decoder.payload_left != length):
+                raise ProtocolError(f"the server's get reply for {remote} does not add up "
+                                    f"(asked {offset}+{length}, got {reply['offset']}+"
+                                    f"{reply['size']})")
+            data = chan.recv_payload(length, self.timeout)
+            tail = read_reply("get.digest", self._recv_reply())
+        expected = digest_in("get", tail, self.algorithm)
+        got = digests.hash_bytes(data, self.algorithm)
+        if got != expected:
+            raise ChecksumMismatchError(
+                f"checksum mismatch: bytes {offset}..{offset + length} of {remote} arrived "
+                f"with {digests.label(self.algorithm)} {got[:12]}..., the server has "
+                f"{str(expected)[:12]}...")
+        return data
+
     def put(self, local: str | os.PathLike, remote: str | None = None, *,
             on_progress: ProgressCallback | None = None, overwrite: bool = False,
             resume: bool = True, keep_mtime: bool = True) -> TransferResult:
@@ -151,7 +187,8 @@ class Client(Batches):
         if remote is None:
             remote = os.path.basename(local.rstrip(os.sep))
         trailer = "sha256_trailer" in self.server_info.get("features", ())
-        up = Upload(local, remote, overwrite=overwrite, keep_mtime=keep_mtime, trailer=trailer)
+        up = Upload(local, remote, overwrite=overwrite, keep_mtime=keep_mtime, trailer=trailer,
+                    session=self.algorithm if self.negotiated else None)
         got: list = []
         try:
             return _one(self._upload([up], resume, [on_progress], lambda _i, r: got.append(r)))

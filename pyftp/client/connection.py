@@ -8,17 +8,22 @@ opens a fresh one.
 
 The hello has its own deadline (``hello_timeout``): a peer that is not pyftp is named
 from what it sent (an SSH, HTTP or FTP server) with :class:`~pyftp.errors.NotPyftpError`
-instead of a raw frame length or a long wait.
+instead of a raw frame length or a long wait. The hello also negotiates the session's
+digest (protocol section 14): BLAKE3 when both ends have it, else SHA-256;
+:attr:`Connection.algorithm` says which, and :attr:`Connection.negotiated` whether the
+server speaks the negotiated form at all (an older server gets version 1 exactly).
 
-Import rule: errors, protocol, transport, _version. Never server, sync, ui, shell, cli.
+Import rule: errors, protocol, transport, digests, _version. Never server, sync, ui, shell, cli.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
+from .. import digests
 from .._version import __version__
 from ..errors import (ConnectError, NotPyftpError, ProtocolError, RemoteError,
                       TransportError, UnsupportedVersionError)
@@ -47,7 +52,18 @@ class Connection:
                  cafile: str | None = None, insecure: bool = False,
                  limit_rate: int | None = None, connect: bool = True,
                  hello_timeout: float | None = DEFAULT_HELLO_TIMEOUT,
-                 resume_tokens: "TokenBook | str | os.PathLike | None" = None) -> None:
+                 resume_tokens: "TokenBook | str | os.PathLike | None" = None,
+                 digest: str | None = None) -> None:
+        if digest is not None and digest not in digests.ALGORITHMS:
+            have = ", ".join(digests.ALGORITHMS)
+            raise ValueError(f"digest {digest!r} is not available in this build (it has: "
+                             f"{have}; BLAKE3 needs the blake3 package)")
+        #: the digest asked for (None: the best both ends have)
+        self.digest = digest
+        #: the session's digest algorithm, and whether hello negotiated it (False: a
+        #: version 1 server, SHA-256 with the version 1 field names)
+        self.algorithm = "sha256"
+        self.negotiated = False
         self.host, self.port = host, port
         #: where the resume tokens of cut uploads are kept: this process's shared book,
         #: or a file (a path) so that the next process resumes too
@@ -110,6 +126,7 @@ class Connection:
         if self.user is not None:
             hello["user"] = self.user
             hello["password"] = self._password or ""
+        hello["digests"] = [self.digest] if self.digest else list(digests.ALGORITHMS)
         chan = self._channel()
         tls_hint = "" if self._ssl_context is not None else "; if the server uses TLS, connect with --tls"
         try:
@@ -122,7 +139,7 @@ class Connection:
             reply = chan.recv_header(self._hello_wait(), self._hello_wait())
             if reply is None:
                 raise TransportError(f"{self.address} closed the connection")
-            return read_reply("hello", reply)
+            return self._agree(read_reply("hello", reply))
         except (UnsupportedVersionError, NotPyftpError, ConnectError):
             raise
         except TransportError as exc:
@@ -131,6 +148,28 @@ class Connection:
         except ProtocolError as exc:
             raise NotPyftpError(f"{self.address} does not answer like a pyftp server "
                                 f"({exc}){tls_hint}") from exc
+
+    def _agree(self, reply: dict) -> dict:
+        """Take the digest the server picked (none: a version 1 server, SHA-256)."""
+        picked = reply.get("digest")
+        if picked is None:
+            if self.digest not in (None, "sha256"):
+                raise ConnectError(f"{self.address} cannot verify with {self.digest} (an "
+                                   "older server: SHA-256 only); use --digest sha256")
+            self.algorithm, self.negotiated = "sha256", False
+            return reply
+        wanted = [self.digest] if self.digest else digests.ALGORITHMS
+        if picked not in wanted:
+            raise ProtocolError(f"the server picked the digest {picked:.20}, which was "
+                                "not offered")
+        self.algorithm, self.negotiated = picked, True
+        return reply
+
+    @property
+    def digest_field(self) -> str:
+        """The name of a digest field in this session: ``sha256`` (version 1) or
+        ``digest`` (negotiated)."""
+        return "digest" if self.negotiated else "sha256"
 
     def _hello_wait(self) -> float | None:
         waits = [t for t in (self.timeout, self.hello_timeout) if t is not None]
@@ -237,16 +276,23 @@ class Connection:
     def _call(self, request: dict, payload: bytes = b"") -> dict:
         """One request, one checked reply header (a payload is left to the caller)."""
         chan = self._channel()
-        try:
+        with self._in_step():
             chan.send(request, payload)
             reply = self._recv_reply()
+        return read_reply(request["op"], reply)
+
+    @contextlib.contextmanager
+    def _in_step(self) -> Iterator[None]:
+        """Around the frames of one exchange: whatever escapes leaves the stream out
+        of step, so the connection is dropped (error replies are read, not raised)."""
+        try:
+            yield
         except (TransportError, ProtocolError) as exc:
             self._drop(str(exc))
             raise
         except BaseException:
             self._drop("interrupted")
             raise
-        return read_reply(request["op"], reply)
 
     def _read_payload(self, limit: int = 1 << 30) -> bytes:
         chan = self._channel()

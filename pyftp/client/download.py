@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError)
-from ..protocol import mtime_ns, partial_name, raise_for_reply, read_reply
+from ..protocol import digest_in, mtime_ns, partial_name, raise_for_reply, read_reply
 from ..transport import Channel
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
@@ -42,8 +42,16 @@ class TransferResult:
     total: int  #: the file's length
     sent: int  #: bytes that crossed the wire this time (less than total after a resume)
     offset: int  #: where this transfer started (> 0 when it resumed)
+    #: the file's digest in :attr:`algorithm` (named ``sha256`` since version 1, when
+    #: SHA-256 was the only one; :attr:`digest` is the same value)
     sha256: str
     seconds: float
+    algorithm: str = "sha256"  #: the digest algorithm the transfer was verified with
+
+    @property
+    def digest(self) -> str:
+        """The file's digest (hex) in :attr:`algorithm`."""
+        return self.sha256
 
 
 def resolve_target(remote: str, local: str | os.PathLike | None) -> tuple[str, str]:
@@ -147,6 +155,8 @@ class Download:
         self.stream = stream
         self.partial = partial_path(target) if stream is None else ""
         self.offset = 0  # what the last request asked for
+        #: the session's negotiated digest; None: a version 1 session (SHA-256)
+        self.session: str | None = None
 
     def request(self, resume: bool) -> dict:
         """The ``get`` request; raises LocalError for a target that is refused."""
@@ -175,7 +185,8 @@ class Download:
         if offset != self.offset or size != chan.decoder.payload_left or offset + size != total:
             raise ProtocolError(f"the server's get reply for {self.remote} does not add up "
                                 f"(offset {offset}, size {size}, total {total})")
-        h = digests.new()
+        algorithm = self.session or "sha256"
+        h = digests.new(algorithm)
         out = _Output(self, h)
         done = offset
         if self.progress:
@@ -195,7 +206,7 @@ class Download:
         digest = next_header()
         if digest.get("ok") is not True:
             return reply_error(digest)
-        expected = read_reply("get.digest", digest)["sha256"]
+        expected = digest_in("get", read_reply("get.digest", digest), self.session)
         if out.problem is not None:
             return out.problem
         got = h.hexdigest()
@@ -203,7 +214,7 @@ class Download:
         if problem is not None:
             return problem
         return TransferResult(self.remote, self._shown(), total, size, offset, got,
-                              time.monotonic() - started)
+                              time.monotonic() - started, algorithm)
 
     def _shown(self) -> str:
         if self.stream is None:
@@ -213,13 +224,14 @@ class Download:
     def _publish(self, reply: dict, expected: str, got: str) -> PyftpError | None:
         """Compare digests, set the mtime, rename into place; the error or None."""
         if got != expected:
+            name = digests.label(self.session or "sha256")
             if self.stream is None:
                 _unlink(self.partial)
                 return ChecksumMismatchError(
-                    f"checksum mismatch: {self.remote} arrived with SHA-256 {got[:12]}..., "
+                    f"checksum mismatch: {self.remote} arrived with {name} {got[:12]}..., "
                     f"the server has {expected[:12]}...")
             return ChecksumMismatchError(
-                f"checksum mismatch: {self.remote} arrived with SHA-256 {got[:12]}..., the "
+                f"checksum mismatch: {self.remote} arrived with {name} {got[:12]}..., the "
                 f"server has {expected[:12]}...; the bytes already written to "
                 f"{self._shown()} are not the file")
         if self.stream is not None:

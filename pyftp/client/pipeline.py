@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError, TransportError)
-from ..protocol import PIPELINE_OPS, encode_frame, read_reply
+from ..protocol import PIPELINE_OPS, digest_in, encode_frame, read_reply
 from .connection import Connection
 from .download import Download, TransferResult, file_target, reply_error
 from .entry import Entry
@@ -147,10 +147,12 @@ class Batches(Connection):
 
     def hash_many(self, paths: Sequence[str], *,
                   window: int = PIPELINE_WINDOW) -> list[str | RemoteError]:
-        """SHA-256 of many remote files, pipelined; an error in place of a failed one."""
+        """The digests (in :attr:`algorithm`) of many remote files, pipelined; an error
+        in place of a failed one."""
         out: list[str | RemoteError] = []
+        session = self.algorithm if self.negotiated else None
         for r in self.call_many([{"op": "hash", "path": p} for p in paths], window=window):
-            out.append(r if isinstance(r, RemoteError) else str(r["sha256"]))
+            out.append(r if isinstance(r, RemoteError) else str(digest_in("hash", r, session)))
         return out
 
     def ls_many(self, paths: Sequence[str], *,
@@ -209,6 +211,8 @@ class Batches(Connection):
                   on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
         """The one download loop: ``loads`` pipelined, each verified and published."""
         results, finish = _collector(len(loads), on_file)
+        for load in loads:
+            load.session = self.algorithm if self.negotiated else None
 
         def run(indices: list[int], resume_now: bool) -> list[int]:
             again: list[int] = []
@@ -258,8 +262,10 @@ class Batches(Connection):
         already finished.
         """
         trailer = "sha256_trailer" in self.server_info.get("features", ())
+        session = self.algorithm if self.negotiated else None
         ups = [Upload(os.fspath(local), str(remote), overwrite=overwrite,
-                      keep_mtime=keep_mtime, trailer=trailer) for local, remote in pairs]
+                      keep_mtime=keep_mtime, trailer=trailer, session=session)
+               for local, remote in pairs]
         ticks = [(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes else None
                  for i in range(len(ups))]
         return self._upload(ups, resume, ticks, on_file)

@@ -26,7 +26,7 @@ from typing import Callable
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
 from ..errors import LocalError, ProtocolError
-from ..protocol import encode_frame, wire_mtime
+from ..protocol import digest_in, encode_frame, wire_mtime
 from ..transport import Channel
 from .download import TransferResult
 
@@ -135,8 +135,14 @@ class Upload:
     """
 
     def __init__(self, local: str, remote: str, *, overwrite: bool, keep_mtime: bool,
-                 trailer: bool, token_key: tuple | None = None) -> None:
+                 trailer: bool, token_key: tuple | None = None,
+                 session: str | None = None) -> None:
         self.local, self.remote = local, remote
+        #: the session's negotiated digest; None: a version 1 session (SHA-256, fields
+        #: named sha256)
+        self.session = session
+        self.algorithm = session or "sha256"
+        self._field = "sha256" if session is None else "digest"
         self.overwrite, self.keep_mtime, self.trailer = overwrite, keep_mtime, trailer
         self.token_key = token_key
         self.total = 0
@@ -174,14 +180,15 @@ class Upload:
             req: dict = {"op": "put", "path": self.remote}
             if st.st_size <= SMALL_PUT:
                 self.data = f.read() or b""
-                self.total, self.digest = len(self.data), digests.hash_bytes(self.data)
+                self.total = len(self.data)
+                self.digest = digests.hash_bytes(self.data, self.algorithm)
             elif self.trailer and st.st_size >= OVERLAP_MIN:
                 self.file, f = f, None
             else:
-                self.digest = digests.hash_fd(fd, limit=st.st_size)
+                self.digest = digests.hash_fd(fd, limit=st.st_size, algorithm=self.algorithm)
                 self.file, f = f, None
             req["total"] = self.total
-            req.update({"sha256": self.digest} if self.digest else {"trailer": True})
+            req.update({self._field: self.digest} if self.digest else {"trailer": True})
             if self.overwrite:
                 req["overwrite"] = True
             if not resume:
@@ -222,12 +229,12 @@ class Upload:
         data: dict = {"op": "data", "size": self.total - offset}
         if not self.digest and offset:
             # the server offers the partial it kept: only if it is a prefix of this file
-            self._h = digests.new()
+            self._h = digests.new(self.algorithm)
             try:
                 digests.hash_into(self._h, self.file.fileno(), 0, offset)  # type: ignore[union-attr]
             except OSError as exc:
                 raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
-            if self._h.hexdigest() != reply.get("prefix_sha256"):
+            if self._h.hexdigest() != reply.get("prefix_" + self._field):
                 self._h, offset = None, 0
                 data = {"op": "data", "size": self.total, "offset": 0}
         self.offset = offset
@@ -249,7 +256,7 @@ class Upload:
         f = self.file
         assert f is not None
         if not self.digest:
-            self._h = self._h or digests.new()
+            self._h = self._h or digests.new(self.algorithm)
             self._hasher = FileHasher(f.fileno(), self._h, offset, self.total)
         # sendfile's fallback for TLS reads from the file position: put it where the
         # data starts
@@ -275,13 +282,13 @@ class Upload:
             raise LocalError(f"{self.local} shrank while being sent; upload it again")
         if self._h is not None:
             self.digest = self._h.hexdigest()
-            chan.send({"op": "verify", "sha256": self.digest})
+            chan.send({"op": "verify", self._field: self.digest})
 
     def result(self, final: dict, started: float) -> TransferResult:
         return TransferResult(str(final.get("path") or self.remote), self.local, self.total,
                               self.total - self.offset, self.offset,
-                              str(final.get("sha256") or self.digest),
-                              time.monotonic() - started)
+                              str(digest_in("put", final, self.session, False) or self.digest),
+                              time.monotonic() - started, self.algorithm)
 
     def close(self) -> None:
         """Release the file, its hasher and its bytes (a batch of many small files

@@ -22,7 +22,7 @@ __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
     "validate_request", "raise_for_reply", "ok", "partial_name", "is_partial_name",
     "os_bytes", "PARTIAL_SUFFIX", "REPLIES", "SUBFRAMES", "read_reply", "read_subframe",
-    "PIPELINE_OPS",
+    "PIPELINE_OPS", "NEGOTIATED_FEATURES", "MAX_DIGESTS", "digest_fields", "digest_in",
 ]
 
 #: protocol version spoken in ``hello``
@@ -30,6 +30,11 @@ VERSION = 1
 DEFAULT_PORT = 6971
 #: what this implementation offers, sent in the hello reply
 FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer", "resume_token"]
+#: added to FEATURES only for a session whose hello negotiated a digest (section 14):
+#: a client that negotiates nothing sees exactly the version 1 reply
+NEGOTIATED_FEATURES = ["digests", "ranges"]
+#: the most digest names a hello may offer
+MAX_DIGESTS = 8
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -39,7 +44,7 @@ class Field:
     """One request field: its JSON type and whether it must be present."""
 
     name: str
-    kind: str  # "path" | "str" | "int" | "bool" | "sha256" | "number"
+    kind: str  # "path" | "str" | "int" | "bool" | "sha256" | "digest" | "number" | "names"
     required: bool = False
 
 
@@ -63,7 +68,7 @@ def _path(name: str = "path", required: bool = True) -> Field:
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("hello", "open the session: protocol version and credentials",
             (Field("version", "int", True), Field("client", "str"), Field("user", "str"),
-             Field("password", "str"))),
+             Field("password", "str"), Field("digests", "names"))),
     Command("ls", "list a directory (payload: JSON array of entries)", (_path(required=False),)),
     Command("stat", "describe one file or directory", (_path(),)),
     Command("cd", "change the session's directory", (_path(),)),
@@ -73,13 +78,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("rmdir", "remove an empty directory", (_path(),), writes=True),
     Command("mv", "rename or move a file or directory",
             (_path("src"), _path("dst"), Field("overwrite", "bool")), writes=True),
-    Command("get", "download a file from an offset", (_path(), Field("offset", "int"))),
+    Command("get", "download a file from an offset (a range, with length)",
+            (_path(), Field("offset", "int"), Field("length", "int"))),
     Command("put", "upload a file (then a data frame)",
             (_path(), Field("total", "int", True), Field("sha256", "sha256"),
              Field("overwrite", "bool"), Field("resume", "bool"), Field("mtime", "number"),
-             Field("trailer", "bool"), Field("token", "str")),
+             Field("trailer", "bool"), Field("token", "str"), Field("digest", "digest")),
             writes=True),
-    Command("hash", "SHA-256 of a file", (_path(),)),
+    Command("hash", "the digest (SHA-256, or the negotiated one) of a file", (_path(),)),
     Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
     Command("quit", "end the session"),
 )}
@@ -98,8 +104,11 @@ def _check(field_: Field, value: Any) -> bool:
         return type(value) is bool
     if kind == "number":
         return type(value) in (int, float) and 0 <= value < 2**40
-    if kind == "sha256":
+    if kind in ("sha256", "digest"):
         return isinstance(value, str) and bool(_SHA256.match(value))
+    if kind == "names":
+        return (isinstance(value, list) and 0 < len(value) <= MAX_DIGESTS
+                and all(isinstance(v, str) and 0 < len(v) <= 32 for v in value))
     raise AssertionError(kind)
 
 
@@ -135,6 +144,8 @@ _DESCRIBE = {
     "bool": "true or false",
     "number": "a non-negative number",
     "sha256": "64 lower-case hex digits",
+    "digest": "64 lower-case hex digits",
+    "names": f"a list of 1 to {MAX_DIGESTS} names (strings of 1 to 32 characters)",
 }
 
 
@@ -160,7 +171,8 @@ def raise_for_reply(fields: Mapping[str, Any]) -> Mapping[str, Any]:
 # section 4 asks of clients. "get.digest" and "put.final" are the second reply frames
 # of those two exchanges.
 REPLIES: dict[str, tuple[Field, ...]] = {
-    "hello": (Field("version", "int"), Field("server", "str"), Field("features", "list")),
+    "hello": (Field("version", "int"), Field("server", "str"), Field("features", "list"),
+              Field("digest", "str")),
     "ls": (),
     "stat": (Field("entry", "object", True),),
     "cd": (Field("cwd", "str", True),),
@@ -169,20 +181,24 @@ REPLIES: dict[str, tuple[Field, ...]] = {
     "rm": (Field("path", "str"),),
     "rmdir": (Field("path", "str"),),
     "mv": (Field("src", "str"), Field("dst", "str")),
-    "hash": (Field("sha256", "sha256", True), Field("total", "int"), Field("path", "str")),
+    # sha256 (version 1) or digest + algorithm (a negotiated session): digest_in()
+    "hash": (Field("sha256", "sha256"), Field("digest", "sha256"), Field("algorithm", "str"),
+             Field("total", "int"), Field("path", "str")),
     "get": (Field("size", "int", True), Field("offset", "int", True),
             Field("total", "int", True), Field("mtime", "real")),
-    "get.digest": (Field("sha256", "sha256", True),),
+    "get.digest": (Field("sha256", "sha256"), Field("digest", "sha256"),
+                   Field("algorithm", "str")),
     "put": (Field("offset", "int", True), Field("prefix_sha256", "sha256"),
-            Field("token", "str")),
-    "put.final": (Field("total", "int"), Field("sha256", "sha256"), Field("path", "str")),
+            Field("prefix_digest", "sha256"), Field("token", "str")),
+    "put.final": (Field("total", "int"), Field("sha256", "sha256"), Field("digest", "sha256"),
+                  Field("algorithm", "str"), Field("path", "str")),
     "upper": (),
     "quit": (),
 }
 #: the frames a client sends inside a put exchange (7.11, 13)
 SUBFRAMES: dict[str, tuple[Field, ...]] = {
     "data": (Field("size", "int", True), Field("offset", "int")),
-    "verify": (Field("sha256", "sha256", True),),
+    "verify": (Field("sha256", "sha256"), Field("digest", "digest")),
 }
 #: ops whose reply is one header without payload: what ``call_many`` may pipeline
 PIPELINE_OPS = frozenset({"stat", "hash", "mkdir", "rm", "rmdir", "mv", "pwd"})
@@ -220,6 +236,32 @@ def read_reply(op: str, header: Mapping[str, Any]) -> dict:
             raise ProtocolError(f"the server's {op} reply has a bad {name!r} field: "
                                 f"{value!r:.40}")
     return header if type(header) is dict else dict(header)
+
+
+def digest_fields(hexdigest: str, algorithm: str | None) -> dict:
+    """The fields naming a digest in a reply: ``{"sha256": H}`` in a version 1 session
+    (``algorithm`` None), ``{"algorithm": A, "digest": H}`` in a negotiated one."""
+    if algorithm is None:
+        return {"sha256": hexdigest}
+    return {"algorithm": algorithm, "digest": hexdigest}
+
+
+def digest_in(op: str, reply: Mapping[str, Any], algorithm: str | None,
+              required: bool = True) -> str | None:
+    """The digest a reply (read by :func:`read_reply`) carries, in the session's form
+    (see :func:`digest_fields`); ProtocolError when it is missing (and ``required``) or
+    names another algorithm than the session's."""
+    if algorithm is None:
+        value = reply.get("sha256")
+    else:
+        value = reply.get("digest")
+        named = reply.get("algorithm")
+        if value is not None and named != algorithm:
+            raise ProtocolError(f"the server's {op} reply names the digest {str(named):.20} "
+                                f"instead of the negotiated {algorithm}")
+    if value is None and required:
+        raise ProtocolError(f"the server's {op} reply has no digest")
+    return value
 
 
 def _first_bad(fields: tuple[Field, ...], header: Mapping[str, Any],

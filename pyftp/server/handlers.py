@@ -19,7 +19,8 @@ from .. import digests
 from .._version import __version__
 from ..errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
                       RemoteError, TooLargeError, TransportError, UnsupportedVersionError)
-from ..protocol import FEATURES, VERSION, dump_json, encode_frame, ok, wire_mtime
+from ..protocol import (FEATURES, NEGOTIATED_FEATURES, VERSION, digest_fields, dump_json,
+                        encode_frame, ok, wire_mtime)
 
 __all__ = ["Handlers", "SpoolBudget"]
 
@@ -90,13 +91,34 @@ class Handlers:
             account = self._login(auth, user, password)
             self.user = account.name
             self.read_only = self.read_only or account.read_only
+        algorithm = self._negotiate(a.get("digests"))
         self.hello_done = True
+        self.algorithm = algorithm
         features = list(FEATURES)
         if self.config.ssl_context is not None:
             features.append("tls")
         if self.read_only:
             features.append("read_only")
-        self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features))
+        if algorithm is None:  # version 1 exactly, byte for byte
+            self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features))
+            return
+        features += NEGOTIATED_FEATURES
+        self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features,
+                          digest=algorithm))
+
+    def _negotiate(self, offered: list | None) -> str | None:
+        """The digest this session uses: the first of the client's ``digests`` this
+        server offers; None for a client that offered none (version 1)."""
+        if offered is None:
+            return None
+        have = [n for n in (self.config.digests or digests.ALGORITHMS)
+                if n in digests.ALGORITHMS] or ["sha256"]
+        picked = digests.pick(offered, have)
+        if picked is None:
+            shown = ", ".join(str(n)[:32] for n in offered)
+            raise BadRequestError(f"hello: none of the digests offered ({shown}) is available "
+                                  f"here; this server has: {', '.join(have)}")
+        return picked
 
     def _login(self, auth, user: str, password: str):
         """Check a login through the server-wide throttle; raise AuthFailedError."""
@@ -183,9 +205,9 @@ class Handlers:
         self.chan.send(ok(src=src, dst=dst))
 
     def handle_hash(self, a: dict) -> None:
-        digest, total, vpath = self.storage.hash(self.cwd, a["path"])
+        digest, total, vpath = self.storage.hash(self.cwd, a["path"], self.algorithm or "sha256")
         self._log_path = vpath
-        self.chan.send(ok(sha256=digest, total=total, path=vpath))
+        self.chan.send(ok(**digest_fields(digest, self.algorithm), total=total, path=vpath))
 
     def handle_upper(self, a: dict) -> None:
         size = self.chan.decoder.payload_left
@@ -214,27 +236,58 @@ class Handlers:
             if offset > total:
                 raise BadRequestError(f"offset {offset} is past the end of {vpath} ({total} bytes)")
             count = total - offset
+            length = a.get("length") if self.algorithm is not None else None
+            if length is not None:  # a ranged read (section 14): the digest of the range
+                if length > count:
+                    raise BadRequestError(f"range {offset}+{length} is past the end of {vpath} "
+                                          f"({total} bytes)")
+                count = length
             reply = ok(size=count, offset=offset, total=total,
                        mtime=wire_mtime(st.st_mtime_ns))
-            if total <= SMALL_FILE:
+            if length is not None:
+                self._send_range(f, reply, offset, count)
+            elif total <= SMALL_FILE:
                 self._send_small(f, st, reply, offset, vpath)
             else:
                 self._send_large(f, st, reply, offset, count)
             self._log_bytes = count
 
     def _recv_verify(self) -> str:
-        """Read the ``verify`` frame that ends a trailer put; return its SHA-256."""
+        """Read the ``verify`` frame that ends a trailer put; return its digest."""
         cfg = self.config
         fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
         if fields is None:
             raise TransportError("closed before sending the digest of a put")
-        digest = fields.get("sha256")
+        name = "sha256" if self.algorithm is None else "digest"
+        digest = fields.get(name)
         if (fields.get("op") != "verify" or fields.get("size", 0) or not isinstance(digest, str)
                 or len(digest) != 64 or digest.strip("0123456789abcdef")):
             self._closing = True
-            raise BadRequestError("put: expected a verify frame with the file's sha256 "
+            raise BadRequestError(f"put: expected a verify frame with the file's {name} "
                                   "(64 lower-case hex digits) right after the data")
         return digest
+
+    def _send_range(self, f, reply: dict, offset: int, count: int) -> None:
+        """A ranged get: the bytes, then the digest of exactly those bytes (hashed from
+        disk on a second thread while ``sendfile`` sends them, for a large range)."""
+        h = digests.new(self.algorithm or "sha256")
+        if count <= SMALL_FILE:
+            data = os.pread(f.fileno(), count, offset)
+            if len(data) != count:
+                raise BusyError("busy: the file changed while being read; try again")
+            h.update(data)
+            self.chan.send_bytes(encode_frame(reply) + data + encode_frame(
+                ok(**digest_fields(h.hexdigest(), self.algorithm))))
+            return
+        hasher = digests.FileHasher(f.fileno(), h, offset, offset + count)
+        try:
+            self._stream(f, reply, offset, count)
+            hasher.result()
+        finally:
+            hasher.cancel()
+        if hasher.hashed != count:
+            raise TransportError("file shrank while being hashed")
+        self.chan.send(ok(**digest_fields(h.hexdigest(), self.algorithm)))
 
     def _send_small(self, f, st, reply: dict, offset: int, vpath: str) -> None:
         """Reply, bytes and digest frame in one write: one syscall per small get."""
@@ -242,36 +295,43 @@ class Handlers:
         if len(data) != st.st_size:
             # another writer is shrinking the file right now: nothing is wrong with the request
             raise BusyError(f"busy: {vpath} changed while being read; try again")
-        digest = self.storage.digests.get(st)
+        algorithm = self.algorithm or "sha256"
+        digest = self.storage.digests.get(st, algorithm)
         if digest is None:
-            digest = digests.hash_bytes(data)
-            self.storage.digests.put(st, digest)
+            digest = digests.hash_bytes(data, algorithm)
+            self.storage.digests.put(st, digest, algorithm)
         self.chan.send_bytes(encode_frame(reply) + data[offset:]
-                             + encode_frame({"ok": True, "sha256": digest}))
+                             + encode_frame(ok(**digest_fields(digest, self.algorithm))))
+
+    def _stream(self, f, reply: dict, offset: int, count: int) -> None:
+        """The reply header, then ``count`` bytes of ``f`` from ``offset`` by sendfile
+        (an error now can only cut the connection: the payload has begun)."""
+        self._streaming = True
+        self.chan.send_header(reply)
+        sent = self.chan.send_file(f, offset, count)
+        if sent != count:
+            raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+        self._streaming = False
 
     def _send_large(self, f, st, reply: dict, offset: int, count: int) -> None:
         """sendfile the bytes while another thread hashes the whole file from disk."""
-        digest = self.storage.digests.get(st)
+        algorithm = self.algorithm or "sha256"
+        digest = self.storage.digests.get(st, algorithm)
         result: dict = {}
         hasher = None
         if digest is None:
             def work() -> None:
                 try:
-                    result["digest"] = self.storage.digest(f, st)
+                    result["digest"] = self.storage.digest(f, st, algorithm)
                 except BaseException as exc:  # reported in the digest frame
                     result["error"] = exc
             hasher = threading.Thread(target=work, name="pyftp-hash", daemon=True)
             hasher.start()
-        self._streaming = True
         try:
-            self.chan.send_header(reply)
-            sent = self.chan.send_file(f, offset, count)
-            if sent != count:
-                raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
+            self._stream(f, reply, offset, count)
         finally:
             if hasher is not None:
                 hasher.join()
-        self._streaming = False
         if hasher is not None:
             if "error" in result:
                 self.server.log.error("hashing failed: %r", result["error"])
@@ -279,7 +339,7 @@ class Handlers:
                                 "message": "the server could not hash the file; retry"})
                 return
             digest = result["digest"]
-        self.chan.send({"ok": True, "sha256": digest})
+        self.chan.send(ok(**digest_fields(digest, self.algorithm)))
 
     def handle_put(self, a: dict) -> None:
         cfg = self.config
@@ -287,17 +347,22 @@ class Handlers:
         # the digest in a "verify" frame after the data, instead of reading the whole
         # file once before sending; publishing still waits for that digest
         trailer = a.get("trailer", False)
-        if trailer and a.get("sha256") is not None:
-            raise BadRequestError("put: give either sha256 or trailer, not both")
+        name = "sha256" if self.algorithm is None else "digest"  # section 14
+        if self.algorithm is not None and a.get("sha256") is not None:
+            raise BadRequestError(f"put: this session negotiated {self.algorithm}: send its "
+                                  "hex digest as 'digest', not 'sha256'")
+        if trailer and a.get(name) is not None:
+            raise BadRequestError(f"put: give either {name} or trailer, not both")
         up = self.storage.begin_upload(
-            self.cwd, a["path"], a["total"], a.get("sha256"),
+            self.cwd, a["path"], a["total"], a.get(name),
             overwrite=a.get("overwrite", False), resume=a.get("resume", True),
-            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer, token=a.get("token"))
+            mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer, token=a.get("token"),
+            algorithm=self.algorithm or "sha256")
         self._log_path = up.vpath
         try:
             reply = ok(offset=up.offset, token=up.token)
             if up.prefix_sha256 is not None:
-                reply["prefix_sha256"] = up.prefix_sha256
+                reply["prefix_" + name] = up.prefix_sha256
             self.chan.send(reply)
             fields = self.chan.recv_header(cfg.idle_timeout, cfg.frame_timeout)
             if fields is None:
@@ -330,4 +395,4 @@ class Handlers:
         except BaseException:
             up.abort()
             raise
-        self.chan.send(ok(total=up.total, sha256=digest, path=up.vpath))
+        self.chan.send(ok(total=up.total, **digest_fields(digest, self.algorithm), path=up.vpath))

@@ -103,6 +103,9 @@ class ServerConfig:
     #: bytes of spooled listings held at once, all connections together: past it,
     #: ``ls`` of a long folder answers busy (peers that never read cannot fill /tmp)
     max_listing_spool: int = 256 << 20
+    #: the digests this server offers in hello negotiation (None: all this build has,
+    #: :data:`pyftp.digests.ALGORITHMS`); SHA-256 stays available to version 1 clients
+    digests: tuple[str, ...] | None = None
     logger: logging.Logger = field(default=log, repr=False)
 
 

@@ -126,6 +126,9 @@ class Session(Handlers):
         self.chan = Channel(sock, limit_rate=self.config.limit_rate)
         self.cwd = "/"
         self.hello_done = False
+        #: the digest negotiated in hello (section 14); None: a version 1 session (SHA-256,
+        #: fields named sha256, no ranges)
+        self.algorithm: str | None = None
         #: the login timeout counts from accept, not from the last request: a peer that
         #: keeps sending requests without logging in is still closed at this time
         self.login_deadline = time.monotonic() + self.config.login_timeout

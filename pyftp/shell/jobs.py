@@ -149,8 +149,18 @@ def _hint_force(verb: str) -> str:
 
 
 def _result_json(r: Any, path: str) -> dict:
-    return {"path": path, "local": r.local, "size": r.total, "sha256": r.sha256,
+    return {"path": path, "local": r.local, "size": r.total,
+            **digest_json(r.sha256, getattr(r, "algorithm", "sha256")),
             "seconds": round(r.seconds, 3), "resumed_from": r.offset}
+
+
+def digest_json(digest: str, algorithm: str) -> dict:
+    """A digest in ``--json`` output: ``algorithm`` and ``digest``, plus the version 1
+    key ``sha256`` when it is one (never a BLAKE3 value under that name)."""
+    out = {"algorithm": algorithm, "digest": digest}
+    if algorithm == "sha256":
+        out["sha256"] = digest
+    return out
 
 
 def _report_counts(report: sync.SyncReport) -> dict:

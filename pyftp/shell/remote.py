@@ -15,6 +15,7 @@ from typing import Any
 from ..client import Client
 from .. import sync
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
+from .jobs import digest_json
 from ..ui import Line, Rows, error_text, format_mtime, human_size, listing, print_error, safe_name
 from .commands import SHELL_COMMANDS, JobError, UsageError
 from .parsing import glob_literal, glob_pattern, has_glob
@@ -216,14 +217,15 @@ class RemoteMixin:
         return results[0] if len(results) == 1 else {"paths": results}
 
     def do_hash(self, arg: str) -> dict:
-        """hash PATH|PATTERN...: SHA-256 of remote files, in sha256sum's format."""
+        """hash PATH|PATTERN...: digests of remote files (the session's: BLAKE3 or
+        SHA-256), in the format of b3sum and sha256sum."""
         a = self._args("hash", arg)
         c = self._require_client()
         results = []
         for p in (p for w in a.args for p in self._matches(c, w)):
             digest = self._ahead_or(("hash", self.cwd, p), lambda: c.hash(p))
             self._print(Line(f"{digest}  {safe_name(p)}"))
-            results.append({"path": self._abs(p), "sha256": digest})
+            results.append({"path": self._abs(p), **digest_json(digest, c.algorithm)})
         return results[0] if len(results) == 1 else {"files": results}
 
     def do_upper(self, arg: str) -> dict:

@@ -426,9 +426,9 @@ def put_file(client: Client, local: str | os.PathLike[str], remote: str | None =
         except AlreadyExistsError:
             if attempts[0] == 1 or overwrite:
                 raise
-            digest = localfs.local_sha256(local)
+            digest = localfs.local_sha256(local, client.algorithm)
             if client.hash(name) != digest:
                 raise
             size = os.path.getsize(local)
-            return TransferResult(name, local, size, 0, size, digest, 0.0)
+            return TransferResult(name, local, size, 0, size, digest, 0.0, client.algorithm)
     return call_retrying(client, opts, once, what=f"put {local}", retry_busy=True)

@@ -241,7 +241,7 @@ def _settle_existing(client: Client, existing: list[tuple[Send, AlreadyExistsErr
         [s.remote for s, _e in existing], window=opts.window), report=report)
     for (s, exc), remote_digest in zip(existing, remote_digests):
         try:
-            same = isinstance(remote_digest, str) and remote_digest == local_sha256(s.local)
+            same = isinstance(remote_digest, str) and remote_digest == local_sha256(s.local, client.algorithm)
         except LocalError as err:
             report.errors.append(Problem(s.rel, "failed", str(err), err))
             continue
@@ -278,7 +278,7 @@ def checksum_differs(client: Client, remote_paths: list[str], local_paths: list[
     for local, remote_digest in zip(local_paths, remote):
         try:
             out.append(not isinstance(remote_digest, str)
-                       or remote_digest != local_sha256(local))
+                       or remote_digest != local_sha256(local, client.algorithm))
         except LocalError:
             out.append(True)
     return out

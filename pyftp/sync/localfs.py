@@ -16,10 +16,12 @@ from .report import Problem, SyncReport
 from .walk import inside, local_path
 
 
-def local_sha256(path: str) -> str:
-    """The digest of a local file; LocalError (saying which file) when it cannot be read."""
+def local_sha256(path: str, algorithm: str = "sha256") -> str:
+    """The digest of a local file in ``algorithm`` (the client's session's, so it
+    compares with the server's ``hash``); LocalError (saying which file) when it cannot
+    be read."""
     try:
-        return digests.hash_file(path)
+        return digests.hash_file(path, algorithm=algorithm)
     except OSError as exc:
         raise LocalError(f"cannot read {path}: {exc.strerror}") from exc
 

@@ -62,7 +62,7 @@ def entry_for(name: str, st: os.stat_result) -> dict | None:
 
 
 class DigestCache:
-    """SHA-256 digests the server already knows, keyed by file identity.
+    """Digests the server already knows, keyed by algorithm and file identity.
 
     The key holds inode, size, mtime and ctime in nanoseconds, so any write to the file
     (which changes mtime and ctime) makes the old digest unreachable.
@@ -77,18 +77,19 @@ class DigestCache:
     def key(st: os.stat_result) -> tuple:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    def get(self, st: os.stat_result) -> str | None:
-        k = self.key(st)
+    def get(self, st: os.stat_result, algorithm: str = "sha256") -> str | None:
+        k = (algorithm, *self.key(st))
         with self._lock:
             value = self._items.get(k)
             if value is not None:
                 self._items.move_to_end(k)
             return value
 
-    def put(self, st: os.stat_result, digest: str) -> None:
+    def put(self, st: os.stat_result, digest: str, algorithm: str = "sha256") -> None:
+        k = (algorithm, *self.key(st))
         with self._lock:
-            self._items[self.key(st)] = digest
-            self._items.move_to_end(self.key(st))
+            self._items[k] = digest
+            self._items.move_to_end(k)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
@@ -228,23 +229,23 @@ class Storage:
             raise PermissionDeniedError(f"not a regular file: {vpath}")
         return os.fdopen(fd, "rb", buffering=0), st, vpath
 
-    def digest(self, f, st: os.stat_result) -> str:
-        """SHA-256 of an open file, from the cache when the file is unchanged."""
-        known = self.digests.get(st)
+    def digest(self, f, st: os.stat_result, algorithm: str = "sha256") -> str:
+        """The digest of an open file, from the cache when the file is unchanged."""
+        known = self.digests.get(st, algorithm)
         if known is not None:
             return known
-        h = digests.new()
+        h = digests.new(algorithm)
         # pread: its own read position, so a concurrent sendfile of the same file is unaffected
         pos = digests.hash_into(h, f.fileno())
         digest = h.hexdigest()
         if pos == st.st_size:
-            self.digests.put(st, digest)
+            self.digests.put(st, digest, algorithm)
         return digest
 
-    def hash(self, cwd: str, path: str) -> tuple[str, int, str]:
+    def hash(self, cwd: str, path: str, algorithm: str = "sha256") -> tuple[str, int, str]:
         f, st, vpath = self.open_read(cwd, path)
         with f:
-            return self.digest(f, st), st.st_size, vpath
+            return self.digest(f, st, algorithm), st.st_size, vpath
 
     # ------------------------------------------------------------------ changes
     def mkdir(self, cwd: str, path: str, parents: bool = False) -> str:
@@ -414,7 +415,8 @@ class Storage:
                      *, overwrite: bool = False, resume: bool = True,
                      mtime: float | None = None,
                      owner: Callable[[], object] | None = None,
-                     trailer: bool = False, token: str | None = None) -> Upload:
+                     trailer: bool = False, token: str | None = None,
+                     algorithm: str = "sha256") -> Upload:
         """Check everything a put needs before any payload, and claim the partial.
 
         Raises ``exists``, ``busy``, ``too_large``, ``no_space`` and friends here, so
@@ -425,7 +427,8 @@ class Storage:
         cuts it and continues the partial, which is what a client retrying after its
         connection died silently needs. ``token`` (feature ``resume_token``) is also
         what a trailer put must present to be offered a partial; :attr:`Upload.token`
-        is the one to hand back to the client.
+        is the one to hand back to the client. ``sha256`` is the expected digest in
+        ``algorithm`` (the session's, section 14 of the protocol).
         """
         if token is not None and not _TOKEN.match(token):
             raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
@@ -440,7 +443,7 @@ class Storage:
                                     f"accepts files up to {self.max_file_size} bytes")
             self._check_target(place, vpath, overwrite)
             up = self._claim(place, vpath, total, sha256, overwrite=overwrite, mtime=mtime,
-                             owner=owner, trailer=trailer, token=token)
+                             owner=owner, trailer=trailer, token=token, algorithm=algorithm)
         except BaseException:
             place.close()
             raise
@@ -476,7 +479,7 @@ class Storage:
         a second put reaching the same partial by any path gets ``busy``."""
         dst = os.fstat(place.fd)
         key = (dst.st_dev, dst.st_ino, partial_name(place.name))
-        claim = Claim(total, sha256, kw["token"], kw.pop("owner"))
+        claim = Claim(total, sha256, kw["token"], kw.pop("owner"), algorithm=kw["algorithm"])
         self.claims.take(key, claim, vpath)
         # the upload owns the folder's descriptor from here on
         fd, place.fd = place.fd, -1

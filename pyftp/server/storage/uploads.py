@@ -47,6 +47,7 @@ class Claim:
     token: str | None
     owner: Callable[[], object] | None
     upload: "Upload | None" = None
+    algorithm: str = "sha256"  #: the algorithm of ``sha256`` (the expected digest)
 
 
 class Claims:
@@ -100,7 +101,8 @@ def _same(holder: Claim, claim: Claim) -> bool:
     held = holder.upload.token if holder.upload is not None else holder.token
     if claim.token is not None and claim.token == held:
         return True
-    return claim.sha256 is not None and claim.sha256 == holder.sha256
+    return (claim.sha256 is not None and claim.sha256 == holder.sha256
+            and claim.algorithm == holder.algorithm)
 
 
 class Upload:
@@ -108,7 +110,8 @@ class Upload:
 
     def __init__(self, storage, vpath: str, dir_fd: int, name: str, total: int,
                  sha256: str | None, *, overwrite: bool, mtime: float | None,
-                 trailer: bool, token: str | None, key: tuple) -> None:
+                 trailer: bool, token: str | None, key: tuple,
+                 algorithm: str = "sha256") -> None:
         self.storage = storage
         self.vpath = vpath
         #: the folder, held from the walk to the publish (owned: closed by release)
@@ -117,7 +120,9 @@ class Upload:
         self.partial = partial_name(name)
         self.meta = self.partial + ".json"
         self.total = total
+        #: the expected digest, in :attr:`algorithm` (the session's)
         self.expected = sha256
+        self.algorithm = algorithm
         self.overwrite = overwrite
         self.mtime = mtime
         #: the digest arrives after the data (set :attr:`expected` before commit)
@@ -132,7 +137,7 @@ class Upload:
         self.received = 0
         self._fd: int | None = None
         self._ident: tuple | None = None
-        self._hash = digests.new()
+        self._hash = digests.new(algorithm)
         self._released = False
         self._meta_written = True  # until open() starts a new partial without it
 
@@ -181,9 +186,13 @@ class Upload:
         """
         if meta.get("total") != self.total:
             return False
-        if self.trailer and meta.get("sha256") is not None:
-            return False  # a v1 partial is pinned by its digest, which a trailer put lacks
-        recorded = meta.get("sha256")
+        pinned = meta.get("sha256") is not None or meta.get("digest") is not None
+        if self.trailer and pinned:
+            return False  # a partial pinned by its digest, which a trailer put lacks
+        # a digest recorded in another algorithm pins nothing for this one
+        recorded = None
+        if meta.get("algorithm", "sha256") == self.algorithm:
+            recorded = meta.get("sha256" if self.algorithm == "sha256" else "digest")
         if self.expected is not None and recorded is not None and recorded != self.expected:
             return False
         if self._asked_token is not None and meta.get("token") == self._asked_token:
@@ -208,7 +217,11 @@ class Upload:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE_FLAGS, 0o644,
                      dir_fd=self.dir_fd)
         with os.fdopen(fd, "w") as f:
-            json.dump({"total": self.total, "sha256": self.expected, "token": self.token}, f)
+            if self.algorithm == "sha256":  # the version 1 form
+                json.dump({"total": self.total, "sha256": self.expected, "token": self.token}, f)
+            else:
+                json.dump({"total": self.total, "algorithm": self.algorithm,
+                           "digest": self.expected, "token": self.token}, f)
         os.replace(tmp, self.meta, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self._meta_written = True
 
@@ -225,7 +238,7 @@ class Upload:
             os.ftruncate(self._fd, 0)
         except OSError as exc:
             raise os_error(exc, self.vpath) from exc
-        self._hash = digests.new()
+        self._hash = digests.new(self.algorithm)
         self.offset = self.received = 0
         self.prefix_sha256 = None
 
@@ -276,7 +289,8 @@ class Upload:
             if self.expected and digest != self.expected:
                 self.discard()
                 raise ChecksumMismatchError(
-                    f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
+                    f"checksum mismatch: {self.vpath} arrived with "
+                    f"{digests.label(self.algorithm)} {digest[:12]}..., "
                     f"expected {self.expected[:12]}...; upload it again")
             if self.mtime is not None:
                 ns = mtime_ns(self.mtime)
@@ -285,7 +299,7 @@ class Upload:
             self.vpath = self._where()
             if self._meta_written:
                 self._unlink(self.meta)
-            self.storage.digests.put(os.fstat(self._fd), digest)
+            self.storage.digests.put(os.fstat(self._fd), digest, self.algorithm)
         except OSError as exc:
             raise os_error(exc, self.vpath) from exc
         finally:
