@@ -206,6 +206,20 @@ def test_cli_digest_forces_one_and_json_names_it(server, root, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_transfer_line_names_the_algorithm_it_was_verified_with(server, tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"hello\n")
+    host, port = server.address
+    for algorithm in digests.ALGORITHMS:
+        r = _pyftp("--digest", algorithm, f"{host}:{port}", "-c", "put -f a.txt; get a.txt b.txt",
+                   cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        shown = digests.label(algorithm)
+        lines = [x for x in (r.stdout + r.stderr).splitlines() if "verified" in x]
+        assert len(lines) == 2 and all(f"{shown} " in x for x in lines), lines
+        assert digests.hash_bytes(b"hello\n", algorithm)[:12] in lines[1]
+
+
+@pytest.mark.slow
 def test_version_names_the_digests_of_this_build(tmp_path):
     r = _pyftp("--version", cwd=tmp_path)
     assert r.returncode == 0 and ", ".join(digests.ALGORITHMS) in r.stdout

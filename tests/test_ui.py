@@ -92,6 +92,13 @@ def test_transfer_summary_mentions_resume_and_speed():
     assert "2.0 MiB/s" in text and "resumed at 1.0 MiB" in text and "abababababab" in text
 
 
+def test_transfer_summary_names_the_algorithm_it_was_verified_with():
+    assert "SHA-256 abababababab" in transfer_summary("get", "/a", "a", 1, 1, 0, 1.0,
+                                                       "ab" * 32).plain
+    line = transfer_summary("put", "a", "/a", 1, 1, 0, 1.0, "cd" * 32, algorithm="blake3")
+    assert "BLAKE3 cdcdcdcdcdcd" in line.plain and "SHA-256" not in line.plain
+
+
 def test_off_reporter_draws_nothing_and_accepts_callbacks():
     r = make_reporter("off")
     assert type(r) is Reporter

@@ -67,7 +67,7 @@ class JobsMixin:
             source, target = (remote, local) if pull else (local, remote)
             self._note(transfer_summary("get" if pull else "put", source, target, r.total,
                                         r.sent, r.offset, r.seconds, r.sha256,
-                                        max_rate=self.rate_limit))
+                                        max_rate=self.rate_limit, algorithm=r.algorithm))
         for d in report.deleted:
             self._note(Line(f"deleted {safe_name(dst(d))}"))
         if not report.dry_run:

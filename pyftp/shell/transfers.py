@@ -95,7 +95,7 @@ class TransferMixin:
             raise IsDirectoryError(f"{exc.message} (use get -r to copy a folder)") from exc
         self._note(transfer_summary("get", self._abs(remote), self._shown_local(r.local),
                                     r.total, r.sent, r.offset, r.seconds, r.sha256,
-                                    max_rate=self.rate_limit))
+                                    max_rate=self.rate_limit, algorithm=r.algorithm))
         return _result_json(r, self._abs(remote))
 
     def do_put(self, arg: str) -> dict:
@@ -150,7 +150,7 @@ class TransferMixin:
             self._changed(remote)
         self._note(transfer_summary("put", self._shown_local(local), self._abs(r.remote),
                                     r.total, r.sent, r.offset, r.seconds, r.sha256,
-                                    max_rate=self.rate_limit))
+                                    max_rate=self.rate_limit, algorithm=r.algorithm))
         return _result_json(r, self._abs(r.remote))
 
     def _get_tree(self, c: Client, a: Args) -> dict:

@@ -16,6 +16,7 @@ import time
 
 from typing import Any
 
+from ..digests import label
 from ..errors import PyftpError, RemoteError
 from .lite import Line
 
@@ -142,11 +143,12 @@ def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
 
 
 def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
-                     offset: int, seconds: float, sha256: str, *,
-                     max_rate: float | None = None) -> Line:
+                     offset: int, seconds: float, digest: str, *,
+                     max_rate: float | None = None, algorithm: str = "sha256") -> Line:
     """The line after a finished get or put: what went where, how much, how fast.
 
-    ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), SHA-256 verified``
+    ``get /docs/big.bin -> big.bin  20.0 MiB in 1.2 s (16.7 MiB/s), BLAKE3 1f0c… verified``
+    (the digest named by the algorithm the transfer was verified with)
     """
     rate = honest_rate(sent / seconds if seconds > 0 else 0.0, max_rate)
     text = Line()
@@ -159,5 +161,5 @@ def transfer_summary(verb: str, source: str, target: str, total: int, sent: int,
         text.append(f" ({human_size(rate)}/s)")
     if offset:
         text.append(f", resumed at {human_size(offset)}", style="yellow")
-    text.append(f", SHA-256 {sha256[:12]}… verified", style="dim")
+    text.append(f", {label(algorithm)} {digest[:12]}… verified", style="dim")
     return text
