@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "client": {"errors", "protocol", "transport", "digests", "_version"},
     # folder trees, globs, mirror and retries are built on the client, beside it
     "sync": {"errors", "protocol", "digests", "client"},
-    "ui": {"errors", "protocol", "client", "sync", "_version"},
+    "ui": {"errors", "protocol", "digests", "client", "sync", "_version"},
     "shell": {"errors", "protocol", "digests", "client", "sync", "ui", "_version"},
     "cli": None,
     # the pytest plugin and the fsspec file system: users of the public API only
