@@ -241,20 +241,32 @@ class FileHasher:
         self._error: OSError | None = None
         self.hashed = 0
         self._thread: threading.Thread | None = None
+        self._slot_lock, self._slot = threading.Lock(), False
         if OVERLAP_SLOTS.acquire(blocking=False):
+            self._slot = True
             self._thread = threading.Thread(target=self._threaded, name="pyftp-hash",
                                             daemon=True)
             try:
                 self._thread.start()
             except BaseException:
-                OVERLAP_SLOTS.release()
+                # start() may fail before the thread runs, or be interrupted (Ctrl-C)
+                # while it waits for the thread to begin: either way the slot goes back
+                # once, whoever gets there first, and a started thread stops early
+                self._cancelled = True
+                self._release_slot()
                 raise
+
+    def _release_slot(self) -> None:
+        with self._slot_lock:
+            if self._slot:
+                self._slot = False
+                OVERLAP_SLOTS.release()
 
     def _threaded(self) -> None:
         try:
             self._work()
         finally:
-            OVERLAP_SLOTS.release()
+            self._release_slot()
 
     def _work(self) -> None:
         # a file that shrank ends the loop early: the caller sees it from the count

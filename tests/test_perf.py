@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import RawConn, best, sha
+from helpers import RawConn, best, sha, wait_for
 from pyftp import Client
 from pyftp.errors import TransportError
 from pyftp.protocol import encode_frame, partial_name
@@ -448,3 +448,61 @@ def test_a_fresh_small_put_leaves_no_metadata_of_an_older_cut_one(server, root):
         c.send_frame({"op": "data", "size": 4000}, new)
         assert c.read_frame()[0]["sha256"] == sha(new)
     assert sorted(os.listdir(root)) == ["s.bin"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_file_hasher_starts_neither_loses_nor_doubles_a_slot(tmp_path):
+    """A Ctrl-C landing while ``Thread.start`` waits for the hashing thread to begin once
+    gave the slot back twice (``Semaphore released too many times`` ended ``pyftp``
+    with exit 1 instead of 130). Interrupt the construction again and again: every slot
+    comes back exactly once."""
+    import _thread
+    from pyftp import digests
+    p = tmp_path / "f.bin"
+    p.write_bytes(os.urandom(256 * 1024))
+    slots = 0
+    while digests.OVERLAP_SLOTS.acquire(blocking=False):
+        slots += 1
+    for _ in range(slots):
+        digests.OVERLAP_SLOTS.release()
+    errors: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    go, fired, done = threading.Event(), threading.Event(), threading.Event()
+
+    def interrupter() -> None:
+        while go.wait(10) and not done.is_set():
+            go.clear()
+            _thread.interrupt_main()
+            fired.set()
+    t = threading.Thread(target=interrupter, daemon=True)
+    t.start()
+    interrupted = 0
+    try:
+        with open(p, "rb", buffering=0) as f:
+            for _ in range(150):
+                fh = None
+                try:
+                    go.set()
+                    fh = FileHasher(f.fileno(), hashlib.sha256(), 0, 256 * 1024)
+                    fired.wait(10)
+                except KeyboardInterrupt:
+                    interrupted += 1
+                fired.clear()
+                if fh is not None:
+                    fh.cancel()
+        done.set()
+        go.set()
+        t.join(10)
+        wait_for(lambda: not any(x.name == "pyftp-hash" for x in threading.enumerate()), 10.0,
+                 "the hashing threads to end")
+    finally:
+        threading.excepthook = old_hook
+    assert errors == []
+    assert interrupted > 0
+    back = 0
+    while digests.OVERLAP_SLOTS.acquire(blocking=False):
+        back += 1
+    for _ in range(back):
+        digests.OVERLAP_SLOTS.release()
+    assert back == slots
