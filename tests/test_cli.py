@@ -197,7 +197,7 @@ def test_sigint_during_a_transfer_exits_130_and_publishes_nothing(target, local,
         if p.poll() is None:
             p.kill()
             p.communicate()
-    assert p.returncode == 130
+    assert p.returncode == 130, err
     assert "cancelled: put" in err and "Traceback" not in err
     assert not (root / "big.bin").exists()
 

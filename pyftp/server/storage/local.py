@@ -193,24 +193,7 @@ class Storage:
 
     def list(self, cwd: str, path: str) -> list[dict]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
-        vpath, place = self.place(cwd, path)
-        with place:
-            try:
-                fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
-                    else os.dup(place.fd)
-            except NotADirectoryError:
-                entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
-                if entry is None:
-                    raise NotFoundError(f"not a regular file or directory: {vpath}") from None
-                return [entry]  # like ls FILE
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            try:
-                entries = _entries(self.root, fd, place.parts)
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            finally:
-                os.close(fd)
+        entries = self._scan(cwd, path, _entries)
         entries.sort(key=_by_name)
         return entries
 
@@ -220,23 +203,14 @@ class Storage:
         What :meth:`list` shows, without a stat per entry: the directory's own type
         records say file or folder (only a link is walked, to see where it leads).
         """
-        vpath, place = self.place(cwd, path)
-        with place:
-            try:
-                fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
-                    else os.dup(place.fd)
-            except NotADirectoryError:
-                return [e["name"] for e in self.list(cwd, path)]  # like ls FILE
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            try:
-                names = _names(self.root, fd, place.parts)
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            finally:
-                os.close(fd)
+        names = self._scan(cwd, path, _names)
         names.sort(key=_name_of)  # by name: "a" before "a.txt" whatever the suffix
         return names
+
+    def _scan(self, cwd: str, path: str, scan: Callable[[str, int, list[str]], list]) -> list:
+        vpath, place = self.place(cwd, path)
+        with place:
+            return _scan_place(self.root, place, vpath, scan)
 
     def open_read(self, cwd: str, path: str):
         """Open a regular file for reading; return (file, stat, virtual path)."""
@@ -527,6 +501,28 @@ class Storage:
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
+
+
+def _scan_place(root: str, place: Place, vpath: str,
+                scan: Callable[[str, int, list[str]], list]) -> list:
+    """``scan(root, fd, parts)`` of the folder at ``place``; of a file, its one entry in
+    the form ``scan`` gives (like ``ls FILE``)."""
+    try:
+        fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
+            else os.dup(place.fd)
+    except NotADirectoryError:
+        entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
+        if entry is None:
+            raise NotFoundError(f"not a regular file or directory: {vpath}") from None
+        return [entry] if scan is _entries else [entry["name"]]
+    except OSError as exc:
+        raise _os_error(exc, vpath) from exc
+    try:
+        return scan(root, fd, place.parts)
+    except OSError as exc:
+        raise _os_error(exc, vpath) from exc
+    finally:
+        os.close(fd)
 
 
 def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
