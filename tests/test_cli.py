@@ -197,7 +197,7 @@ def test_sigint_during_a_transfer_exits_130_and_publishes_nothing(target, local,
         if p.poll() is None:
             p.kill()
             p.communicate()
-    assert p.returncode == 130
+    assert p.returncode == 130, err
     assert "cancelled: put" in err and "Traceback" not in err
     assert not (root / "big.bin").exists()
 
@@ -365,11 +365,29 @@ def test_runs_of_ls_hash_and_stat_print_what_single_commands_print(target, local
     (root / "d").mkdir()
     for name in ("a", "b", "c"):
         (root / "d" / name).write_bytes(name.encode())
-    words = ["ls d", "ls -l d", "hash d/a", "hash d/b d/c", "stat d/a", "stat d"]
+    (root / "d" / "e").mkdir()
+    words = ["ls d", "ls -l d", "ls -t d", "ls -1r d", "hash d/a", "hash d/b d/c", "stat d/a",
+             "stat d"]
     together = pyftp(target, "-c", "; ".join(w for w in words for _ in (0, 1)), cwd=local)
     alone = [pyftp(target, "-c", w, cwd=local) for w in words]
     assert together.returncode == 0, together.stderr
     assert together.stdout == "".join(r.stdout * 2 for r in alone)
+
+
+def test_ls_to_a_pipe_prints_names_as_ls_l_and_json_name_them(target, local, root):
+    """A listing to a pipe asks only for names (no stat per file on the server): it
+    must print what the full listing would."""
+    (root / "d").mkdir()
+    (root / "d" / "sub").mkdir()
+    for name in ("b", "a", "a.b", "c d"):
+        (root / "d" / name).write_bytes(b"x")
+    short = pyftp(target, "-c", "ls d; ls -r d", cwd=local)
+    assert short.returncode == 0, short.stderr
+    names = ["a", "a.b", "b", "c d", "sub/"]
+    assert short.stdout.splitlines() == names + names[::-1]
+    full = pyftp(target, "--json", "-c", "ls d", cwd=local)
+    assert [e["name"] + "/" * (e["type"] == "dir") for e in
+            json.loads(full.stdout.splitlines()[-1])["entries"]] == names
 
 
 def test_a_failure_in_a_run_of_hashes_discards_the_rest(target, local, root):

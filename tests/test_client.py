@@ -94,6 +94,37 @@ def test_ls_stat_cd_pwd(client, files):
     assert client.cd("..") == "/"
 
 
+def test_names_list_what_ls_lists_with_folders_marked(client, files, tmp_path):
+    (files / "a").mkdir()  # "a/" sorts by its name: before "a.txt"
+    (files / ".a.txt.pyftp-part").write_bytes(b"x")  # a partial is never listed
+    os.mkfifo(files / "fifo")  # nor what is not a file or a folder
+    os.symlink("sub", files / "to-sub")  # a link inside: what it points to
+    os.symlink(tmp_path, files / "out")  # a link leading out: never
+    assert client.names() == ["a/", "a.txt", "sub/", "to-sub/"]
+    assert [n.rstrip("/") for n in client.names()] == [e.name for e in client.ls()]
+    assert client.names("sub") == ["b.txt"] and client.names("sub/b.txt") == ["b.txt"]
+    many = client.ls_many(["sub", "a", "nope"], names=True)
+    assert many[:2] == [["b.txt"], []] and isinstance(many[2], errors.NotFoundError)
+    with pytest.raises(errors.NotFoundError):
+        client.names("nope")
+
+
+@pytest.mark.parametrize("payload, names", [
+    (b'[{"name":"d","type":"dir","size":0,"mtime":1.5},'
+     b'{"name":"f","type":"file","size":3,"mtime":1.5}]', ["d/", "f"]),  # an older server
+    (b'["d/","f"]', ["d/", "f"])])
+def test_a_names_listing_is_read_from_either_form(payload, names):
+    from pyftp.client.pipeline import parse_names
+    assert parse_names(payload) == names
+
+
+@pytest.mark.parametrize("payload", [b'["a/b"]', b'[""]', b'["/"]', b'[3]', b'["d//"]', b'{}'])
+def test_a_names_listing_with_a_bad_name_is_a_protocol_error(payload):
+    from pyftp.client.pipeline import parse_names
+    with pytest.raises(errors.ProtocolError):
+        parse_names(payload)
+
+
 def test_mkdir_rm_rmdir_mv(client, files):
     assert client.mkdir("d") == "/d"
     assert client.mkdir("x/y/z", parents=True) == "/x/y/z"

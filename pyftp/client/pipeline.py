@@ -76,6 +76,24 @@ def parse_listing(data: bytes) -> list[Entry]:
     return [Entry.from_wire(d) for d in items if isinstance(d, dict)]
 
 
+def parse_names(data: bytes) -> list[str]:
+    """A names listing (``ls`` with ``names``): a folder's name ends in ``/``. A server
+    without the feature ignores the field and sends entries: they are named the same way."""
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ProtocolError("the server sent a listing that is not JSON") from exc
+    if not isinstance(items, list):
+        raise ProtocolError("the server sent a listing that is not a JSON array")
+    names = [(f"{e.name}/" if e.is_dir else e.name) if isinstance(d, dict) and
+             (e := Entry.from_wire(d)) else d for d in items]
+    # one name each: no "/" but the one that ends a folder's, nothing empty
+    bad = [n for n in names if type(n) is not str or "/" in n[:-1] or n in ("", "/")]
+    if bad:
+        raise ProtocolError(f"the server sent a listing with a bad name: {bad[0]!r:.80}")
+    return names
+
+
 class Batches(Connection):
     """The pipelined half of :class:`pyftp.Client` (see the module docstring)."""
 
@@ -155,14 +173,19 @@ class Batches(Connection):
             out.append(r if isinstance(r, RemoteError) else str(digest_in("hash", r, session)))
         return out
 
-    def ls_many(self, paths: Sequence[str], *,
-                window: int = PIPELINE_WINDOW) -> list[list[Entry] | RemoteError]:
-        """List many remote directories pipelined; an error in place of a failed one."""
+    def ls_many(self, paths: Sequence[str], *, window: int = PIPELINE_WINDOW,
+                names: bool = False) -> list[list[Entry] | list[str] | RemoteError]:
+        """List many remote directories pipelined; an error in place of a failed one.
+        ``names``: each listing as :meth:`~pyftp.Client.names` gives it."""
         results: list = [None] * len(paths)
+        parse = parse_names if names else parse_listing
 
         def frame(i: int) -> bytes | None:
+            req: dict = {"op": "ls", "path": paths[i]}
+            if names:
+                req["names"] = True
             try:
-                return encode_frame({"op": "ls", "path": paths[i]})
+                return encode_frame(req)
             except ValueError as exc:
                 results[i] = BadRequestError(f"path too long: {exc}")
                 return None
@@ -172,7 +195,7 @@ class Batches(Connection):
                 results[i] = reply_error(header)
                 return
             read_reply("ls", header)
-            results[i] = parse_listing(self._channel().recv_payload(LISTING_LIMIT, self.timeout))
+            results[i] = parse(self._channel().recv_payload(LISTING_LIMIT, self.timeout))
         self._pipeline(len(paths), frame, reply, window)
         return results
 

@@ -29,7 +29,8 @@ __all__ = [
 VERSION = 1
 DEFAULT_PORT = 6971
 #: what this implementation offers, sent in the hello reply
-FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer", "resume_token"]
+FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer", "resume_token",
+            "ls_names"]
 #: added to FEATURES only for a session whose hello negotiated a digest (section 14):
 #: a client that negotiates nothing sees exactly the version 1 reply
 NEGOTIATED_FEATURES = ["digests", "ranges"]
@@ -69,7 +70,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("hello", "open the session: protocol version and credentials",
             (Field("version", "int", True), Field("client", "str"), Field("user", "str"),
              Field("password", "str"), Field("digests", "names"))),
-    Command("ls", "list a directory (payload: JSON array of entries)", (_path(required=False),)),
+    Command("ls", "list a directory (payload: JSON array of entries, or of names)",
+            (_path(required=False), Field("names", "bool"))),
     Command("stat", "describe one file or directory", (_path(),)),
     Command("cd", "change the session's directory", (_path(),)),
     Command("pwd", "show the session's directory"),

@@ -148,7 +148,9 @@ class Handlers:
         # and a long listing is spooled to an unlinked temporary file and sent from
         # there: a peer that never reads then holds a file, not the server's memory
         with self.server.listing_slots:
-            entries = self.storage.list(self.cwd, a.get("path", "."))
+            path = a.get("path", ".")
+            entries: list = self.storage.list_names(self.cwd, path) if a.get("names") \
+                else self.storage.list(self.cwd, path)
             if len(entries) <= LISTING_INLINE:
                 payload = dump_json(entries)
                 self._log_bytes = len(payload)

@@ -88,9 +88,10 @@ class BatchMixin:
             if name == "get":
                 self._prefetch_gets(c, run)
             elif name == "ls":
-                paths = [item[1] for item in run]
-                for p, r in zip(paths, c.ls_many(paths)):
-                    self._keep(("ls", self.cwd, p), r)
+                for names in (False, True):  # a run may mix names-only and full lines
+                    paths = [item[1][0] for item in run if item[1][1] is names]
+                    for p, r in zip(paths, c.ls_many(paths, names=names) if paths else ()):
+                        self._keep(("ls", self.cwd, p, names), r)
             else:
                 paths = [p for item in run for p in item[1]]
                 if name == "hash":
@@ -158,7 +159,9 @@ def _names(shell: Any, name: str, a: Any, targets: set[str]) -> Any:
     if name in ("hash", "stat"):
         return [glob_literal(w) for w in a.args]
     if name == "ls":
-        return glob_literal(a.args[0]) if len(a.args) == 1 else "." if not a.args else None
+        if len(a.args) > 1:
+            return None
+        return (glob_literal(a.args[0]) if a.args else ".", shell._ls_names_only(a.opts))
     if set(a.opts) - _PLAIN_GET_FLAGS or len(a.args) > 2 or a.args[-1:] == ["-"]:
         return None
     remote = glob_literal(a.args[0])

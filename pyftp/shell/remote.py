@@ -64,7 +64,13 @@ class RemoteMixin:
         c = self._require_client()
         if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
             path = glob_literal(a.args[0]) if a.args else "."
-            entries = self._ahead_or(("ls", self.cwd, path), lambda: c.ls(path))
+            if self._ls_names_only(a.opts):
+                names = self._ahead_or(("ls", self.cwd, path, True), lambda: c.names(path))
+                if "-r" in a.opts:
+                    names.reverse()
+                self._print(Line("\n".join(map(safe_name, names))))
+                return {"path": self._abs(path), "names": names}
+            entries = self._ahead_or(("ls", self.cwd, path, False), lambda: c.ls(path))
             if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
                 self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
             shown = self._abs(path)
@@ -76,6 +82,13 @@ class RemoteMixin:
         plain = "-1" in a.opts or not self.console.is_terminal
         self._print(listing(entries, long="-l" in a.opts, plain=plain))
         return {"path": shown, "entries": [_entry_json(e) for e in entries]}
+
+    def _ls_names_only(self, opts: dict) -> bool:
+        """True when ``ls`` prints names alone, one per line (a pipe, or ``-1``, without
+        ``-l``/``-t``/``-S`` or ``--json``): then the server need not read each file's
+        size and time (:meth:`Client.names`), which is most of a long listing's cost."""
+        plain = "-1" in opts or not self.console.is_terminal
+        return plain and not self.json_output and not {"-l", "-t", "-S"} & set(opts)
 
     def do_cd(self, arg: str) -> dict:
         """cd [PATH|-]: change the remote folder (-: back to the previous one)."""

@@ -120,7 +120,23 @@ def machine_info() -> dict:
         "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
         "load_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "install": install_kind(),
     }
+
+
+def install_kind() -> str:
+    """How the measured pyftp is installed: an editable install puts an import hook in
+    every Python process's start-up (tens of ms here), which ``pip install pyftp`` does
+    not. Asked of the console scripts' own Python, from a neutral folder."""
+    code = ("import pyftp, sysconfig, pathlib; "
+            "lib = pathlib.Path(sysconfig.get_paths()['purelib']).resolve(); "
+            "print(pathlib.Path(pyftp.__file__).resolve().is_relative_to(lib))")
+    p = subprocess.run([str(BIN / "python"), "-c", code], capture_output=True, text=True,
+                       cwd="/", timeout=60)
+    if p.returncode != 0:
+        return "unknown"
+    return "regular" if p.stdout.strip() == "True" else \
+        "editable (slower process start-up than a user's install)"
 
 
 def versions() -> dict:

@@ -129,7 +129,8 @@ def markdown(head: dict, locations: list[Results]) -> str:
     lines = [f"Mode `{head['mode']}`, {m['started']}; {m['cpu']}, {m['cores']} cores, "
              f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; load average at "
              f"start {_load(m.get('load_at_start'))}, at end {_load(m.get('load_at_end'))}. "
-             f"`pyftp --digest`: {', '.join(head['digests']) or 'not offered'}."]
+             f"`pyftp --digest`: {', '.join(head['digests']) or 'not offered'}; "
+             f"pyftp install: {m.get('install', 'unknown')}."]
     for r in locations:
         lines += ["", f"### Files in {r.tmp} ({r.fs})", "", *table(r)]
     lines += ["", "Bold: median; in brackets: min-max of the runs. Ratios are of medians.", "",

@@ -50,6 +50,11 @@ class Resolved:
 _by_name = operator.itemgetter("name")
 
 
+def _name_of(shown: str) -> str:
+    """A names listing's item without the ``/`` that marks a folder."""
+    return shown[:-1] if shown.endswith("/") else shown
+
+
 def entry_for(name: str, st: os.stat_result) -> dict | None:
     """The wire form of one listing entry, or None for what pyftp does not serve."""
     if stat_.S_ISDIR(st.st_mode):
@@ -188,26 +193,24 @@ class Storage:
 
     def list(self, cwd: str, path: str) -> list[dict]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
-        vpath, place = self.place(cwd, path)
-        with place:
-            try:
-                fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
-                    else os.dup(place.fd)
-            except NotADirectoryError:
-                entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
-                if entry is None:
-                    raise NotFoundError(f"not a regular file or directory: {vpath}") from None
-                return [entry]  # like ls FILE
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            try:
-                entries = _entries(self.root, fd, place.parts)
-            except OSError as exc:
-                raise _os_error(exc, vpath) from exc
-            finally:
-                os.close(fd)
+        entries = self._scan(cwd, path, _entries)
         entries.sort(key=_by_name)
         return entries
+
+    def list_names(self, cwd: str, path: str) -> list[str]:
+        """The names a directory listing would show, sorted, a folder's ending in ``/``.
+
+        What :meth:`list` shows, without a stat per entry: the directory's own type
+        records say file or folder (only a link is walked, to see where it leads).
+        """
+        names = self._scan(cwd, path, _names)
+        names.sort(key=_name_of)  # by name: "a" before "a.txt" whatever the suffix
+        return names
+
+    def _scan(self, cwd: str, path: str, scan: Callable[[str, int, list[str]], list]) -> list:
+        vpath, place = self.place(cwd, path)
+        with place:
+            return _scan_place(self.root, place, vpath, scan)
 
     def open_read(self, cwd: str, path: str):
         """Open a regular file for reading; return (file, stat, virtual path)."""
@@ -500,6 +503,28 @@ class Storage:
         return clean_partials(self.root, self.claims, ttl, now)
 
 
+def _scan_place(root: str, place: Place, vpath: str,
+                scan: Callable[[str, int, list[str]], list]) -> list:
+    """``scan(root, fd, parts)`` of the folder at ``place``; of a file, its one entry in
+    the form ``scan`` gives (like ``ls FILE``)."""
+    try:
+        fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
+            else os.dup(place.fd)
+    except NotADirectoryError:
+        entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
+        if entry is None:
+            raise NotFoundError(f"not a regular file or directory: {vpath}") from None
+        return [entry] if scan is _entries else [entry["name"]]
+    except OSError as exc:
+        raise _os_error(exc, vpath) from exc
+    try:
+        return scan(root, fd, place.parts)
+    except OSError as exc:
+        raise _os_error(exc, vpath) from exc
+    finally:
+        os.close(fd)
+
+
 def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
     """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
     entries = []
@@ -521,6 +546,29 @@ def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
             if entry is not None:
                 entries.append(entry)
     return entries
+
+
+def _names(root: str, fd: int, parts: list[str]) -> list[str]:
+    """:func:`_entries`' names alone (a folder's with ``/``), from the type records."""
+    names = []
+    with os.scandir(fd) as it:
+        for de in it:
+            name = de.name
+            if is_partial_name(name):
+                continue
+            try:
+                if de.is_symlink():
+                    with walk(root, parts + [name], follow=True) as target:
+                        entry = entry_for(name, target.lstat())
+                    if entry is not None:
+                        names.append(name + "/" if entry["type"] == "dir" else name)
+                elif de.is_dir(follow_symlinks=False):
+                    names.append(name + "/")
+                elif de.is_file(follow_symlinks=False):
+                    names.append(name)
+            except (OSError, Outside):
+                continue  # vanished, dangling or outside: nothing to show
+    return names
 
 
 def _holds_symlink(place: Place) -> bool:
