@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyftp import errors
-from pyftp.protocol import (COMMANDS, FEATURES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
+from pyftp.protocol import (ARGS, COMMANDS, FEATURES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
                             FrameDecoder, Header, dump_json, encode_frame, is_partial_name,
                             mtime_ns, ok, os_bytes, partial_name, raise_for_reply,
                             validate_request, wire_mtime)
@@ -319,6 +319,15 @@ def test_every_op_is_declared_once_with_help():
         assert cmd.name == name and cmd.help
     assert [c.name for c in COMMANDS.values() if c.payload] == ["upper"]
     assert {c.name for c in COMMANDS.values() if c.writes} == {"mkdir", "rm", "rmdir", "mv", "put"}
+
+
+def test_each_ops_argument_type_names_exactly_its_declared_fields():
+    # protocol.ARGS types the handlers' arguments; COMMANDS is what validation checks
+    assert list(ARGS) == list(COMMANDS)
+    for op, cmd in COMMANDS.items():
+        shape = ARGS[op]
+        assert shape.__required_keys__ == {f.name for f in cmd.fields if f.required}, op
+        assert shape.__optional_keys__ == {f.name for f in cmd.fields if not f.required}, op
 
 
 GOOD = {
