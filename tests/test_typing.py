@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parent.parent
 #: the parts of pyftp that pass ``mypy --strict`` today; when this covers all of
 #: pyftp/, CI runs scripts/typecheck instead
 CLEAN = ["pyftp/__init__.py", "pyftp/__main__.py", "pyftp/_version.py", "pyftp/errors.py",
-         "pyftp/transport.py", "pyftp/testing.py", "pyftp/sync", "pyftp/fs",
-         "pyftp/server/auth.py", "pyftp/server/tls.py", "pyftp/server/throttle.py",
-         "pyftp/server/listener.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
+         "pyftp/digests.py", "pyftp/transport.py", "pyftp/testing.py", "pyftp/protocol",
+         "pyftp/client", "pyftp/sync", "pyftp/ui", "pyftp/fs",
+         "pyftp/server/__init__.py", "pyftp/server/auth.py", "pyftp/server/tls.py",
+         "pyftp/server/throttle.py", "pyftp/server/listener.py", "pyftp/server/session.py",
+         "pyftp/server/handlers.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
          "pyftp/cli/server.py", "pyftp/cli/users.py"]
 
 
