@@ -25,7 +25,7 @@ def readme_section(title: str) -> str:
     return text[start:end if end != -1 else len(text)]
 
 
-def test_the_readme_pytest_example_runs_as_written(tmp_path):
+def test_the_readme_pytest_example_runs_as_written(tmp_path: Path) -> None:
     files = dict(re.findall(r"<!-- file: (\S+) -->\n```python\n(.*?)```",
                             readme_section(SECTION), re.S))
     assert set(files) == {"upload.py", "test_upload.py"}
