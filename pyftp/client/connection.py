@@ -27,7 +27,7 @@ from .. import digests
 from .._version import __version__
 from ..errors import (ConnectError, NotPyftpError, ProtocolError, RemoteError,
                       TransportError, UnsupportedVersionError)
-from ..protocol import DEFAULT_PORT, VERSION, JSONObject, read_reply
+from ..protocol import DEFAULT_PORT, VERSION, HelloReply, JSONObject, read_reply
 from ..transport import Channel
 from .upload import TokenBook
 
@@ -80,7 +80,8 @@ class Connection:
         self._chan: Channel | None = None
         self._broken: str | None = None
         self._cwd = "/"
-        self.server_info: JSONObject = {}
+        #: the server's hello reply: ``server``, ``features`` and, negotiated, ``digest``
+        self.server_info: HelloReply = {}
         if connect:
             self.connect()
 
@@ -123,7 +124,7 @@ class Connection:
             raise ConnectError(f"TLS handshake with {self.address} failed ({exc}); "
                                "does the server use TLS?") from exc
 
-    def _hello(self) -> JSONObject:
+    def _hello(self) -> HelloReply:
         hello: JSONObject = {"op": "hello", "version": VERSION, "client": f"pyftp/{__version__}"}
         if self.user is not None:
             hello["user"] = self.user
@@ -151,7 +152,7 @@ class Connection:
             raise NotPyftpError(f"{self.address} does not answer like a pyftp server "
                                 f"({exc}){tls_hint}") from exc
 
-    def _agree(self, reply: JSONObject) -> JSONObject:
+    def _agree(self, reply: HelloReply) -> HelloReply:
         """Take the digest the server picked (none: a version 1 server, SHA-256)."""
         picked = reply.get("digest")
         if picked is None:
@@ -281,7 +282,8 @@ class Connection:
         with self._in_step():
             chan.send(request, payload)
             reply = self._recv_reply()
-        return read_reply(request["op"], reply)
+        op: str = request["op"]
+        return read_reply(op, reply)
 
     @contextlib.contextmanager
     def _in_step(self) -> Iterator[None]:

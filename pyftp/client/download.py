@@ -22,7 +22,8 @@ from typing import BinaryIO, Callable
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError)
-from ..protocol import JSONObject, digest_in, mtime_ns, partial_name, raise_for_reply, read_reply
+from ..protocol import (GetReply, JSONObject, digest_in, mtime_ns, partial_name, raise_for_reply,
+                        read_reply)
 from ..transport import Channel
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
@@ -222,7 +223,7 @@ class Download:
             return self.target
         return self.target or str(getattr(self.stream, "name", "") or "<stream>")
 
-    def _publish(self, reply: JSONObject, expected: str, got: str) -> PyftpError | None:
+    def _publish(self, reply: GetReply, expected: str, got: str) -> PyftpError | None:
         """Compare digests, set the mtime, rename into place; the error or None."""
         if got != expected:
             name = digests.label(self.session or "sha256")

@@ -159,8 +159,8 @@ class Batches(Connection):
         def reply(i: int, header: JSONObject) -> None:
             if header.get("size"):
                 raise ProtocolError(f"unexpected payload in a reply to {requests[i].get('op')}")
-            results[i] = (read_reply(requests[i]["op"], header) if header.get("ok") is True
-                          else reply_error(header))
+            op: str = requests[i]["op"]
+            results[i] = read_reply(op, header) if header.get("ok") is True else reply_error(header)
         self._pipeline(len(requests), frame, reply, window)
         return _filled(results)
 

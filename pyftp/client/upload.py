@@ -26,7 +26,7 @@ from typing import BinaryIO, Callable
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
 from ..errors import LocalError, ProtocolError
-from ..protocol import JSONObject, digest_in, encode_frame, wire_mtime
+from ..protocol import JSONObject, PutFinalReply, PutReply, digest_in, encode_frame, wire_mtime
 from ..transport import Channel
 from .download import ProgressCallback, TransferResult
 
@@ -216,14 +216,14 @@ class Upload:
                 f.close()
         return self
 
-    def send(self, chan: Channel, reply: JSONObject, tick: ProgressCallback | None,
+    def send(self, chan: Channel, reply: PutReply, tick: ProgressCallback | None,
              then: Callable[[], bytes] = bytes) -> int:
         """Send the data (and ``verify``) frames for the offset ``reply``, then the
         bytes ``then()`` returns (the next put's header: for a small file in the same
         write); return the data bytes sent. Raises ProtocolError for an offset outside
         the file, LocalError if the file shrank (the connection is then out of step:
         the caller drops it)."""
-        offset: int = reply["offset"]  # read_reply("put") checked: an int
+        offset = reply["offset"]
         if not 0 <= offset <= self.total:
             raise ProtocolError(f"the server asked to resume {self.remote} at {offset!r}, "
                                 f"outside 0..{self.total}")
@@ -288,7 +288,7 @@ class Upload:
             self.digest = self._h.hexdigest()
             chan.send({"op": "verify", self._field: self.digest})
 
-    def result(self, final: JSONObject, started: float) -> TransferResult:
+    def result(self, final: PutFinalReply, started: float) -> TransferResult:
         return TransferResult(str(final.get("path") or self.remote), self.local, self.total,
                               self.total - self.offset, self.offset,
                               str(digest_in("put", final, self.session, False) or self.digest),

@@ -17,6 +17,7 @@ from typing import Any, Callable, Literal, Mapping, overload
 
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE, JSONObject
+from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
 
 __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
@@ -220,7 +221,39 @@ _REPLY_ROWS = {op: tuple((f.name, f.required, _REPLY_CHECKS[f.kind]) for f in fi
                for op, fields in REPLIES.items()}
 
 
-def read_reply(op: str, header: Mapping[str, Any]) -> JSONObject:
+# The replies a client reads field by field get their TypedDict; the others a JSONObject.
+# mypy calls each Literal overload "overlapping" the str one (a str may be "get"); that
+# is the point: a literal op picks its own, so overload-overlap is ignored on each.
+@overload
+def read_reply(op: Literal["hello"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> HelloReply: ...
+
+
+@overload
+def read_reply(op: Literal["get"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> GetReply: ...
+
+
+@overload
+def read_reply(op: Literal["get.digest"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> DigestReply: ...
+
+
+@overload
+def read_reply(op: Literal["put"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> PutReply: ...
+
+
+@overload
+def read_reply(op: Literal["put.final"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> PutFinalReply: ...
+
+
+@overload
+def read_reply(op: str, header: Mapping[str, Any]) -> JSONObject: ...
+
+
+def read_reply(op: str, header: Mapping[str, Any]) -> Any:
     """A reply to ``op`` (a key of :data:`REPLIES`) with its declared fields checked.
 
     Raises the error class of an error reply, and :class:`ProtocolError` for a reply
