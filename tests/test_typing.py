@@ -50,7 +50,7 @@ USER_SCRIPT = '''
 from pathlib import Path
 
 import pyftp
-from pyftp import Client, NotFoundError, Server, ServerConfig
+from pyftp import Client, NotFoundError, RemoteError, Server, ServerConfig, TransferResult
 from pyftp.sync import SyncReport, mirror, put_tree
 from pyftp.testing import LiveServer, start_server
 
@@ -71,6 +71,18 @@ def upload(folder: Path) -> int:
 def live(tmp: Path) -> str:
     server: LiveServer = start_server(tmp)
     return server.url + pyftp.__version__
+
+
+def batch(c: Client, folder: Path) -> list[str]:
+    def each(index: int, done: int, total: int) -> None:
+        print(index, done * 100 // max(total, 1))
+
+    results = c.get_many([("/a.txt", folder / "a.txt")], on_bytes=each)
+    got: list[str] = [r.digest for r in results if isinstance(r, TransferResult)]
+    one: TransferResult = c.put(folder / "a.txt", "/b.txt", on_progress=lambda d, t: None)
+    hashes: list[str | RemoteError] = c.hash_many(["/a.txt", "/b.txt"])
+    features: list[str] = c.server_info.get("features", [])
+    return got + [one.algorithm, str(hashes[0])] + features
 '''
 
 

@@ -232,7 +232,7 @@ class Connection:
         self.connect()
         if cwd != "/":
             try:
-                self.cd(cwd)  # type: ignore[attr-defined]
+                self._cwd = self._call({"op": "cd", "path": cwd})["cwd"]
             except RemoteError:
                 self._cwd = "/"
 
