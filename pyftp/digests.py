@@ -22,15 +22,17 @@ import hashlib
 import os
 import queue
 import threading
+from types import ModuleType, TracebackType
 from typing import Callable, Iterable, Protocol
 
 __all__ = [
     "ALGORITHMS", "KNOWN", "DEFAULT", "pick", "label", "CHUNK", "OVERLAP_MIN", "Hasher",
     "new", "hash_bytes",
     "hash_fd", "hash_file", "hash_into", "BufferPool", "POOL", "HashRing", "FileHasher",
-    "pread_into", "OVERLAP_SLOTS",
+    "pread_into", "OVERLAP_SLOTS", "Digest",
 ]
 
+_blake3: ModuleType | None
 try:
     import blake3 as _blake3
 except ImportError:  # a build without it still speaks version 1 (SHA-256)
@@ -62,13 +64,22 @@ class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> None: ...
 
 
-def new(algorithm: str = DEFAULT, data: bytes = b""):
+class Digest(Hasher, Protocol):
+    """A digest object as :func:`new` returns it: hashlib's and blake3's both fit."""
+
+    def hexdigest(self) -> str: ...
+
+    def copy(self) -> Digest: ...
+
+
+def new(algorithm: str = DEFAULT, data: bytes = b"") -> Digest:
     """A fresh digest object (``update``, ``hexdigest``, ``copy``) of ``algorithm``
     (64 hex digits for both); ValueError for one this build cannot compute."""
     if algorithm == "sha256":
         return hashlib.sha256(data)
     if algorithm == "blake3" and _blake3 is not None:
-        return _blake3.blake3(data)
+        blake: Digest = _blake3.blake3(data)  # the package ships no type hints
+        return blake
     raise ValueError(f"unknown digest {algorithm!r}; this build has: {', '.join(ALGORITHMS)}")
 
 
@@ -188,7 +199,8 @@ class HashRing:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._full.put(None)
         self._thread.join()
         for buf in self._bufs:

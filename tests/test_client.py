@@ -648,6 +648,15 @@ def test_abort_drops_the_connection_like_a_network_failure(client, files):
     assert client.pwd() == "/"
 
 
+def test_reconnect_returns_to_the_root_when_the_sessions_folder_is_gone(client, files):
+    assert client.cd("sub") == "/sub"
+    client.abort("the network went away")
+    (files / "sub" / "b.txt").unlink()
+    (files / "sub").rmdir()
+    client.reconnect()
+    assert client.connected and client.pwd() == "/"
+
+
 # ------------------------------------------------------------------ resume tokens (C1)
 
 def test_token_book_keys_by_server_user_path_total_and_local_file(tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyftp import errors
-from pyftp.protocol import (COMMANDS, FEATURES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
+from pyftp.protocol import (ARGS, COMMANDS, FEATURES, REPLIES, REPLY_SHAPES, MAX_HEADER, MAX_PATH, MAX_SIZE, NEED_DATA, Data,
                             FrameDecoder, Header, dump_json, encode_frame, is_partial_name,
                             mtime_ns, ok, os_bytes, partial_name, raise_for_reply,
                             validate_request, wire_mtime)
@@ -319,6 +319,19 @@ def test_every_op_is_declared_once_with_help():
         assert cmd.name == name and cmd.help
     assert [c.name for c in COMMANDS.values() if c.payload] == ["upper"]
     assert {c.name for c in COMMANDS.values() if c.writes} == {"mkdir", "rm", "rmdir", "mv", "put"}
+
+
+@pytest.mark.parametrize("shapes, declared", [
+    (ARGS, {op: cmd.fields for op, cmd in COMMANDS.items()}),
+    (REPLY_SHAPES, REPLIES),
+], ids=["requests", "replies"])
+def test_each_message_type_names_exactly_its_declared_fields(shapes, declared):
+    # the TypedDicts type what validate_request and read_reply return; the declarations
+    # are what those two check at run time, so the two must name the same fields
+    assert list(shapes) == list(declared)
+    for op, fields in declared.items():
+        assert shapes[op].__required_keys__ == {f.name for f in fields if f.required}, op
+        assert shapes[op].__optional_keys__ == {f.name for f in fields if not f.required}, op
 
 
 GOOD = {

@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parent.parent
 #: the parts of pyftp that pass ``mypy --strict`` today; when this covers all of
 #: pyftp/, CI runs scripts/typecheck instead
 CLEAN = ["pyftp/__init__.py", "pyftp/__main__.py", "pyftp/_version.py", "pyftp/errors.py",
-         "pyftp/transport.py", "pyftp/testing.py", "pyftp/sync", "pyftp/fs",
-         "pyftp/server/auth.py", "pyftp/server/tls.py", "pyftp/server/throttle.py",
-         "pyftp/server/listener.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
+         "pyftp/digests.py", "pyftp/transport.py", "pyftp/testing.py", "pyftp/protocol",
+         "pyftp/client", "pyftp/sync", "pyftp/ui", "pyftp/fs",
+         "pyftp/server/__init__.py", "pyftp/server/auth.py", "pyftp/server/tls.py",
+         "pyftp/server/throttle.py", "pyftp/server/listener.py", "pyftp/server/session.py",
+         "pyftp/server/handlers.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
          "pyftp/cli/server.py", "pyftp/cli/users.py"]
 
 
@@ -48,7 +50,7 @@ USER_SCRIPT = '''
 from pathlib import Path
 
 import pyftp
-from pyftp import Client, NotFoundError, Server, ServerConfig
+from pyftp import Client, NotFoundError, RemoteError, Server, ServerConfig, TransferResult
 from pyftp.sync import SyncReport, mirror, put_tree
 from pyftp.testing import LiveServer, start_server
 
@@ -69,6 +71,18 @@ def upload(folder: Path) -> int:
 def live(tmp: Path) -> str:
     server: LiveServer = start_server(tmp)
     return server.url + pyftp.__version__
+
+
+def batch(c: Client, folder: Path) -> list[str]:
+    def each(index: int, done: int, total: int) -> None:
+        print(index, done * 100 // max(total, 1))
+
+    results = c.get_many([("/a.txt", folder / "a.txt")], on_bytes=each)
+    got: list[str] = [r.digest for r in results if isinstance(r, TransferResult)]
+    one: TransferResult = c.put(folder / "a.txt", "/b.txt", on_progress=lambda d, t: None)
+    hashes: list[str | RemoteError] = c.hash_many(["/a.txt", "/b.txt"])
+    features: list[str] = c.server_info.get("features", [])
+    return got + [one.algorithm, str(hashes[0])] + features
 '''
 
 

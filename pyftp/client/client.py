@@ -24,7 +24,7 @@ from typing import BinaryIO
 from .. import digests
 from ..errors import (ChecksumMismatchError, LocalError, NotFoundError, ProtocolError,
                       PyftpError, TransportError)
-from ..protocol import digest_in, read_reply
+from ..protocol import JSONObject, digest_in, read_reply
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
 from .pipeline import Batches, parse_listing, parse_names
@@ -62,7 +62,7 @@ class Client(Batches):
 
     def ls(self, path: str | None = None) -> list[Entry]:
         """Entries of a remote directory (or the one entry, for a file), sorted by name."""
-        req: dict = {"op": "ls"}
+        req: JSONObject = {"op": "ls"}
         if path is not None:
             req["path"] = path
         self._call(req)
@@ -76,7 +76,7 @@ class Client(Batches):
         time (protocol feature ``ls_names``; an older server sends the full listing,
         which gives the same names).
         """
-        req: dict = {"op": "ls", "names": True}
+        req: dict[str, object] = {"op": "ls", "names": True}
         if path is not None:
             req["path"] = path
         self._call(req)
@@ -107,7 +107,7 @@ class Client(Batches):
 
     def mv(self, src: str, dst: str, overwrite: bool = False) -> None:
         """Rename or move; an existing ``dst`` is refused unless ``overwrite``."""
-        req: dict = {"op": "mv", "src": src, "dst": dst}
+        req: JSONObject = {"op": "mv", "src": src, "dst": dst}
         if overwrite:
             req["overwrite"] = True
         self._call(req)
@@ -124,7 +124,7 @@ class Client(Batches):
         return self._read_payload().decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ transfers
-    def get(self, remote: str, local: str | os.PathLike | None = None, *,
+    def get(self, remote: str, local: str | os.PathLike[str] | None = None, *,
             on_progress: ProgressCallback | None = None, resume: bool = True,
             keep_mtime: bool = True) -> TransferResult:
         """Download ``remote`` to ``local`` (a file path or an existing directory).
@@ -188,7 +188,7 @@ class Client(Batches):
                 f"{str(expected)[:12]}...")
         return data
 
-    def put(self, local: str | os.PathLike, remote: str | None = None, *,
+    def put(self, local: str | os.PathLike[str], remote: str | None = None, *,
             on_progress: ProgressCallback | None = None, overwrite: bool = False,
             resume: bool = True, keep_mtime: bool = True) -> TransferResult:
         """Upload ``local`` to ``remote`` (default: its name in the remote cwd).
@@ -203,7 +203,7 @@ class Client(Batches):
         trailer = "sha256_trailer" in self.server_info.get("features", ())
         up = Upload(local, remote, overwrite=overwrite, keep_mtime=keep_mtime, trailer=trailer,
                     session=self.algorithm if self.negotiated else None)
-        got: list = []
+        got: list[TransferResult | PyftpError] = []
         try:
             return _one(self._upload([up], resume, [on_progress], lambda _i, r: got.append(r)))
         except TransportError:

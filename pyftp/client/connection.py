@@ -21,13 +21,13 @@ import contextlib
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypeVar
 
 from .. import digests
 from .._version import __version__
 from ..errors import (ConnectError, NotPyftpError, ProtocolError, RemoteError,
                       TransportError, UnsupportedVersionError)
-from ..protocol import DEFAULT_PORT, VERSION, read_reply
+from ..protocol import DEFAULT_PORT, VERSION, HelloReply, JSONObject, read_reply
 from ..transport import Channel
 from .upload import TokenBook
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import ssl
 
 __all__ = ["Connection", "client_context", "DEFAULT_HELLO_TIMEOUT"]
+
+_Self = TypeVar("_Self", bound="Connection")
 
 #: how long a server may take to answer hello (a pyftp server answers at once; a login
 #: refusal is delayed about 1 s on purpose)
@@ -52,7 +54,7 @@ class Connection:
                  cafile: str | None = None, insecure: bool = False,
                  limit_rate: int | None = None, connect: bool = True,
                  hello_timeout: float | None = DEFAULT_HELLO_TIMEOUT,
-                 resume_tokens: "TokenBook | str | os.PathLike | None" = None,
+                 resume_tokens: TokenBook | str | os.PathLike[str] | None = None,
                  digest: str | None = None) -> None:
         if digest is not None and digest not in digests.ALGORITHMS:
             have = ", ".join(digests.ALGORITHMS)
@@ -78,7 +80,8 @@ class Connection:
         self._chan: Channel | None = None
         self._broken: str | None = None
         self._cwd = "/"
-        self.server_info: dict = {}
+        #: the server's hello reply: ``server``, ``features`` and, negotiated, ``digest``
+        self.server_info: HelloReply = {}
         if connect:
             self.connect()
 
@@ -121,8 +124,8 @@ class Connection:
             raise ConnectError(f"TLS handshake with {self.address} failed ({exc}); "
                                "does the server use TLS?") from exc
 
-    def _hello(self) -> dict:
-        hello: dict = {"op": "hello", "version": VERSION, "client": f"pyftp/{__version__}"}
+    def _hello(self) -> HelloReply:
+        hello: JSONObject = {"op": "hello", "version": VERSION, "client": f"pyftp/{__version__}"}
         if self.user is not None:
             hello["user"] = self.user
             hello["password"] = self._password or ""
@@ -149,7 +152,7 @@ class Connection:
             raise NotPyftpError(f"{self.address} does not answer like a pyftp server "
                                 f"({exc}){tls_hint}") from exc
 
-    def _agree(self, reply: dict) -> dict:
+    def _agree(self, reply: HelloReply) -> HelloReply:
         """Take the digest the server picked (none: a version 1 server, SHA-256)."""
         picked = reply.get("digest")
         if picked is None:
@@ -229,7 +232,7 @@ class Connection:
         self.connect()
         if cwd != "/":
             try:
-                self.cd(cwd)  # type: ignore[attr-defined]
+                self._cwd = self._call({"op": "cd", "path": cwd})["cwd"]
             except RemoteError:
                 self._cwd = "/"
 
@@ -248,10 +251,10 @@ class Connection:
         and the next call raises TransportError until :meth:`reconnect`."""
         self._drop(reason)
 
-    def __enter__(self):
+    def __enter__(self: _Self) -> _Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ exchanges
@@ -267,19 +270,20 @@ class Connection:
                                  "reconnect first")
         return self._chan
 
-    def _recv_reply(self) -> dict:
+    def _recv_reply(self) -> JSONObject:
         fields = self._channel().recv_header(self.timeout, self.timeout)
         if fields is None:
             raise TransportError(f"{self.address} closed the connection")
         return fields
 
-    def _call(self, request: dict, payload: bytes = b"") -> dict:
+    def _call(self, request: JSONObject, payload: bytes = b"") -> JSONObject:
         """One request, one checked reply header (a payload is left to the caller)."""
         chan = self._channel()
         with self._in_step():
             chan.send(request, payload)
             reply = self._recv_reply()
-        return read_reply(request["op"], reply)
+        op: str = request["op"]
+        return read_reply(op, reply)
 
     @contextlib.contextmanager
     def _in_step(self) -> Iterator[None]:
@@ -325,7 +329,8 @@ def _name_the_peer(first: bytes, address: str) -> None:
                         "(pyftp-server listens on 6971 by default)")
 
 
-def client_context(tls, cafile, insecure) -> ssl.SSLContext | None:
+def client_context(tls: bool | ssl.SSLContext, cafile: str | None,
+                   insecure: bool) -> ssl.SSLContext | None:
     """The TLS context for ``tls``/``cafile``/``insecure``, or None for plain TCP."""
     if not tls and not cafile and not insecure:
         return None  # plain TCP (an SSLContext is always true)

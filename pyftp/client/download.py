@@ -22,12 +22,14 @@ from typing import BinaryIO, Callable
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError)
-from ..protocol import digest_in, mtime_ns, partial_name, raise_for_reply, read_reply
+from ..protocol import (GetReply, JSONObject, digest_in, mtime_ns, partial_name, raise_for_reply,
+                        read_reply)
 from ..transport import Channel
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
            "partial_path", "reply_error", "STREAM"]
 
+#: ``on_progress(done, total)``: absolute byte counts of one file, as they move
 ProgressCallback = Callable[[int, int], object]
 #: what :func:`resolve_target` says of a target that is streamed into, not replaced
 STREAM = "stream"
@@ -54,7 +56,7 @@ class TransferResult:
         return self.sha256
 
 
-def resolve_target(remote: str, local: str | os.PathLike | None) -> tuple[str, str]:
+def resolve_target(remote: str, local: str | os.PathLike[str] | None) -> tuple[str, str]:
     """Where a download of ``remote`` to ``local`` goes: ``(path, how)``.
 
     ``how`` is ``"file"`` (written to a partial beside ``path``, then renamed over it)
@@ -124,7 +126,7 @@ def partial_path(target: str) -> str:
     return os.path.join(os.path.dirname(target) or ".", partial_name(os.path.basename(target)))
 
 
-def reply_error(header: dict) -> RemoteError:
+def reply_error(header: JSONObject) -> RemoteError:
     """The error an error reply stands for. Raises ProtocolError for a broken reply
     (or a ``bad_frame`` one, after which the server closes): the stream is lost."""
     try:
@@ -158,7 +160,7 @@ class Download:
         #: the session's negotiated digest; None: a version 1 session (SHA-256)
         self.session: str | None = None
 
-    def request(self, resume: bool) -> dict:
+    def request(self, resume: bool) -> JSONObject:
         """The ``get`` request; raises LocalError for a target that is refused."""
         if self.refused is not None:
             raise self.refused
@@ -175,7 +177,7 @@ class Download:
         prefix did not belong to the file, or is longer than the file now is."""
         return bool(self.offset) and isinstance(result, (ChecksumMismatchError, BadRequestError))
 
-    def receive(self, chan: Channel, header: dict, next_header: Callable[[], dict],
+    def receive(self, chan: Channel, header: JSONObject, next_header: Callable[[], JSONObject],
                 timeout: float | None) -> TransferResult | PyftpError:
         started = time.monotonic()
         if header.get("ok") is not True:
@@ -192,7 +194,7 @@ class Download:
         if self.progress:
             self.progress(done, total)
 
-        def sink(chunk) -> None:
+        def sink(chunk: bytes | memoryview) -> None:
             nonlocal done
             out.write(chunk)
             done += len(chunk)
@@ -221,7 +223,7 @@ class Download:
             return self.target
         return self.target or str(getattr(self.stream, "name", "") or "<stream>")
 
-    def _publish(self, reply: dict, expected: str, got: str) -> PyftpError | None:
+    def _publish(self, reply: GetReply, expected: str, got: str) -> PyftpError | None:
         """Compare digests, set the mtime, rename into place; the error or None."""
         if got != expected:
             name = digests.label(self.session or "sha256")
@@ -254,7 +256,7 @@ class _Output:
     prefix into ``h``) or the caller's stream. A write error is kept, not raised, and
     the rest of the payload is read and dropped so the connection stays in step."""
 
-    def __init__(self, load: Download, h) -> None:
+    def __init__(self, load: Download, h: digests.Hasher) -> None:
         self.problem: PyftpError | None = None
         self.fd: int | None = None
         self.stream = load.stream
@@ -271,7 +273,7 @@ class _Output:
         except OSError as exc:
             self._fail(exc)
 
-    def write(self, chunk) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         if self.problem is not None:
             return
         try:

@@ -5,6 +5,7 @@ Import rule: errors only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from ..errors import ProtocolError
 
@@ -25,7 +26,7 @@ class Entry:
         return self.type == "dir"
 
     @classmethod
-    def from_wire(cls, d: dict) -> "Entry":
+    def from_wire(cls, d: Mapping[str, Any]) -> Entry:
         name, kind, size, mtime = d.get("name"), d.get("type"), d.get("size", 0), d.get("mtime", 0.0)
         if (type(name) is str and type(kind) is str and type(size) is int
                 and type(mtime) in (float, int)):

@@ -21,13 +21,14 @@ import json
 import os
 import time
 from collections import deque
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence, TypeVar, cast, overload
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError, TransportError)
-from ..protocol import PIPELINE_OPS, digest_in, encode_frame, read_reply
+from ..protocol import PIPELINE_OPS, JSONObject, digest_in, encode_frame, read_reply
 from .connection import Connection
-from .download import Download, TransferResult, file_target, reply_error
+from ..transport import Channel
+from .download import Download, ProgressCallback, TransferResult, file_target, reply_error
 from .entry import Entry
 from .upload import TokenBook, Upload
 
@@ -40,8 +41,12 @@ PIPELINE_BYTES = 16 * 1024
 #: the largest listing payload accepted
 LISTING_LIMIT = 1 << 30
 
+#: a batch's per-file report: ``on_file(index, result_or_error)``
 FileCallback = Callable[[int, "TransferResult | PyftpError"], object]
+#: a batch's per-file bytes: ``on_bytes(index, done, total)``
 BytesCallback = Callable[[int, int, int], object]
+#: ``finish(index, result_or_error)``: records a file's outcome and reports it
+Finish = Callable[[int, "TransferResult | PyftpError"], None]
 
 
 def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
@@ -54,12 +59,26 @@ def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
         run(again, False)
 
 
-def _collector(count: int, on_file: FileCallback | None) -> tuple[list, Callable]:
-    """A batch's result list and the ``finish(i, result)`` that fills it and tells
-    ``on_file`` at once (a caller's progress must not wait for the batch's end)."""
-    results: list = [None] * count
+_T = TypeVar("_T")
 
-    def finish(i: int, res) -> None:
+
+def _filled(results: list[_T | None]) -> list[_T]:
+    """The outcomes of a batch that ran to its end: every slot holds a result or an
+    error (None would mean a file was never accounted for, a bug in the batch)."""
+    done = [r for r in results if r is not None]
+    if len(done) != len(results):
+        raise RuntimeError("a batch ended with a file neither done nor failed")
+    return done
+
+
+def _collector(count: int, on_file: FileCallback | None
+               ) -> tuple[list[TransferResult | PyftpError | None], Finish]:
+    """A batch's result list (None: still pending) and the ``finish(i, result)`` that
+    fills it and tells ``on_file`` at once (a caller's progress must not wait for the
+    batch's end)."""
+    results: list[TransferResult | PyftpError | None] = [None] * count
+
+    def finish(i: int, res: TransferResult | PyftpError) -> None:
         results[i] = res
         if on_file:
             on_file(i, res)
@@ -98,7 +117,7 @@ class Batches(Connection):
     """The pipelined half of :class:`pyftp.Client` (see the module docstring)."""
 
     def _pipeline(self, count: int, make_frame: Callable[[int], bytes | None],
-                  on_reply: Callable[[int, dict], object], window: int) -> None:
+                  on_reply: Callable[[int, JSONObject], object], window: int) -> None:
         """Send up to ``window`` requests ahead and hand each reply header to ``on_reply``.
 
         ``make_frame(i)`` encodes request ``i`` when it is about to be sent (None skips
@@ -134,8 +153,8 @@ class Batches(Connection):
             self._drop("a pipelined batch was interrupted")
             raise
 
-    def call_many(self, requests: Sequence[dict], *,
-                  window: int = PIPELINE_WINDOW) -> list[dict | RemoteError]:
+    def call_many(self, requests: Sequence[JSONObject], *,
+                  window: int = PIPELINE_WINDOW) -> list[JSONObject | RemoteError]:
         """Send many payload-free requests pipelined; return each reply or its error.
 
         Only ops whose reply has no payload are allowed (stat, hash, mkdir, rm, rmdir,
@@ -146,7 +165,7 @@ class Batches(Connection):
             if r.get("op") not in PIPELINE_OPS:
                 raise ValueError(f"call_many() cannot pipeline {r.get('op')!r}; "
                                  f"allowed: {', '.join(sorted(PIPELINE_OPS))}")
-        results: list = [None] * len(requests)
+        results: list[JSONObject | RemoteError | None] = [None] * len(requests)
 
         def frame(i: int) -> bytes | None:
             try:
@@ -155,13 +174,13 @@ class Batches(Connection):
                 results[i] = BadRequestError(f"request too large: {exc}")
                 return None
 
-        def reply(i: int, header: dict) -> None:
+        def reply(i: int, header: JSONObject) -> None:
             if header.get("size"):
                 raise ProtocolError(f"unexpected payload in a reply to {requests[i].get('op')}")
-            results[i] = (read_reply(requests[i]["op"], header) if header.get("ok") is True
-                          else reply_error(header))
+            op: str = requests[i]["op"]
+            results[i] = read_reply(op, header) if header.get("ok") is True else reply_error(header)
         self._pipeline(len(requests), frame, reply, window)
-        return results
+        return _filled(results)
 
     def hash_many(self, paths: Sequence[str], *,
                   window: int = PIPELINE_WINDOW) -> list[str | RemoteError]:
@@ -173,15 +192,25 @@ class Batches(Connection):
             out.append(r if isinstance(r, RemoteError) else str(digest_in("hash", r, session)))
         return out
 
+    @overload
+    def ls_many(self, paths: Sequence[str], *, window: int = ...,
+                names: Literal[False] = ...) -> list[list[Entry] | RemoteError]: ...
+
+    @overload
+    def ls_many(self, paths: Sequence[str], *, window: int = ...,
+                names: Literal[True]) -> list[list[str] | RemoteError]: ...
+
     def ls_many(self, paths: Sequence[str], *, window: int = PIPELINE_WINDOW,
-                names: bool = False) -> list[list[Entry] | list[str] | RemoteError]:
+                names: bool = False) -> list[list[Entry] | RemoteError] | \
+            list[list[str] | RemoteError]:
         """List many remote directories pipelined; an error in place of a failed one.
         ``names``: each listing as :meth:`~pyftp.Client.names` gives it."""
-        results: list = [None] * len(paths)
-        parse = parse_names if names else parse_listing
+        results: list[list[Entry] | list[str] | RemoteError | None] = [None] * len(paths)
+        parse: Callable[[bytes], list[Entry] | list[str]] = \
+            parse_names if names else parse_listing
 
         def frame(i: int) -> bytes | None:
-            req: dict = {"op": "ls", "path": paths[i]}
+            req: dict[str, object] = {"op": "ls", "path": paths[i]}
             if names:
                 req["names"] = True
             try:
@@ -190,16 +219,18 @@ class Batches(Connection):
                 results[i] = BadRequestError(f"path too long: {exc}")
                 return None
 
-        def reply(i: int, header: dict) -> None:
+        def reply(i: int, header: JSONObject) -> None:
             if header.get("ok") is not True:
                 results[i] = reply_error(header)
                 return
             read_reply("ls", header)
             results[i] = parse(self._channel().recv_payload(LISTING_LIMIT, self.timeout))
         self._pipeline(len(paths), frame, reply, window)
-        return results
+        out: list[list[Entry] | list[str] | RemoteError] = _filled(results)
+        # names=False fills it with entries only, names=True with names only
+        return cast("list[list[Entry] | RemoteError] | list[list[str] | RemoteError]", out)
 
-    def get_many(self, pairs: Sequence[tuple[str, str | os.PathLike]], *,
+    def get_many(self, pairs: Sequence[tuple[str, str | os.PathLike[str]]], *,
                  resume: bool = True, keep_mtime: bool = True,
                  window: int = PIPELINE_WINDOW,
                  on_bytes: BytesCallback | None = None,
@@ -220,14 +251,13 @@ class Batches(Connection):
         """
         loads = []
         for i, (remote, local) in enumerate(pairs):
-            local, refused = os.fspath(local), None
+            target, refused = os.fspath(local), None
             try:
-                local = file_target(local)
+                target = file_target(target)
             except LocalError as exc:
                 refused = exc
-            loads.append(Download(str(remote), local, keep_mtime=keep_mtime, refused=refused,
-                                  progress=(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes
-                                  else None))
+            loads.append(Download(str(remote), target, keep_mtime=keep_mtime, refused=refused,
+                                  progress=_per_file(on_bytes, i)))
         return self._download(loads, resume, window, on_file)
 
     def _download(self, loads: list[Download], resume: bool, window: int,
@@ -249,7 +279,7 @@ class Batches(Connection):
                     finish(indices[k], exc)
                 return None
 
-            def reply(k: int, header: dict) -> None:
+            def reply(k: int, header: JSONObject) -> None:
                 load = loads[indices[k]]
                 res = load.receive(self._channel(), header, self._recv_reply, self.timeout)
                 if resume_now and load.retry_from_zero(res):
@@ -259,9 +289,9 @@ class Batches(Connection):
             self._pipeline(len(indices), frame, reply, window)
             return again
         redo_from_zero(run, len(loads), resume)
-        return results
+        return _filled(results)
 
-    def put_many(self, pairs: Sequence[tuple[str | os.PathLike, str]], *,
+    def put_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]], *,
                  overwrite: bool = False, resume: bool = True, keep_mtime: bool = True,
                  on_bytes: BytesCallback | None = None,
                  on_file: FileCallback | None = None,
@@ -289,8 +319,7 @@ class Batches(Connection):
         ups = [Upload(os.fspath(local), str(remote), overwrite=overwrite,
                       keep_mtime=keep_mtime, trailer=trailer, session=session)
                for local, remote in pairs]
-        ticks = [(lambda d, t, i=i: on_bytes(i, d, t)) if on_bytes else None
-                 for i in range(len(ups))]
+        ticks = [_per_file(on_bytes, i) for i in range(len(ups))]
         return self._upload(ups, resume, ticks, on_file)
 
     def _tokens(self) -> TokenBook | None:
@@ -299,7 +328,7 @@ class Batches(Connection):
             return None
         return self.resume_tokens
 
-    def _upload(self, ups: list[Upload], resume: bool, ticks: list,
+    def _upload(self, ups: list[Upload], resume: bool, ticks: list[ProgressCallback | None],
                 on_file: FileCallback | None) -> list[TransferResult | PyftpError]:
         """The one upload loop (see :meth:`put_many`)."""
         results, finish = _collector(len(ups), on_file)
@@ -307,7 +336,14 @@ class Batches(Connection):
         def run(indices: list[int], resume_now: bool) -> list[int]:
             return _PutRun(self, ups, indices, resume_now, ticks, finish).run()
         redo_from_zero(run, len(ups), resume)
-        return results
+        return _filled(results)
+
+
+def _per_file(on_bytes: BytesCallback | None, i: int) -> ProgressCallback | None:
+    """File ``i``'s ``progress(done, total)``, told to a batch's ``on_bytes``."""
+    if on_bytes is None:
+        return None
+    return lambda done, total: on_bytes(i, done, total)
 
 
 class _PutRun:
@@ -315,7 +351,7 @@ class _PutRun:
     current data, so its offset reply arrives with the current final reply."""
 
     def __init__(self, conn: Batches, ups: list[Upload], indices: list[int], resume: bool,
-                 ticks: list, finish: Callable[[int, object], None]) -> None:
+                 ticks: list[ProgressCallback | None], finish: Finish) -> None:
         self.conn, self.ups, self.indices, self.resume = conn, ups, indices, resume
         self.ticks, self.finish = ticks, finish
         self.book = conn._tokens()
@@ -353,7 +389,7 @@ class _PutRun:
                     self.ups[self.indices[k]].close()
         return self.again
 
-    def _one(self, chan, cur: int) -> int | None:
+    def _one(self, chan: Channel, cur: int) -> int | None:
         """Finish the put at position ``cur`` (its header is sent); send the next one's
         header as early as possible and return its position."""
         i = self.indices[cur]
@@ -395,7 +431,7 @@ class _PutRun:
                 self.finish(i, err)
         return nxt
 
-    def _send_next(self, chan, cur: int) -> int | None:
+    def _send_next(self, chan: Channel, cur: int) -> int | None:
         nxt = self._open_from(cur + 1)
         if nxt is not None:
             chan.send_bytes(self.ups[self.indices[nxt]].frame)

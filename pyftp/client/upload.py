@@ -21,14 +21,14 @@ import os
 import posixpath
 import stat as stat_
 import time
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
 from ..errors import LocalError, ProtocolError
-from ..protocol import digest_in, encode_frame, wire_mtime
+from ..protocol import JSONObject, PutFinalReply, PutReply, digest_in, encode_frame, wire_mtime
 from ..transport import Channel
-from .download import TransferResult
+from .download import ProgressCallback, TransferResult
 
 __all__ = ["Upload", "TokenBook", "SMALL_PUT", "default_token_file"]
 
@@ -49,14 +49,14 @@ class TokenBook:
     """
 
     LIMIT = 1000
-    _shared: "TokenBook | None" = None
+    _shared: TokenBook | None = None
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = os.fspath(path) if path is not None else None
         self._tokens: dict[str, str] = {}
 
     @classmethod
-    def shared(cls) -> "TokenBook":
+    def shared(cls) -> TokenBook:
         """The process-wide in-memory book (the default of every Client)."""
         if cls._shared is None:
             cls._shared = cls()
@@ -95,7 +95,7 @@ class TokenBook:
             return {}
         return {k: v for k, v in book.items() if isinstance(k, str) and isinstance(v, str)}
 
-    def _change(self, edit: Callable[[dict], object]) -> None:
+    def _change(self, edit: Callable[[dict[str, str]], object]) -> None:
         if self.path is None:
             edit(self._tokens)
             return
@@ -135,7 +135,7 @@ class Upload:
     """
 
     def __init__(self, local: str, remote: str, *, overwrite: bool, keep_mtime: bool,
-                 trailer: bool, token_key: tuple | None = None,
+                 trailer: bool, token_key: str | None = None,
                  session: str | None = None) -> None:
         self.local, self.remote = local, remote
         #: the session's negotiated digest; None: a version 1 session (SHA-256, fields
@@ -148,11 +148,11 @@ class Upload:
         self.total = 0
         self.digest = ""
         self.data: bytes | None = None
-        self.file = None
+        self.file: BinaryIO | None = None
         self.frame = b""
         self.offset = 0
         self._hasher: FileHasher | None = None
-        self._h = None
+        self._h: digests.Digest | None = None
 
     def open(self, resume: bool, tokens: TokenBook | None = None,
              cwd: str = "/", server: str = "", user: str | None = None) -> "Upload":
@@ -174,11 +174,12 @@ class Upload:
         except BaseException:
             os.close(fd)
             raise
-        f = os.fdopen(fd, "rb", buffering=0)
+        f: BinaryIO | None = os.fdopen(fd, "rb", buffering=0)
         try:
             self.total = st.st_size
-            req: dict = {"op": "put", "path": self.remote}
+            req: JSONObject = {"op": "put", "path": self.remote}
             if st.st_size <= SMALL_PUT:
+                assert f is not None
                 self.data = f.read() or b""
                 self.total = len(self.data)
                 self.digest = digests.hash_bytes(self.data, self.algorithm)
@@ -215,7 +216,7 @@ class Upload:
                 f.close()
         return self
 
-    def send(self, chan: Channel, reply: dict, tick: Callable[[int, int], object] | None,
+    def send(self, chan: Channel, reply: PutReply, tick: ProgressCallback | None,
              then: Callable[[], bytes] = bytes) -> int:
         """Send the data (and ``verify``) frames for the offset ``reply``, then the
         bytes ``then()`` returns (the next put's header: for a small file in the same
@@ -226,15 +227,17 @@ class Upload:
         if not 0 <= offset <= self.total:
             raise ProtocolError(f"the server asked to resume {self.remote} at {offset!r}, "
                                 f"outside 0..{self.total}")
-        data: dict = {"op": "data", "size": self.total - offset}
+        data: JSONObject = {"op": "data", "size": self.total - offset}
         if not self.digest and offset:
             # the server offers the partial it kept: only if it is a prefix of this file
-            self._h = digests.new(self.algorithm)
+            # (no digest yet means the file was left open to be hashed while it is sent)
+            assert self.file is not None
+            h = self._h = digests.new(self.algorithm)
             try:
-                digests.hash_into(self._h, self.file.fileno(), 0, offset)  # type: ignore[union-attr]
+                digests.hash_into(h, self.file.fileno(), 0, offset)
             except OSError as exc:
                 raise LocalError(f"cannot read {self.local}: {exc.strerror}") from exc
-            if self._h.hexdigest() != reply.get("prefix_" + self._field):
+            if h.hexdigest() != reply.get("prefix_" + self._field):
                 self._h, offset = None, 0
                 data = {"op": "data", "size": self.total, "offset": 0}
         self.offset = offset
@@ -252,7 +255,8 @@ class Upload:
             chan.send_bytes(tail)
         return count
 
-    def _send_file(self, chan: Channel, data: dict, offset: int, count: int, tick) -> None:
+    def _send_file(self, chan: Channel, data: JSONObject, offset: int, count: int,
+                   tick: ProgressCallback | None) -> None:
         f = self.file
         assert f is not None
         if not self.digest:
@@ -284,7 +288,7 @@ class Upload:
             self.digest = self._h.hexdigest()
             chan.send({"op": "verify", self._field: self.digest})
 
-    def result(self, final: dict, started: float) -> TransferResult:
+    def result(self, final: PutFinalReply, started: float) -> TransferResult:
         return TransferResult(str(final.get("path") or self.remote), self.local, self.total,
                               self.total - self.offset, self.offset,
                               str(digest_in("put", final, self.session, False) or self.digest),

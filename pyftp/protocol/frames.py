@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeAlias
 
 from ..errors import ProtocolError
 
 __all__ = [
     "MAX_HEADER", "MAX_SIZE", "Header", "Data", "NEED_DATA", "FrameDecoder", "encode_frame",
-    "dump_json", "wire_mtime", "mtime_ns",
+    "dump_json", "wire_mtime", "mtime_ns", "JSONObject",
 ]
 
 #: largest header, in bytes (the value of the length prefix)
@@ -31,16 +31,22 @@ MAX_SIZE = 2**53 - 1
 
 _LENGTH = struct.Struct(">I")
 
+#: a frame header as decoded: a JSON object from the peer. Its values stay ``Any``
+#: because they are untrusted until checked (schema.validate_request on the server,
+#: schema.read_reply on the client), which is where each field gets its real type.
+JSONObject: TypeAlias = dict[str, Any]
+
 
 @dataclass(frozen=True)
 class Header:
     """A complete frame header. ``size`` payload bytes follow it on the wire."""
 
-    fields: dict
+    fields: JSONObject
 
     @property
     def size(self) -> int:
-        return self.fields.get("size", 0)
+        size: int = self.fields.get("size", 0)  # checked by _parse_header
+        return size
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def encode_frame(header: Mapping[str, Any]) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def _parse_header(body: bytes) -> dict:
+def _parse_header(body: bytes) -> JSONObject:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, overload
 
 from ..errors import BadRequestError, ProtocolError, error_for_code
-from .frames import MAX_SIZE
+from .frames import MAX_SIZE, JSONObject
+from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
 
 __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
@@ -59,7 +60,7 @@ class Command:
     payload: bool = False  # the request carries a payload (upper)
     #: ops a read-only session may not run (answered permission_denied before payload)
     writes: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _path(name: str = "path", required: bool = True) -> Field:
@@ -114,7 +115,7 @@ def _check(field_: Field, value: Any) -> bool:
     raise AssertionError(kind)
 
 
-def validate_request(fields: Mapping[str, Any]) -> tuple[Command, dict]:
+def validate_request(fields: Mapping[str, Any]) -> tuple[Command, JSONObject]:
     """Check a request header against :data:`COMMANDS`.
 
     Returns the command and the known fields (unknown fields are ignored, so newer
@@ -125,7 +126,7 @@ def validate_request(fields: Mapping[str, Any]) -> tuple[Command, dict]:
         shown = op if isinstance(op, str) and len(op) < 40 else "?"
         raise BadRequestError(f"unknown op {shown!r}; known ops: {', '.join(COMMANDS)}")
     cmd = COMMANDS[op]
-    args: dict = {}
+    args: JSONObject = {}
     for f in cmd.fields:
         if f.name not in fields or fields[f.name] is None:
             if f.required:
@@ -151,7 +152,7 @@ _DESCRIBE = {
 }
 
 
-def ok(**fields: Any) -> dict:
+def ok(**fields: Any) -> JSONObject:
     """A success reply header."""
     return {"ok": True, **fields}
 
@@ -222,7 +223,39 @@ _REPLY_ROWS = {op: tuple((f.name, f.required, _REPLY_CHECKS[f.kind]) for f in fi
                for op, fields in REPLIES.items()}
 
 
-def read_reply(op: str, header: Mapping[str, Any]) -> dict:
+# The replies a client reads field by field get their TypedDict; the others a JSONObject.
+# mypy calls each Literal overload "overlapping" the str one (a str may be "get"); that
+# is the point: a literal op picks its own, so overload-overlap is ignored on each.
+@overload
+def read_reply(op: Literal["hello"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> HelloReply: ...
+
+
+@overload
+def read_reply(op: Literal["get"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> GetReply: ...
+
+
+@overload
+def read_reply(op: Literal["get.digest"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> DigestReply: ...
+
+
+@overload
+def read_reply(op: Literal["put"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> PutReply: ...
+
+
+@overload
+def read_reply(op: Literal["put.final"],  # type: ignore[overload-overlap]
+               header: Mapping[str, Any]) -> PutFinalReply: ...
+
+
+@overload
+def read_reply(op: str, header: Mapping[str, Any]) -> JSONObject: ...
+
+
+def read_reply(op: str, header: Mapping[str, Any]) -> Any:
     """A reply to ``op`` (a key of :data:`REPLIES`) with its declared fields checked.
 
     Raises the error class of an error reply, and :class:`ProtocolError` for a reply
@@ -240,12 +273,22 @@ def read_reply(op: str, header: Mapping[str, Any]) -> dict:
     return header if type(header) is dict else dict(header)
 
 
-def digest_fields(hexdigest: str, algorithm: str | None) -> dict:
+def digest_fields(hexdigest: str, algorithm: str | None) -> dict[str, str]:
     """The fields naming a digest in a reply: ``{"sha256": H}`` in a version 1 session
     (``algorithm`` None), ``{"algorithm": A, "digest": H}`` in a negotiated one."""
     if algorithm is None:
         return {"sha256": hexdigest}
     return {"algorithm": algorithm, "digest": hexdigest}
+
+
+@overload
+def digest_in(op: str, reply: Mapping[str, Any], algorithm: str | None,
+              required: Literal[True] = True) -> str: ...
+
+
+@overload
+def digest_in(op: str, reply: Mapping[str, Any], algorithm: str | None,
+              required: bool) -> str | None: ...
 
 
 def digest_in(op: str, reply: Mapping[str, Any], algorithm: str | None,
@@ -267,7 +310,7 @@ def digest_in(op: str, reply: Mapping[str, Any], algorithm: str | None,
 
 
 def _first_bad(fields: tuple[Field, ...], header: Mapping[str, Any],
-               check) -> tuple[Field, Any] | None:
+               check: Callable[[Field, Any], bool]) -> tuple[Field, Any] | None:
     """The first declared field missing (value None) or failing ``check``."""
     for f in fields:
         value = header.get(f.name)
@@ -279,7 +322,7 @@ def _first_bad(fields: tuple[Field, ...], header: Mapping[str, Any],
     return None
 
 
-def read_subframe(name: str, header: Mapping[str, Any]) -> dict:
+def read_subframe(name: str, header: Mapping[str, Any]) -> JSONObject:
     """A ``data`` or ``verify`` frame checked against :data:`SUBFRAMES`; raises
     BadRequestError naming what is wrong."""
     if header.get("op") != name:

@@ -5,7 +5,8 @@ handler reads its checked arguments, calls storage, and sends its reply. Errors 
 raised, never answered here: the session's one ``except`` ladder turns them into replies.
 
 Import rule: errors, protocol, digests, _version (storage only through the session's
-``self.storage``). Never client, ui, shell or cli.
+``self.storage``; transport, storage and the listener for type hints only). Never
+client, ui, shell or cli.
 """
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ import os
 import tempfile
 import threading
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .. import digests
 from .._version import __version__
 from ..errors import (AuthFailedError, AuthRequiredError, BadRequestError, BusyError,
                       RemoteError, TooLargeError, TransportError, UnsupportedVersionError)
-from ..protocol import (FEATURES, NEGOTIATED_FEATURES, VERSION, digest_fields, dump_json,
-                        encode_frame, ok, wire_mtime)
+from ..protocol import (FEATURES, NEGOTIATED_FEATURES, VERSION, GetArgs, HelloArgs, JSONObject,
+                        LsArgs, MkdirArgs, MvArgs, NoArgs, PathArgs, PutArgs, digest_fields,
+                        dump_json, encode_frame, ok, wire_mtime)
+
+if TYPE_CHECKING:
+    from ..transport import Channel
+    from .listener import Account, Authenticator, Server, ServerConfig
+    from .storage import Storage
 
 __all__ = ["Handlers", "SpoolBudget"]
 
@@ -31,7 +38,7 @@ SMALL_FILE = 256 * 1024
 LISTING_INLINE = 2000
 
 
-def _spool_listing(entries: list) -> BinaryIO:
+def _spool_listing(entries: list[str] | list[JSONObject]) -> BinaryIO:
     """Write ``dump_json(entries)`` to an unlinked temporary file, a batch at a time
     (the same bytes: compact JSON of a list is its items' JSON joined by commas)."""
     spool = tempfile.TemporaryFile(prefix="pyftp-ls-")
@@ -72,10 +79,29 @@ class Handlers:
     ``chan``, ``config``, ``storage``, ``server``, ``cwd``, ``user``, ``read_only`` and
     the per-request log fields)."""
 
-    # One per op in protocol.COMMANDS (a test keeps the two in step). Each sends its
-    # reply; errors are raised and answered by the session's loop.
+    # what the session supplies (declared here for type checkers; set by Session)
+    server: Server
+    config: ServerConfig
+    storage: Storage
+    chan: Channel
+    cwd: str
+    user: str | None
+    read_only: bool
+    hello_done: bool
+    algorithm: str | None
+    peer_ip: str
+    auth_failures: int
+    interrupt: Callable[[], None]
+    _log_path: str
+    _log_bytes: int
+    _streaming: bool
+    _closing: bool
 
-    def handle_hello(self, a: dict) -> None:
+    # One per op in protocol.COMMANDS (a test keeps the two in step). Each sends its
+    # reply; errors are raised and answered by the session's loop. Each takes its op's
+    # checked arguments (protocol.ARGS names their shapes).
+
+    def handle_hello(self, a: HelloArgs) -> None:
         if self.hello_done:
             raise BadRequestError("hello was already sent on this connection")
         if a["version"] != VERSION:
@@ -106,7 +132,7 @@ class Handlers:
         self.chan.send(ok(version=VERSION, server=f"pyftp/{__version__}", features=features,
                           digest=algorithm))
 
-    def _negotiate(self, offered: list | None) -> str | None:
+    def _negotiate(self, offered: list[str] | None) -> str | None:
         """The digest this session uses: the first of the client's ``digests`` this
         server offers; None for a client that offered none (version 1)."""
         if offered is None:
@@ -120,7 +146,7 @@ class Handlers:
                                   f"here; this server has: {', '.join(have)}")
         return picked
 
-    def _login(self, auth, user: str, password: str):
+    def _login(self, auth: Authenticator, user: str, password: str) -> Account:
         """Check a login through the server-wide throttle; raise AuthFailedError."""
         throttle = self.server.throttle
         wait = throttle.reserve(self.peer_ip, user)
@@ -143,13 +169,14 @@ class Handlers:
                                   "and try again")
         raise AuthFailedError("login failed: unknown user or wrong password")
 
-    def handle_ls(self, a: dict) -> None:
+    def handle_ls(self, a: LsArgs) -> None:
         # the entries are built a few listings at a time (their memory is transient),
         # and a long listing is spooled to an unlinked temporary file and sent from
         # there: a peer that never reads then holds a file, not the server's memory
         with self.server.listing_slots:
             path = a.get("path", ".")
-            entries: list = self.storage.list_names(self.cwd, path) if a.get("names") \
+            entries: list[str] | list[JSONObject] = \
+                self.storage.list_names(self.cwd, path) if a.get("names") \
                 else self.storage.list(self.cwd, path)
             if len(entries) <= LISTING_INLINE:
                 payload = dump_json(entries)
@@ -170,7 +197,7 @@ class Handlers:
             finally:
                 budget.give(size)
 
-    def _send_spool(self, spool, size: int) -> None:
+    def _send_spool(self, spool: BinaryIO, size: int) -> None:
         spool.flush()  # sendfile reads the fd itself
         spool.seek(0)  # over TLS it falls back to reading from the file position
         self._log_bytes = size
@@ -181,37 +208,37 @@ class Handlers:
             raise TransportError(f"listing spool shrank ({sent} of {size} bytes)")
         self._streaming = False
 
-    def handle_stat(self, a: dict) -> None:
+    def handle_stat(self, a: PathArgs) -> None:
         self.chan.send(ok(entry=self.storage.stat(self.cwd, a["path"])))
 
-    def handle_cd(self, a: dict) -> None:
+    def handle_cd(self, a: PathArgs) -> None:
         self.cwd = self.storage.chdir(self.cwd, a["path"])
         self.chan.send(ok(cwd=self.cwd))
 
-    def handle_pwd(self, a: dict) -> None:
+    def handle_pwd(self, a: NoArgs) -> None:
         self.chan.send(ok(cwd=self.cwd))
 
-    def handle_mkdir(self, a: dict) -> None:
+    def handle_mkdir(self, a: MkdirArgs) -> None:
         vpath = self.storage.mkdir(self.cwd, a["path"], a.get("parents", False))
         self.chan.send(ok(path=vpath))
 
-    def handle_rm(self, a: dict) -> None:
+    def handle_rm(self, a: PathArgs) -> None:
         self.chan.send(ok(path=self.storage.rm(self.cwd, a["path"])))
 
-    def handle_rmdir(self, a: dict) -> None:
+    def handle_rmdir(self, a: PathArgs) -> None:
         self.chan.send(ok(path=self.storage.rmdir(self.cwd, a["path"])))
 
-    def handle_mv(self, a: dict) -> None:
+    def handle_mv(self, a: MvArgs) -> None:
         src, dst = self.storage.mv(self.cwd, a["src"], a["dst"], a.get("overwrite", False))
         self._log_path = f"{src} -> {dst}"
         self.chan.send(ok(src=src, dst=dst))
 
-    def handle_hash(self, a: dict) -> None:
+    def handle_hash(self, a: PathArgs) -> None:
         digest, total, vpath = self.storage.hash(self.cwd, a["path"], self.algorithm or "sha256")
         self._log_path = vpath
         self.chan.send(ok(**digest_fields(digest, self.algorithm), total=total, path=vpath))
 
-    def handle_upper(self, a: dict) -> None:
+    def handle_upper(self, a: NoArgs) -> None:
         size = self.chan.decoder.payload_left
         if size > self.config.max_upper:
             raise TooLargeError(f"too large: upper takes at most {self.config.max_upper} bytes")
@@ -225,11 +252,11 @@ class Handlers:
         self._log_bytes = len(out)
         self.chan.send(ok(), out)
 
-    def handle_quit(self, a: dict) -> None:
+    def handle_quit(self, a: NoArgs) -> None:
         self.chan.send(ok())
         self._closing = True
 
-    def handle_get(self, a: dict) -> None:
+    def handle_get(self, a: GetArgs) -> None:
         f, st, vpath = self.storage.open_read(self.cwd, a["path"])
         self._log_path = vpath
         with f:
@@ -269,7 +296,7 @@ class Handlers:
                                   "(64 lower-case hex digits) right after the data")
         return digest
 
-    def _send_range(self, f, reply: dict, offset: int, count: int) -> None:
+    def _send_range(self, f: BinaryIO, reply: JSONObject, offset: int, count: int) -> None:
         """A ranged get: the bytes, then the digest of exactly those bytes (hashed from
         disk on a second thread while ``sendfile`` sends them, for a large range)."""
         h = digests.new(self.algorithm or "sha256")
@@ -291,7 +318,8 @@ class Handlers:
             raise TransportError("file shrank while being hashed")
         self.chan.send(ok(**digest_fields(h.hexdigest(), self.algorithm)))
 
-    def _send_small(self, f, st, reply: dict, offset: int, vpath: str) -> None:
+    def _send_small(self, f: BinaryIO, st: os.stat_result, reply: JSONObject, offset: int,
+                    vpath: str) -> None:
         """Reply, bytes and digest frame in one write: one syscall per small get."""
         data = os.pread(f.fileno(), st.st_size, 0)
         if len(data) != st.st_size:
@@ -305,7 +333,7 @@ class Handlers:
         self.chan.send_bytes(encode_frame(reply) + data[offset:]
                              + encode_frame(ok(**digest_fields(digest, self.algorithm))))
 
-    def _stream(self, f, reply: dict, offset: int, count: int) -> None:
+    def _stream(self, f: BinaryIO, reply: JSONObject, offset: int, count: int) -> None:
         """The reply header, then ``count`` bytes of ``f`` from ``offset`` by sendfile
         (an error now can only cut the connection: the payload has begun)."""
         self._streaming = True
@@ -315,18 +343,20 @@ class Handlers:
             raise TransportError(f"file shrank while being sent ({sent} of {count} bytes)")
         self._streaming = False
 
-    def _send_large(self, f, st, reply: dict, offset: int, count: int) -> None:
+    def _send_large(self, f: BinaryIO, st: os.stat_result, reply: JSONObject, offset: int,
+                    count: int) -> None:
         """sendfile the bytes while another thread hashes the whole file from disk."""
         algorithm = self.algorithm or "sha256"
         digest = self.storage.digests.get(st, algorithm)
-        result: dict = {}
+        hashed: list[str] = []
+        failed: list[BaseException] = []
         hasher = None
         if digest is None:
             def work() -> None:
                 try:
-                    result["digest"] = self.storage.digest(f, st, algorithm)
+                    hashed.append(self.storage.digest(f, st, algorithm))
                 except BaseException as exc:  # reported in the digest frame
-                    result["error"] = exc
+                    failed.append(exc)
             hasher = threading.Thread(target=work, name="pyftp-hash", daemon=True)
             hasher.start()
         try:
@@ -334,16 +364,16 @@ class Handlers:
         finally:
             if hasher is not None:
                 hasher.join()
-        if hasher is not None:
-            if "error" in result:
-                self.server.log.error("hashing failed: %r", result["error"])
+        if digest is None:  # hashed on the thread above
+            if failed:
+                self.server.log.error("hashing failed: %r", failed[0])
                 self.chan.send({"ok": False, "error": "internal",
                                 "message": "the server could not hash the file; retry"})
                 return
-            digest = result["digest"]
+            digest = hashed[0]
         self.chan.send(ok(**digest_fields(digest, self.algorithm)))
 
-    def handle_put(self, a: dict) -> None:
+    def handle_put(self, a: PutArgs) -> None:
         cfg = self.config
         # trailer (feature sha256_trailer): the client hashes while it sends and puts
         # the digest in a "verify" frame after the data, instead of reading the whole
@@ -356,7 +386,8 @@ class Handlers:
         if trailer and a.get(name) is not None:
             raise BadRequestError(f"put: give either {name} or trailer, not both")
         up = self.storage.begin_upload(
-            self.cwd, a["path"], a["total"], a.get(name),
+            self.cwd, a["path"], a["total"],
+            a.get("sha256") if self.algorithm is None else a.get("digest"),
             overwrite=a.get("overwrite", False), resume=a.get("resume", True),
             mtime=a.get("mtime"), owner=self.interrupt, trailer=trailer, token=a.get("token"),
             algorithm=self.algorithm or "sha256")
@@ -379,7 +410,7 @@ class Handlers:
                     f"op={str(fields.get('op'))[:20]!r} size={fields.get('size', 0)}")
             failure: list[RemoteError] = []
 
-            def sink(chunk) -> None:
+            def sink(chunk: bytes | memoryview) -> None:
                 if not failure:
                     try:
                         up.write(chunk, hashed=True)

@@ -18,11 +18,11 @@ import socket
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (AuthRequiredError, PermissionDeniedError, ProtocolError, RemoteError,
                       TransportError)
-from ..protocol import encode_frame, validate_request
+from ..protocol import JSONObject, encode_frame, validate_request
 from ..transport import Channel
 from .handlers import Handlers
 
@@ -35,7 +35,7 @@ __all__ = ["Session", "fit_reply"]
 DRAIN_LIMIT = 4 * 1024 * 1024
 
 
-def fit_reply(reply: dict) -> dict:
+def fit_reply(reply: JSONObject) -> JSONObject:
     """``reply`` with its message shortened (head ... tail) so the header fits a frame.
 
     An error message names the path it is about, and a long cwd plus a long name (JSON
@@ -49,7 +49,7 @@ def fit_reply(reply: dict) -> dict:
         pass
     message = str(reply.get("message", ""))
 
-    def shortened(k: int) -> dict:
+    def shortened(k: int) -> JSONObject:
         return {**reply, "message": f"{message[:k]} ... {message[-k:]} (message shortened)"}
     lo, hi = 0, len(message) // 2  # the largest k whose reply fits, by bisection
     while lo < hi:
@@ -102,7 +102,7 @@ def _printable(text: str, limit: int) -> str:
     return out if len(out) <= limit else out[:limit] + "..."
 
 
-def _fmt_peer(addr) -> str:
+def _fmt_peer(addr: tuple[Any, ...]) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -110,7 +110,7 @@ def _fmt_peer(addr) -> str:
 class Session(Handlers):
     """One client connection, served by its own thread."""
 
-    def __init__(self, server: Server, sock: socket.socket, addr) -> None:
+    def __init__(self, server: Server, sock: socket.socket, addr: tuple[Any, ...]) -> None:
         self.server = server
         self.config = server.config
         self.storage = server.storage
@@ -197,11 +197,13 @@ class Session(Handlers):
             self.busy = True
             started = time.perf_counter()
             self._log_path, self._log_bytes = "", 0
-            op = fields.get("op") if isinstance(fields.get("op"), str) else "?"
+            named = fields.get("op")
+            op = named if isinstance(named, str) else "?"
             outcome = "ok"
             try:
                 cmd, args = validate_request(fields)
-                self._log_path = args.get("path", args.get("src", ""))
+                # checked: a path or src present is a non-empty string
+                self._log_path = args.get("path") or args.get("src") or ""
                 if cmd.name != "hello" and not self.hello_done:
                     raise AuthRequiredError("send hello first: no command is accepted before it")
                 if cmd.writes and self.read_only:
@@ -223,7 +225,7 @@ class Session(Handlers):
             if self._closing:
                 return
 
-    def _next_request(self) -> dict | None:
+    def _next_request(self) -> JSONObject | None:
         """The next request header; None when the peer closed or the login time is up."""
         cfg = self.config
         if self.hello_done:
@@ -249,7 +251,7 @@ class Session(Handlers):
                              _printable(self._log_path or "-", 300), outcome,
                              self._log_bytes, ms)
 
-    def _best_effort(self, reply: dict) -> None:
+    def _best_effort(self, reply: JSONObject) -> None:
         if self._streaming:
             return
         try:

@@ -8,10 +8,14 @@ never imported here.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from .lite import Line, Rows, Stack
 from .text import format_mtime, human_size, safe_name
+
+if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
+    from rich.columns import Columns
+    from rich.console import Console, ConsoleOptions, RenderResult
 
 
 class EntryLike(Protocol):
@@ -33,7 +37,7 @@ class Trimmed:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    def __rich_console__(self, console, options):
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.segment import Segment
         for line in console.render_lines(self.inner, options, pad=False):
             while line and not line[-1].control and not line[-1].text.rstrip(" "):
@@ -61,12 +65,13 @@ class _Names:
     def plain_lines(self) -> list[str]:
         return [n.plain for n in self.names]
 
-    def __rich__(self):
+    def __rich__(self) -> Columns:
         from rich.columns import Columns
         return Columns([n.__rich__() for n in self.names], padding=(0, 2))
 
 
-def listing(entries: Iterable[EntryLike], *, long: bool = False, plain: bool = False):
+def listing(entries: Iterable[EntryLike], *, long: bool = False,
+            plain: bool = False) -> Line | Stack | _Names:
     """Render a directory listing.
 
     Short form: names in columns (one per line when ``plain``, i.e. not a terminal,

@@ -15,7 +15,22 @@ these.
 from __future__ import annotations
 
 import unicodedata
-from typing import IO, Any, Sequence
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Sequence
+
+if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
+    from rich.console import Console, Group
+    from rich.text import Text
+
+    from .listing import Trimmed
+
+#: how a :class:`Rows` column lines up its cells
+Justify = Literal["left", "right"]
+
+
+class Plain(Protocol):
+    """A renderable of this package that knows its plain text."""
+
+    def plain_lines(self) -> list[str]: ...
 
 
 def cell_width(text: str) -> int:
@@ -41,7 +56,7 @@ class Line:
         self.parts: list[tuple[str, str | None]] = [(text, None)] if text else []
         self.style = style
 
-    def append(self, text: str, style: str | None = None) -> "Line":
+    def append(self, text: str, style: str | None = None) -> Line:
         self.parts.append((text, style))
         return self
 
@@ -58,7 +73,7 @@ class Line:
     def __str__(self) -> str:
         return self.plain
 
-    def __rich__(self):
+    def __rich__(self) -> Text:
         from rich.text import Text
         text = Text(style=self.style or "")
         for part, style in self.parts:
@@ -74,7 +89,7 @@ class Rows:
     ``right``. Drawn plainly, trailing blanks are trimmed from every line.
     """
 
-    def __init__(self, columns: Sequence[tuple[str, str, str | None]], *,
+    def __init__(self, columns: Sequence[tuple[str, Justify, str | None]], *,
                  show_header: bool = False, header_style: str | None = None) -> None:
         self.columns = list(columns)
         self.show_header = show_header
@@ -101,7 +116,7 @@ class Rows:
             out.append("  ".join(cells).rstrip(" "))
         return out
 
-    def __rich__(self):
+    def __rich__(self) -> Trimmed:
         from rich.table import Table
         from .listing import Trimmed
         table = Table(box=None, pad_edge=False, show_header=self.show_header,
@@ -127,12 +142,12 @@ class Stack:
             out.extend(plain_lines(item))
         return out
 
-    def __rich__(self):
+    def __rich__(self) -> Group:
         from rich.console import Group
         return Group(*self.items)
 
 
-def plain_lines(obj: Any) -> list[str]:
+def plain_lines(obj: str | Plain) -> list[str]:
     """The plain text of one of this module's renderables, or a str, as lines."""
     if isinstance(obj, str):
         return obj.split("\n")
@@ -152,7 +167,7 @@ class PlainConsole:
     def __init__(self, file: IO[str], *, width: int = 100_000) -> None:
         self.file = file
         self.width = width
-        self._rich = None
+        self._rich: Console | None = None
 
     def print(self, *objects: Any, end: str = "\n", **_options: Any) -> None:
         for obj in objects:
@@ -162,7 +177,7 @@ class PlainConsole:
                 self.fallback().print(obj, end=end, **_options)
         self.file.flush()
 
-    def fallback(self):
+    def fallback(self) -> Console:
         """The rich console behind this one, for what only rich can draw."""
         if self._rich is None:
             from rich.console import Console

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
-from typing import IO, TYPE_CHECKING, Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress, Task, TaskID
+
+    from ..sync import JobProgress
 
 from .text import honest_rate, human_duration, human_size, safe_name
 
@@ -27,6 +31,21 @@ from .text import honest_rate, human_duration, human_size, safe_name
 PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
 
 ProgressCallback = Callable[[int, int], object]
+
+
+class _Bar(Protocol):
+    """What is used of a tqdm bar (tqdm ships no type hints: its Any stops here)."""
+
+    total: int | None
+    n: int
+
+    def update(self, n: int) -> object: ...
+
+    def set_description_str(self, desc: str, refresh: bool = True) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def _noop(done: int, total: int) -> None:
@@ -86,13 +105,13 @@ class RichReporter(Reporter):
         self.console = console
         self.max_rate = max_rate
         self.transient = transient
-        self._progress = None
-        self._overall = None  # TaskID of the job bar
+        self._progress: Progress | None = None
+        self._overall: TaskID | None = None  # the job bar
         self._job_done = 0  # bytes of files already finished within the job
         self._job_files = (0, 0)  # (finished, planned)
         self._job_label = ""
 
-    def _make(self):
+    def _make(self) -> Progress:
         from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn,
                                    TextColumn, TimeRemainingColumn)
         from rich.text import Text
@@ -102,7 +121,7 @@ class RichReporter(Reporter):
         class SpeedColumn(ProgressColumn):
             """Speed in the same binary units as the sizes beside it (MiB/s)."""
 
-            def render(self, task) -> Text:
+            def render(self, task: Task) -> Text:
                 speed = honest_rate(task.finished_speed or task.speed, max_rate)
                 return Text("?" if speed is None else f"{human_size(speed)}/s",
                             style="progress.data.speed")
@@ -116,7 +135,7 @@ class RichReporter(Reporter):
             refresh_per_second=8)
 
     @contextmanager
-    def _session(self):
+    def _session(self) -> Iterator[Progress]:
         if self._progress is not None:
             yield self._progress
             return
@@ -145,11 +164,12 @@ class RichReporter(Reporter):
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
         with self._session() as progress:
             self._job_label, self._job_done, self._job_files = label, 0, (0, files)
-            self._overall = progress.add_task("", total=total, label=self._overall_label())
+            overall = self._overall = progress.add_task("", total=total,
+                                                        label=self._overall_label())
             try:
                 yield
             finally:
-                progress.remove_task(self._overall)
+                progress.remove_task(overall)
                 self._overall = None
 
     def _overall_label(self) -> str:
@@ -200,23 +220,24 @@ class TqdmReporter(Reporter):
     def __init__(self, stream: IO[str], *, max_rate: float | None = None) -> None:
         self.stream = stream
         self.max_rate = max_rate
-        self._overall = None
+        self._overall: _Bar | None = None
         self._job_label = ""
 
-    def _bar(self, label: str, total: int | None, initial: int, position: int, leave: bool):
+    def _bar(self, label: str, total: int | None, initial: int, position: int,
+             leave: bool) -> _Bar:
         from tqdm import tqdm
         max_rate = self.max_rate
 
-        class Bar(tqdm):
+        class Bar(tqdm):  # type: ignore[misc]  # tqdm is untyped
             # no monitor thread: it outlives the bar and fights Ctrl-C; the bar is
             # redrawn on every update anyway
             monitor_interval = 0
 
             @property
-            def format_dict(self):
+            def format_dict(self) -> dict[str, Any]:
                 # tqdm formats a rate in decimal units whatever unit_divisor says: the
                 # sizes and the speed are written here, in the shell's binary units
-                d = super().format_dict
+                d: dict[str, Any] = super().format_dict
                 rate = d.get("rate")
                 if rate is None and d.get("elapsed"):
                     rate = (d["n"] - (d.get("initial") or 0)) / d["elapsed"]
@@ -224,10 +245,11 @@ class TqdmReporter(Reporter):
                 d["sizes"] = f"{human_size(d['n'])}/{human_size(d['total'])}"
                 d["speed"] = "?" if rate is None else f"{human_size(rate)}/s"
                 return d
-        return Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
+        bar: _Bar = Bar(total=total, initial=initial, desc=label, unit="B", unit_scale=True,
                    unit_divisor=1024, file=self.stream, leave=leave, position=position,
                    dynamic_ncols=True, mininterval=0.2,
                    bar_format="{l_bar}{bar}| {sizes} [{elapsed}<{remaining}, {speed}]")
+        return bar
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -241,11 +263,11 @@ class TqdmReporter(Reporter):
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
         self._job_label = label
-        self._overall = self._bar(f"{label} ({files} files)", total, 0, 0, False)
+        overall = self._overall = self._bar(f"{label} ({files} files)", total, 0, 0, False)
         try:
             yield
         finally:
-            self._overall.close()
+            overall.close()
             self._overall = None
 
     def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
@@ -260,7 +282,7 @@ class TqdmReporter(Reporter):
 
     @contextmanager
     def transfer(self, label: str, total: int | None = None) -> Iterator[ProgressCallback]:
-        bar = None
+        bar: _Bar | None = None
         last = 0
         position = 1 if self._overall is not None else 0
 
@@ -295,7 +317,7 @@ class LinesReporter(Reporter):
         self.max_rate = max_rate
         self.interval = interval
         self.clock = clock
-        self._job: list | None = None  # [label, files_done, files, bytes_done, total]
+        self._job: _JobLine | None = None
         self._job_print = 0.0  # when the last line was written during a job
 
     def _write(self, line: str) -> None:
@@ -304,7 +326,7 @@ class LinesReporter(Reporter):
 
     @contextmanager
     def job(self, label: str, files: int, total: int | None) -> Iterator[None]:
-        self._job = [label, 0, files, 0, total]
+        self._job = _JobLine(label, 0, files, 0, total)
         self._job_print = self.clock()
         try:
             yield
@@ -314,13 +336,14 @@ class LinesReporter(Reporter):
     def job_update(self, files_done: int, files: int, done: int, total: int | None) -> None:
         if self._job is None:
             return
-        self._job[1:] = [files_done, files, done, total]
+        job = self._job
+        job.files_done, job.files, job.bytes_done, job.total = files_done, files, done, total
         # many small files never make a transfer line of their own: the job speaks
         # for them, at the same pace
         now = self.clock()
         if now - self._job_print >= self.interval:
             self._job_print = now
-            line = f"{self._job[0]}: {files_done}/{files} files, {human_size(done)}"
+            line = f"{job.label}: {files_done}/{files} files, {human_size(done)}"
             if total:
                 line += f" / {human_size(total)} ({100 * min(done, total) // total}%)"
             self._write(line)
@@ -350,16 +373,27 @@ class LinesReporter(Reporter):
             if rate > 0 and total_ is not None and total_ > done:
                 parts.append(f"ETA {human_duration((total_ - done) / rate)}")
             if self._job is not None:
-                jl, fdone, files, bdone, jtotal = self._job
-                parts.append(f"{jl} {fdone}/{files} files")
+                job = self._job
+                parts.append(f"{job.label} {job.files_done}/{job.files} files")
                 self._job_print = now
             self._write(", ".join(parts))
         try:
             yield on_progress
         finally:
             if self._job is not None:
-                self._job[1] += 1
-                self._job[3] += last
+                self._job.files_done += 1
+                self._job.bytes_done += last
+
+
+@dataclass
+class _JobLine:
+    """The figures of the running job, as :class:`LinesReporter` writes them."""
+
+    label: str
+    files_done: int
+    files: int
+    bytes_done: int
+    total: int | None
 
 
 class JobDisplay:
@@ -385,11 +419,11 @@ class JobDisplay:
         self._file_cb: ProgressCallback = _noop
         self._file_name: str | None = None
         self._opened = False
-        self._last = None  # the previous JobProgress
+        self._last: JobProgress | None = None  # the previous report
         self._base = (0, 0)  # files and bytes of earlier, finished parts
         self._finished = 0  # bytes of the files finished in the current part
 
-    def on_job(self, p) -> None:
+    def on_job(self, p: JobProgress) -> None:
         """``sync``'s ``on_job(JobProgress)``: a file started or ended."""
         last = self._last
         if last is not None and (p.files_total != last.files_total

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 
-from typing import Any
+from typing import Any, overload
 
 from ..digests import label
 from ..errors import PyftpError, RemoteError
@@ -128,6 +128,14 @@ def print_error(console: Any, text: str, *, prefix: str = "") -> None:
 
 
 # --------------------------------------------------------------------------- listings
+
+
+@overload
+def honest_rate(rate: float, max_rate: float | None) -> float: ...
+
+
+@overload
+def honest_rate(rate: float | None, max_rate: float | None) -> float | None: ...
 
 
 def honest_rate(rate: float | None, max_rate: float | None) -> float | None:
