@@ -274,3 +274,82 @@ def test_open_without_a_terminal_to_ask_on_says_open_u(make_server, local):
     h = make_shell(None, local, interactive=True)
     outcome, text = h.run(f"open {host}:{port}")
     assert not outcome.ok and f"wants a login: open -u USER {host}:{port}" in text
+
+
+# ------------------------------------------------------------------ help names everything
+def _words(text: str) -> set[str]:
+    import re
+    return set(re.findall(r"(?<![\w-])(![A-Z]+|[a-z]+)", text))
+
+
+def test_every_shell_command_is_in_help_the_readme_table_and_pyftp_help(local):
+    import re
+    from pathlib import Path
+
+    from pyftp.shell import SHELL_COMMANDS
+    names = {"!COMMAND" if n == "!" else n for n in SHELL_COMMANDS}
+    h = make_shell(None, local)
+    listed = {line.split()[0] for line in h.ok("help").splitlines() if line.strip()}
+    assert names <= listed, names - listed
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## The shell", 1)[1].split("Coming from sftp", 1)[0]
+    in_table = {m for cell in re.findall(r"^\| (.*?) \|", table, re.M)
+                for m in re.findall(r"`(!?[A-Za-z]+)", cell)}
+    assert names <= in_table, names - in_table
+    r = pyftp("--help", cwd=local)
+    assert r.returncode == 0
+    section = r.stdout.split("shell commands", 1)[1].split("exit codes:", 1)[0]
+    assert names <= _words(section), names - _words(section)
+    for alias in ("exit", "bye"):
+        assert alias in section and alias in h.ok("help quit")
+
+
+def test_help_names_the_flags_people_type(local):
+    h = make_shell(None, local)
+    assert "ls [-1ahlrtS]" in h.ok("help")
+    for command, flags in {"get": ("-r", "--checksum", "-p, -a", "--no-resume"),
+                           "put": ("-r", "-f", "-p, -a"), "rm": ("-r", "-f"),
+                           "df": ("-h",), "ls": ("-1", "-a", "-h", "-t", "-S", "-r")}.items():
+        text = h.ok(f"help {command}")
+        for flag in flags:
+            assert f"  {flag} " in text, (command, flag)
+    assert "cd [PATH|-]" in h.ok("help cd")
+    assert "[USER@]HOST[:PORT][/PATH]" in h.ok("help open")
+
+
+# ------------------------------------------------------------------ the hello deadline
+def test_hello_timeout_gives_up_on_a_peer_that_never_speaks(local):
+    import socket
+
+    # the kernel completes the handshake from the backlog: accepted, and silent forever
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    host, port = silent.getsockname()
+    try:
+        r = pyftp("--hello-timeout", "0.5", f"{host}:{port}", "-c", "pwd", cwd=local)
+    finally:
+        silent.close()
+    assert r.returncode == 4, r.stderr
+    assert f"{host}:{port} did not answer the hello within 0.5 s" in r.stderr
+    assert "--tls" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_hello_timeout_refuses_what_is_not_a_duration(local, value):
+    r = pyftp(f"--hello-timeout={value}", "127.0.0.1", "-c", "pwd", cwd=local)
+    assert r.returncode == 2 and "--hello-timeout" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hello_timeout_default_is_the_clients():
+    from pyftp.cli.client import client_parser
+    from pyftp.client.connection import DEFAULT_HELLO_TIMEOUT
+    assert client_parser().parse_args(["h"]).hello_timeout == DEFAULT_HELLO_TIMEOUT
+    assert client_parser().parse_args(["--hello-timeout", "2m", "h"]).hello_timeout == 120
+
+
+def test_cli_df(server, local):
+    host, port = server.address
+    r = pyftp(f"{host}:{port}", "-c", "df -h", cwd=local)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["Size", "Used", "Avail", "Use%"]

@@ -26,7 +26,22 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
-CLIENT_EPILOG = CLIENT_EXIT_CODES + """
+#: kept in step with the shell's table by a test (importing the shell here would slow
+#: down pyftp --version)
+CLIENT_COMMANDS = """\
+shell commands (for -c, -b and the prompt; 'help COMMAND' there explains one):
+  remote   ls [-1ahlrtS], cd [PATH|-], pwd, mkdir [-p], rm [-rf], rmdir, mv [-f],
+           stat, hash, df [-h], upper
+  local    lls [-l], lcd, lpwd, lmkdir [-p], lrm, !COMMAND
+  transfer get [-r] [--checksum] [-p -a], put [-r] [-f] [-p -a], reget, reput,
+           cat, get FILE -, mget [-r], mput [-r] [-f], mirror [-R] [--delete]
+           [--checksum] [--dry-run]; wildcards (*, ?, [...]) in get, put, ls, rm,
+           hash, stat, cat
+  session  open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH], close, help,
+           quit (also exit, bye, Ctrl-D); ';' separates commands, '#' comments
+"""
+
+CLIENT_EPILOG = CLIENT_COMMANDS + "\n" + CLIENT_EXIT_CODES + """
 environment:
   PYFTP_HOST, PYFTP_PORT, PYFTP_USER   defaults for HOST, PORT and --user
   PYFTP_PASSWORD                       the password for --user (else you are asked)
@@ -75,6 +90,10 @@ def client_parser() -> argparse.ArgumentParser:
                      help="the server's port (default 6971, or the one in the address)")
     net.add_argument("--timeout", type=above_zero(parse_duration), default=30.0,
                      metavar="S", help="give up on a silent server after S seconds (default 30)")
+    net.add_argument("--hello-timeout", type=above_zero(parse_duration), default=5.0,
+                     metavar="S", help="give up when the peer has not answered the greeting "
+                                       "within S seconds (default 5, at most --timeout): "
+                                       "it is not a pyftp server, or a TLS one (exit 4)")
     net.add_argument("--limit-rate", type=above_zero(parse_size), metavar="RATE",
                      help="at most RATE bytes per second, e.g. 500K or 10M (as in curl)")
     net.add_argument("--tls", action="store_true", help="connect with TLS")
@@ -86,7 +105,8 @@ def client_parser() -> argparse.ArgumentParser:
     xfer.add_argument("--retries", type=whole_number(0), default=3, metavar="N",
                       help="when the connection drops during get, put, get -r, put -r, "
                            "mget, mput or mirror, reconnect and continue up to N times, "
-                           "waiting 0.5 s, 1 s, 2 s, ... in between (default 3; 0: never)")
+                           "waiting 5 s, 25 s, then 30 s each time: about a minute in all "
+                           "by default, as lftp is patient (default 3; 0: never)")
     xfer.add_argument("--no-resume", action="store_true",
                       help="do not continue partial files left by an interrupted transfer: "
                            "start every file from zero (also per command: get --no-resume)")
@@ -264,6 +284,7 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
 
     def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
         return Client(host, port, user=user, password=password, timeout=args.timeout,
+                      hello_timeout=args.hello_timeout,
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
                       insecure=args.insecure, resume_tokens=token_file, digest=args.digest)
 

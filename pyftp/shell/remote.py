@@ -228,6 +228,24 @@ class RemoteMixin:
             results.append({"path": self._abs(p), **digest_json(digest, c.algorithm)})
         return results[0] if len(results) == 1 else {"files": results}
 
+    def do_df(self, arg: str) -> dict:
+        """df [-h]: size, used and free space of the server's share."""
+        a = self._args("df", arg)
+        c = self._require_client()
+        usage = c.df()  # an older server or a bucket: RemoteError "unsupported: ..."
+        human = "-h" in a.opts
+        table = Rows([("Size" if human else "1K-blocks", "right", None),
+                      ("Used", "right", None), ("Avail", "right", None),
+                      ("Use%", "right", None)], show_header=True, header_style="bold")
+        cells = [human_size(n) if human else str(n // 1024)
+                 for n in (usage.total, usage.used, usage.free)]
+        # as df rounds: the share of the space a writer can reach that is in use
+        reachable = usage.used + usage.free
+        percent = -(-usage.used * 100 // reachable) if reachable else 0
+        table.add_row(*cells, f"{percent}%")
+        self._print(table)
+        return {"total": usage.total, "used": usage.used, "free": usage.free}
+
     def do_upper(self, arg: str) -> dict:
         """upper TEXT: the server's upper-case echo."""
         try:

@@ -101,6 +101,13 @@ def _lstat(place: Place, vpath: str) -> os.stat_result:
         raise _os_error(exc, vpath) from exc
 
 
+def _disk_usage(path: str) -> tuple[int, int]:
+    """(total, free) bytes of the file system holding ``path``; free is what an
+    unprivileged writer may still use (df's Avail)."""
+    vfs = os.statvfs(path)
+    return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+
+
 class Storage:
     """The served folder. All methods take the session's cwd and a client path."""
 
@@ -498,6 +505,9 @@ class Storage:
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
+
+    def disk_usage(self) -> tuple[int, int] | None:  # (total, free) bytes, as df says
+        return _disk_usage(self.root)
 
 
 def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
