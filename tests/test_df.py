@@ -65,7 +65,7 @@ def test_client_df(server, root):
         usage = c.df()
     vfs = os.statvfs(root)
     assert usage.total == vfs.f_blocks * vfs.f_frsize
-    assert usage.used == usage.total - usage.free and 0 <= usage.free <= usage.total
+    assert 0 <= usage.free <= usage.total
     assert tuple(usage) == (usage.total, usage.free)
 
 
@@ -93,14 +93,14 @@ def test_shell_df_in_blocks_and_human(server, root, tmp_path):
     sh = make_shell(server, tmp_path)
     fields, text = sh.ok_fields("df")
     header, row = text.splitlines()
-    assert header.split() == ["1K-blocks", "Used", "Avail", "Use%"]
-    blocks, used, avail, percent = row.split()
-    assert int(blocks) == fields["total"] // 1024 and int(avail) == fields["free"] // 1024
-    assert percent.endswith("%") and 0 <= int(percent[:-1]) <= 100
-    assert fields["used"] == fields["total"] - fields["free"]
+    assert header.split() == ["1K-blocks", "Avail"]
+    blocks, avail = row.split()
+    vfs = os.statvfs(root)
+    assert int(blocks) == vfs.f_blocks * vfs.f_frsize // 1024 == fields["total"] // 1024
+    assert int(avail) == fields["free"] // 1024
     text = sh.ok("df -h")
-    assert text.splitlines()[0].split() == ["Size", "Used", "Avail", "Use%"]
-    assert "iB" in text.splitlines()[1]
+    assert text.splitlines()[0].split() == ["Size", "Avail"]
+    assert text.splitlines()[1].count("iB") == 2
     outcome, text = sh.run("df -x")
     assert not outcome.ok and "-x not recognized" in text and "usage: df [-h]" in text
 
@@ -130,4 +130,4 @@ def test_shell_df_json(server, tmp_path):
     shell.close()
     obj = json.loads(out.getvalue().splitlines()[-1])
     assert obj["command"] == "df" and obj["ok"] is True
-    assert obj["used"] + obj["free"] == obj["total"]
+    assert set(obj) == {"command", "ok", "total", "free"} and obj["free"] <= obj["total"]

@@ -34,14 +34,12 @@ __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "DiskUsage"]
 
 
 class DiskUsage(NamedTuple):
-    """What :meth:`Client.df` answers: bytes of the share's file system."""
+    """What :meth:`Client.df` answers: bytes of the share's file system. ``free`` is
+    what the server may still write (space reserved for root is not in it, so
+    ``total - free`` is more than what files take)."""
 
     total: int
     free: int
-
-    @property
-    def used(self) -> int:
-        return max(0, self.total - self.free)
 
 
 class Client(Batches):

@@ -194,8 +194,8 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  1, None, "", ("remote",), repeat=True, globs=True),
     ShellCommand("hash", "hash PATH|PATTERN...", "SHA-256 of remote files, computed by the "
                  "server", 1, None, "", ("remote",), repeat=True, globs=True),
-    ShellCommand("df", "df [-h]", "size, used and free space of the server's share (in "
-                 "1 KiB blocks; -h: KiB, MiB, GiB)", 0, 0, "h",
+    ShellCommand("df", "df [-h]", "size and free space of the server's share (in 1 KiB "
+                 "blocks; -h: KiB, MiB, GiB)", 0, 0, "h",
                  options=(("-h", "human-readable sizes (binary units)"),)),
     ShellCommand("upper", "upper TEXT", "the server's upper-case echo of TEXT", 1, None),
     ShellCommand("help", "help [COMMAND]", "list the commands, or explain one", 0, 1, "",

@@ -234,17 +234,13 @@ class RemoteMixin:
         c = self._require_client()
         usage = c.df()  # an older server or a bucket: RemoteError "unsupported: ..."
         human = "-h" in a.opts
+        # no Used column: the wire says only total and free (what the server may still
+        # write), and their difference also counts the space reserved for root
         table = Rows([("Size" if human else "1K-blocks", "right", None),
-                      ("Used", "right", None), ("Avail", "right", None),
-                      ("Use%", "right", None)], show_header=True, header_style="bold")
-        cells = [human_size(n) if human else str(n // 1024)
-                 for n in (usage.total, usage.used, usage.free)]
-        # as df rounds: the share of the space a writer can reach that is in use
-        reachable = usage.used + usage.free
-        percent = -(-usage.used * 100 // reachable) if reachable else 0
-        table.add_row(*cells, f"{percent}%")
+                      ("Avail", "right", None)], show_header=True, header_style="bold")
+        table.add_row(*(human_size(n) if human else str(n // 1024) for n in usage))
         self._print(table)
-        return {"total": usage.total, "used": usage.used, "free": usage.free}
+        return {"total": usage.total, "free": usage.free}
 
     def do_upper(self, arg: str) -> dict:
         """upper TEXT: the server's upper-case echo."""
