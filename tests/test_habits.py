@@ -202,8 +202,14 @@ def test_open_starts_in_the_path_and_takes_p(server, root, local):
     try:
         h.ok(f"open pyftp://{host}:{port}/in/box")
         assert h.shell.cwd == "/in/box"
+        h.ok("cd /")
         h.ok(f"open -p {port} {host}/in")
         assert h.shell.cwd == "/in"
+        # cd - leads back to where the server started the session, never to a folder
+        # of the connection before
+        assert h.ok("cd -").strip() == "/" and h.ok("cd -").strip() == "/in"
+        h.ok(f"open {host}:{port}")
+        assert "no previous folder" in h.run("cd -")[1]
         outcome, text = h.run(f"open -p 0 {host}")
         assert isinstance(outcome.error, UsageError) and "bad port" in text
     finally:
@@ -353,3 +359,32 @@ def test_cli_df(server, local):
     r = pyftp(f"{host}:{port}", "-c", "df -h", cwd=local)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].split() == ["Size", "Avail"]
+
+
+def test_get_to_a_terminal_draws_no_bar_over_the_bytes(server, root, local):
+    import io
+    import pty
+    (root / "f.txt").write_bytes(b"text 1\n")
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "wb", buffering=0, closefd=False) as tty:
+            for out, bars in ((tty, False), (io.BytesIO(), True)):
+                progress = io.StringIO()
+                h = make_shell(server, local, progress="tqdm", progress_stream=progress,
+                               binary_out=out)
+                h.ok("get f.txt -")
+                h.shell.close()
+                assert ("f.txt" in progress.getvalue()) is bars, progress.getvalue()
+        assert os.read(master, 100).replace(b"\r\n", b"\n") == b"text 1\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_pattern_job_is_named_by_the_command_typed(sh, root, local):
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(name)
+        (local / f"l{name}").write_text(name)
+    assert sh.ok("get *.txt").splitlines()[-1].startswith("get: sent 2 files")
+    assert sh.ok("put l*.txt").splitlines()[-1].startswith("put: sent 2 files")
+    assert sh.ok("mget *.txt").splitlines()[-1].startswith("mget: sent")

@@ -46,14 +46,17 @@ class JobsMixin:
 
     def _finish_job(self, name: str, report: sync.SyncReport, seconds: float, *,
                     src: Callable[[str], str], dst: Callable[[str], str],
-                    patterns: dict[str, str] | None = None, force_verb: str = "") -> dict:
+                    patterns: dict[str, str] | None = None, force_verb: str = "",
+                    typed: str = "") -> dict:
         """Print what a job did (files, deletions, skips, errors, the summary line) and
         return its JSON fields, or raise :class:`JobError` when a step failed.
 
         ``src`` and ``dst`` turn a path of the report into what the user should read
         (the report's paths are relative to the job's folders); ``patterns`` maps the
-        patterns sync saw back to the ones the user typed.
+        patterns sync saw back to the ones the user typed, and ``typed`` names the
+        command in the lines printed (``get *.txt`` runs the ``mget`` job).
         """
+        word = typed or name
         pull = report.direction == "get"
         fields = self._job_fields(name, report, seconds)
         if report.dry_run:
@@ -108,8 +111,8 @@ class JobsMixin:
                 else:
                     shown, why = src(p.path), p.text
                 print_error(self.err_console, f"{safe_name(shown)}: {why}",
-                            prefix=f"{self._prefix}{name}: ")
-            raise JobError(f"{name}: {summary}; fix what the lines above say and run it "
+                            prefix=f"{self._prefix}{word}: ")
+            raise JobError(f"{word}: {summary}; fix what the lines above say and run it "
                            "again (what is done is not sent again)", fields)
         if report.dry_run:
             nothing = not any(x.kind in ("send", "delete", "rmdir", "mkdir")
@@ -120,7 +123,7 @@ class JobsMixin:
             self._note(Line(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
                             + summary, style="bold"))
         else:
-            self._note(Line(f"{name}: {summary}", style="bold"))
+            self._note(Line(f"{word}: {summary}", style="bold"))
         return fields
 
     def _per_file(self) -> bool:

@@ -355,6 +355,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
     # ------------------------------------------------------------------ state
     def _attach(self, client: Client) -> None:
         self.cache.clear()
+        self.previous_cwd = None  # a folder of another session means nothing here
         try:
             self.cwd = client.pwd()
         except BaseException:
@@ -454,8 +455,9 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         self.user = user
         self.password = password
         self._attach(client)
-        if name.path:
-            self.cwd = client.cd(name.path)
+        if name.path:  # the start folder; cd - goes back to where the server put us
+            start, self.cwd = self.cwd, client.cd(name.path)
+            self.previous_cwd = start if start != self.cwd else None
         info = client.server_info
         if self.interactive:  # a script knows where it connected; a person likes to see it
             self._info(f"connected to {client.address} ({info.get('server', 'pyftp server')}"

@@ -44,8 +44,11 @@ class StreamMixin:
         self.console.file.flush()  # what was printed before goes out before the bytes
         label = f"{name} {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
         try:
-            with self.reporter.transfer(label, None) as on_progress:
-                r = getfo(remote, out, on_progress=on_progress)
+            if out.isatty():  # a bar would share the screen's lines with the bytes
+                r = getfo(remote, out)
+            else:
+                with self.reporter.transfer(label, None) as on_progress:
+                    r = getfo(remote, out, on_progress=on_progress)
         finally:
             out.flush()
         return _result_json(r, self._abs(remote))

@@ -49,7 +49,7 @@ class TransferMixin:
             words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
             return self._mget_job(c, {glob_pattern(w): w for w in words},
                                   self._local(target) if target else self.local_cwd,
-                                  self._resume(a), recursive=False)
+                                  self._resume(a), recursive=False, typed="get")
         return self._get_single(c, a.args, self._resume(a))
 
     def do_reget(self, arg: str) -> dict:
@@ -108,7 +108,7 @@ class TransferMixin:
             words, target = self._split_target(a.args, lambda p: self._remote_is_dir(c, p))
             return self._mput_job(c, {self._local_pattern(glob_pattern(w)): w for w in words},
                                   target or ".", "-f" in a.opts, self._resume(a),
-                                  recursive=False)
+                                  recursive=False, typed="put")
         return self._put_single(c, a.args, "-f" in a.opts, self._resume(a))
 
     def do_reput(self, arg: str) -> dict:
@@ -185,11 +185,12 @@ class TransferMixin:
                               recursive="-r" in a.opts)
 
     def _mget_job(self, c: Client, patterns: dict[str, str], local_dir: str, resume: bool,
-                  *, recursive: bool) -> dict:
-        report, seconds = self._run_job("mget", "get", resume, lambda kw: sync.mget(
+                  *, recursive: bool, typed: str = "mget") -> dict:
+        report, seconds = self._run_job(typed, "get", resume, lambda kw: sync.mget(
             c, list(patterns), local_dir, recursive=recursive, **kw))
         return self._finish_job("mget", report, seconds, src=self._abs,
-                                dst=self._local_under(local_dir), patterns=patterns)
+                                dst=self._local_under(local_dir), patterns=patterns,
+                                typed=typed)
 
     def do_mput(self, arg: str) -> dict:
         """mput [-r] [-f] [--no-resume] PATTERN...: upload every local file matching."""
@@ -199,15 +200,15 @@ class TransferMixin:
                               "-f" in a.opts, self._resume(a), recursive="-r" in a.opts)
 
     def _mput_job(self, c: Client, patterns: dict[str, str], remote_dir: str, force: bool,
-                  resume: bool, *, recursive: bool) -> dict:
+                  resume: bool, *, recursive: bool, typed: str = "mput") -> dict:
         try:
-            report, seconds = self._run_job("mput", "put", resume, lambda kw: sync.mput(
+            report, seconds = self._run_job(typed, "put", resume, lambda kw: sync.mput(
                 c, list(patterns), remote_dir, recursive=recursive, overwrite=force, **kw))
         finally:
             self._changed(remote_dir)
         return self._finish_job("mput", report, seconds, src=self._shown_local,
                                 dst=self._remote_under(remote_dir), patterns=patterns,
-                                force_verb="mput")
+                                force_verb=typed, typed=typed)
 
     def do_mirror(self, arg: str) -> dict:
         """mirror [-R] [--delete] [--checksum] [--dry-run] [--no-resume] SRC [DST]."""
