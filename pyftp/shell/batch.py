@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from ..client import Entry
 from ..errors import PyftpError, TransportError
+from .base import Fields, ShellBase
 from .commands import ALIASES, UsageError
 from .parsing import glob_literal, has_glob, parse_args, strip_comment
 
@@ -37,7 +38,7 @@ class _Stop(Exception):
     """A pipelined get met a failure that ends the run: fetch nothing more."""
 
 
-class BatchMixin:
+class BatchMixin(ShellBase):
     """Shell's look-ahead for the one-shot modes."""
 
     #: answers fetched ahead, keyed by (command, remote folder, what the line names),

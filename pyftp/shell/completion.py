@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 
 
 from ..errors import PyftpError
+from .base import Fields, ShellBase
 from .commands import ALIASES, SHELL_COMMANDS
 from .parsing import _quote_word, split_partial
 
@@ -70,7 +71,7 @@ class ListingCache:
         self._data.clear()
 
 
-class CompletionMixin:
+class CompletionMixin(ShellBase):
     """Shell's completion of commands, options and paths, and its readline history."""
 
     # ------------------------------------------------------------------ completion

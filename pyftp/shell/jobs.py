@@ -16,10 +16,11 @@ from typing import Any, Callable
 from .. import sync
 from ..errors import LocalError, NotFoundError
 from ..ui import Line, job_display, print_error, safe_name, transfer_summary
+from .base import Fields, ShellBase
 from .commands import JobError
 
 
-class JobsMixin:
+class JobsMixin(ShellBase):
     """Shell's many-file jobs: run one, then report it."""
 
     # ---- the parts every folder, glob and mirror job shares
@@ -51,10 +52,9 @@ class JobsMixin:
         """Print what a job did (files, deletions, skips, errors, the summary line) and
         return its JSON fields, or raise :class:`JobError` when a step failed.
 
-        ``src`` and ``dst`` turn a path of the report into what the user should read
-        (the report's paths are relative to the job's folders); ``patterns`` maps the
-        patterns sync saw back to the ones the user typed, and ``typed`` names the
-        command in the lines printed (``get *.txt`` runs the ``mget`` job).
+        ``src`` and ``dst`` turn the report's paths (relative to the job's folders) into
+        what the user should read; ``patterns`` maps the patterns sync saw back to the
+        ones typed; ``typed`` names the command typed (``get *.txt`` is an ``mget`` job).
         """
         word = typed or name
         pull = report.direction == "get"
@@ -131,18 +131,6 @@ class JobsMixin:
         scripts and logs, and with -v. At a prompt a job of thousands of files would
         scroll them all past; it shows one overall bar and its summary instead."""
         return not self.interactive or self.verbose
-
-    def _shown_local(self, path: str) -> str:
-        """A local path as the user would type it: relative to the local folder if inside."""
-        shown = os.path.relpath(path, self.local_cwd)
-        return path if shown.startswith("..") else shown
-
-    def _local_under(self, root: str) -> Callable[[str], str]:
-        return lambda rel: self._shown_local(os.path.join(root, *rel.split("/")) if rel
-                                             else root)
-
-    def _remote_under(self, root: str) -> Callable[[str], str]:
-        return lambda rel: self._abs(posixpath.join(root, rel) if rel else root)
 
 
 def _hint_force(verb: str) -> str:

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..errors import LocalError
 from ..ui import Line, listing, safe_name
+from .base import Fields, ShellBase
 from .remote import _entry_json
 
 
@@ -26,7 +27,7 @@ class _LocalEntry:
     mtime: float
 
 
-class LocalMixin:
+class LocalMixin(ShellBase):
     """Shell's local commands."""
 
     # ------------------------------------------------------------------ local side

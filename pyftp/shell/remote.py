@@ -15,6 +15,7 @@ from typing import Any
 from ..client import Client
 from .. import sync
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
+from .base import Fields, ShellBase
 from .jobs import digest_json
 from ..ui import Line, Rows, error_text, format_mtime, human_size, listing, print_error, safe_name
 from .commands import SHELL_COMMANDS, JobError, UsageError
@@ -35,28 +36,8 @@ def _entry_json(e: Any) -> dict:
     return {"name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime}
 
 
-class RemoteMixin:
+class RemoteMixin(ShellBase):
     """Shell's remote commands (one ``do_`` per command of the table)."""
-
-    def _remote_is_dir(self, c: Client, path: str) -> bool:
-        try:
-            return c.stat(path).is_dir
-        except NotFoundError:
-            return False
-
-    # ------------------------------------------------------------------ remote folders
-    def _matches(self, c: Client, word: str, *, missing_ok: bool = False) -> list[str]:
-        """The remote paths a word names: itself, or what its wildcards match (sorted).
-
-        A pattern that matches nothing is a :class:`NotFoundError` (unless
-        ``missing_ok``); ``\\*`` in a word is a plain star.
-        """
-        if not has_glob(word):
-            return [glob_literal(word)]
-        found = sync.expand_remote(c, glob_pattern(word))
-        if not found and not missing_ok:
-            raise NotFoundError(f"not found: nothing matches {safe_name(word)}")
-        return found
 
     def do_ls(self, arg: str) -> dict:
         """ls [-1ahlrtS] [PATH|PATTERN...]: list a remote folder, or what patterns match."""

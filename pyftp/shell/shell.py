@@ -49,7 +49,8 @@ from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalErro
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
 from ..ui import Line, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
+from .commands import ALIASES, SHELL_COMMANDS, JobError, ShellCommand, UsageError
+from .help import HelpMixin
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
 from .batch import BatchMixin
@@ -108,8 +109,7 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
-            cmd.Cmd):
+class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
     Everything it touches is passed in: ``console`` (results, stdout), ``err_console``
@@ -271,33 +271,6 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             self._close_client()
         return 0
 
-    # ------------------------------------------------------------------ output
-    def _emit_json(self, obj: dict) -> None:
-        f = self.console.file
-        f.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        f.flush()
-
-    def _print(self, renderable: Any) -> None:
-        """A command's result (ls, hash, pwd ...): stdout, unless --json."""
-        if not self.json_output:
-            with self.reporter.paused():
-                # a terminal gets word-wrapped lines; a pipe gets each line whole
-                self.console.print(renderable, highlight=False,
-                                   soft_wrap=not self.console.is_terminal)
-
-    def _note(self, renderable: Any) -> None:
-        """A confirmation (uploaded, created ...): stdout, unless --json or --quiet."""
-        if not (self.json_output or self.quiet):
-            with self.reporter.paused():
-                self.console.print(renderable, soft_wrap=True, highlight=False)
-
-    def _info(self, text: str) -> None:
-        """A diagnostic (connected, reconnected, skipped): stderr, unless --quiet."""
-        if not self.quiet:
-            with self.reporter.paused():
-                self.err_console.print(Line(text, style="dim"), soft_wrap=True,
-                                       highlight=False)
-
     def info(self, text: str) -> None:
         """Show a diagnostic line on stderr (dim), unless --quiet: for the CLI's notes."""
         self._info(text)
@@ -373,16 +346,6 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             self.cache.clear()
             self.cwd = "/"
 
-    def _require_client(self) -> Client:
-        c = self.client
-        if c is None:
-            raise UsageError("not connected: use open HOST[:PORT] first")
-        if not c.connected and not self.ahead_held:
-            # the last command dropped the connection (network, Ctrl-C): try once more
-            c.reconnect()
-            self._info(f"reconnected to {c.address}")
-        return c
-
     def _update_prompt(self) -> None:
         if self.client is None:
             where = ""
@@ -396,28 +359,6 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             self.prompt = c("1;32", "pyftp") + (" " + c("36", where) if where else "") + "> "
         else:
             self.prompt = "pyftp" + (f" {where}" if where else "") + "> "
-
-    def _abs(self, path: str) -> str:
-        """A remote path made absolute against the remote folder (for the cache)."""
-        p = posixpath.normpath(posixpath.join(self.cwd, path))
-        return "/" + p.lstrip("/")
-
-    def _local(self, path: str) -> str:
-        """A local path made absolute against :attr:`local_cwd` (never the process cwd)."""
-        return os.path.normpath(os.path.join(self.local_cwd, os.path.expanduser(path)))
-
-    def _changed(self, *remote_paths: str) -> None:
-        """Forget cached listings touched by a change: each path's folder and itself."""
-        for p in remote_paths:
-            a = self._abs(p)
-            self.cache.invalidate(posixpath.dirname(a) or "/")
-            self.cache.invalidate(a)
-
-    def _args(self, name: str, arg: str) -> Args:
-        a = parse_args(name, arg)
-        #: -v of the command running now: a job lists each file it moved
-        self.verbose = "-v" in a.opts
-        return a
 
     def do_open(self, arg: str) -> dict:
         """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""

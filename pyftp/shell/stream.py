@@ -12,11 +12,12 @@ from typing import IO
 
 from ..client import Client
 from ..ui import safe_name
+from .base import Fields, ShellBase
 from .commands import UsageError
 from .jobs import _result_json
 
 
-class StreamMixin:
+class StreamMixin(ShellBase):
     """Shell's downloads to stdout."""
 
     #: where streamed file bytes go (stdout's binary layer); None: nowhere to stream

@@ -18,12 +18,13 @@ from .. import sync
 from ..client import Client
 from ..errors import AlreadyExistsError, IsDirectoryError
 from ..ui import safe_name, transfer_summary
+from .base import Fields, ShellBase
 from .commands import SHELL_COMMANDS, UsageError
 from .parsing import Args, glob_literal, glob_pattern, has_glob
 from .jobs import _hint_force, _result_json
 
 
-class TransferMixin:
+class TransferMixin(ShellBase):
     """Shell's transfer commands."""
 
     # ------------------------------------------------------------------ transfers
