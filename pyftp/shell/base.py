@@ -21,7 +21,7 @@ from .. import sync
 from ..client import Client
 from ..errors import NotFoundError
 from ..ui import Line, Reporter, safe_name
-from .commands import UsageError
+from .commands import Fields, UsageError
 from .parsing import Args, glob_literal, glob_pattern, has_glob, parse_args
 
 if TYPE_CHECKING:
@@ -32,9 +32,8 @@ if TYPE_CHECKING:
 
 #: where results and messages go: rich at a terminal, plain lines to a pipe
 AnyConsole = Union["Console", "PlainConsole"]
-#: the --json fields a command returns
-Fields = dict[str, Any]
-#: the answers fetched ahead of their lines, by (command, remote folder, names)
+#: answers fetched ahead, keyed by (command, remote folder, what the line names),
+#: each a deque of answers in line order (see :mod:`.batch`)
 Ahead = dict[tuple[str, ...], deque[Any]]
 
 
@@ -60,6 +59,8 @@ class ShellBase(cmd.Cmd):
     backoff: float | None
     sleep: Callable[[float], object]
     ahead: Ahead
+    history_file: str | None
+    _color_prompt: bool
     #: -v of the command running now: a job lists each file it moved
     verbose: bool
     #: what starts the lines a job prints about each failed file (``pyftp: line 3: ``)
@@ -71,14 +72,12 @@ class ShellBase(cmd.Cmd):
 
         def _ahead_or(self, key: tuple[str, ...], fetch: Callable[[], Any]) -> Any: ...
 
-        def _stream(self, c: Client, remote: str, name: str) -> Fields: ...
-
         def _on_event(self, kind: str, path: str, detail: str) -> None: ...
 
         def _unknown(self, word: str) -> str: ...
 
     # ------------------------------------------------------------------ output
-    def _emit_json(self, obj: dict) -> None:
+    def _emit_json(self, obj: Fields) -> None:
         f = self.console.file
         f.write(json.dumps(obj, separators=(",", ":")) + "\n")
         f.flush()

@@ -11,9 +11,14 @@ Import rule: errors, protocol; nothing else of the shell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
+
+
+#: what a command returns: its --json fields
+Fields = dict[str, Any]
 
 
 class UsageError(PyftpError):
@@ -28,7 +33,7 @@ class JobError(PyftpError):
     (and continues partial files).
     """
 
-    def __init__(self, message: str, fields: dict) -> None:
+    def __init__(self, message: str, fields: Fields) -> None:
         super().__init__(message)
         self.fields = fields
 

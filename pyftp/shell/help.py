@@ -6,14 +6,16 @@ own modules.
 """
 from __future__ import annotations
 
-from .base import Fields, ShellBase
-from .commands import ALIASES, SHELL_COMMANDS, UsageError
+from .base import ShellBase
+from .commands import ALIASES, SHELL_COMMANDS, Fields, UsageError
 
 
 class HelpMixin(ShellBase):
-    """Shell's ``help``: the table above, rendered for people (and as --json fields)."""
+    """Shell's ``help``: the command table, rendered for people (and as --json fields)."""
 
-    def do_help(self, arg: str) -> dict:
+    # cmd.Cmd's own do_help returns a stop flag; every do_ method of this shell returns
+    # its --json fields instead, and only Shell.execute calls them (onecmd is replaced)
+    def do_help(self, arg: str) -> Fields:  # type: ignore[override]
         """help [COMMAND]: list the commands, or explain one."""
         from rich.table import Table  # help is for people: the one command drawn by rich
         from rich.text import Text

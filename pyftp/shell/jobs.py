@@ -16,8 +16,8 @@ from typing import Any, Callable
 from .. import sync
 from ..errors import LocalError, NotFoundError
 from ..ui import Line, job_display, print_error, safe_name, transfer_summary
-from .base import Fields, ShellBase
-from .commands import JobError
+from .base import ShellBase
+from .commands import Fields, JobError
 
 
 class JobsMixin(ShellBase):
@@ -25,7 +25,7 @@ class JobsMixin(ShellBase):
 
     # ---- the parts every folder, glob and mirror job shares
     def _run_job(self, label: str, verb: str, resume: bool,
-                 job: Callable[[dict], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
+                 job: Callable[[dict[str, Any]], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
         """Run a sync job with the shell's retry settings and a per-file + overall bar."""
         started = self.clock()
         with job_display(self.reporter, label, verb, per_file=self._per_file()) as display:
@@ -34,7 +34,7 @@ class JobsMixin(ShellBase):
                               on_job=display.on_job, on_event=self._on_event))
         return report, self.clock() - started
 
-    def _job_fields(self, name: str, report: sync.SyncReport, seconds: float) -> dict:
+    def _job_fields(self, name: str, report: sync.SyncReport, seconds: float) -> Fields:
         """The --json fields of a finished job (before its plan and outcome)."""
         fields = _report_counts(report)
         if name.endswith(" -r"):
@@ -48,7 +48,7 @@ class JobsMixin(ShellBase):
     def _finish_job(self, name: str, report: sync.SyncReport, seconds: float, *,
                     src: Callable[[str], str], dst: Callable[[str], str],
                     patterns: dict[str, str] | None = None, force_verb: str = "",
-                    typed: str = "") -> dict:
+                    typed: str = "") -> Fields:
         """Print what a job did (files, deletions, skips, errors, the summary line) and
         return its JSON fields, or raise :class:`JobError` when a step failed.
 
@@ -139,13 +139,13 @@ def _hint_force(verb: str) -> str:
     return f"use {verb} -f to replace it"
 
 
-def _result_json(r: Any, path: str) -> dict:
+def _result_json(r: Any, path: str) -> Fields:
     return {"path": path, "local": r.local, "size": r.total,
             **digest_json(r.sha256, getattr(r, "algorithm", "sha256")),
             "seconds": round(r.seconds, 3), "resumed_from": r.offset}
 
 
-def digest_json(digest: str, algorithm: str) -> dict:
+def digest_json(digest: str, algorithm: str) -> Fields:
     """A digest in ``--json`` output: ``algorithm`` and ``digest``, plus the version 1
     key ``sha256`` when it is one (never a BLAKE3 value under that name)."""
     out = {"algorithm": algorithm, "digest": digest}
@@ -154,7 +154,7 @@ def digest_json(digest: str, algorithm: str) -> dict:
     return out
 
 
-def _report_counts(report: sync.SyncReport) -> dict:
+def _report_counts(report: sync.SyncReport) -> Fields:
     """The --json fields of a folder, glob or mirror job: counts, bytes, errors."""
     return {"source": report.source, "dest": report.dest, "direction": report.direction,
             "dry_run": report.dry_run, "sent": len(report.sent),
@@ -170,6 +170,6 @@ _PLAN_ORDER = {"mkdir": 0, "send": 1, "delete": 2, "rmdir": 3, "conflict": 4, "i
                "skip": 6}
 
 
-def _plan_order(plan: list) -> list:
+def _plan_order(plan: list[sync.Action]) -> list[sync.Action]:
     """A plan in reading order: folders made, files sent, extras removed, problems."""
     return sorted(plan, key=lambda a: _PLAN_ORDER.get(a.kind, 9))

@@ -18,8 +18,8 @@ from .commands import SHELL_COMMANDS, UsageError
 
 @dataclass
 class Args:
-    opts: dict
-    args: list
+    opts: dict[str, str]
+    args: list[str]
 
 
 def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -164,7 +164,7 @@ def parse_args(name: str, arg: str) -> Args:
     except ValueError as exc:
         raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
                          f"e.g. {name} \"my file.txt\"") from None
-    opts: dict = {}
+    opts: dict[str, str] = {}
     if spec.flags or spec.long or spec.hidden:
         try:
             pairs, words = getopt.gnu_getopt(words, spec.flags + spec.hidden, list(spec.long))

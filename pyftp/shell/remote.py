@@ -10,20 +10,17 @@ import posixpath
 import shlex
 from typing import Any
 
-
-
-from ..client import Client
 from .. import sync
+from ..client import Client, Entry
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
-from .base import Fields, ShellBase
-from .jobs import digest_json
 from ..ui import Line, Rows, error_text, format_mtime, human_size, listing, print_error, safe_name
-from .commands import SHELL_COMMANDS, JobError, UsageError
-from .parsing import glob_literal, glob_pattern, has_glob
-from .jobs import _hint_force
+from .base import ShellBase
+from .commands import SHELL_COMMANDS, Fields, JobError, UsageError
+from .jobs import _hint_force, digest_json
+from .parsing import glob_literal, has_glob
 
 
-def _ls_order(entries: list, opts: dict) -> list:
+def _ls_order(entries: list[Entry], opts: dict[str, str]) -> list[Entry]:
     """ls's order: as the server lists (by name), or -t newest / -S largest first; -r flips."""
     if "-t" in opts:
         entries = sorted(entries, key=lambda e: e.mtime, reverse=True)
@@ -32,20 +29,21 @@ def _ls_order(entries: list, opts: dict) -> list:
     return list(reversed(entries)) if "-r" in opts else list(entries)
 
 
-def _entry_json(e: Any) -> dict:
+def _entry_json(e: Any) -> Fields:
     return {"name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime}
 
 
 class RemoteMixin(ShellBase):
     """Shell's remote commands (one ``do_`` per command of the table)."""
 
-    def do_ls(self, arg: str) -> dict:
+    def do_ls(self, arg: str) -> Fields:
         """ls [-1ahlrtS] [PATH|PATTERN...]: list a remote folder, or what patterns match."""
         a = self._args("ls", arg)
         c = self._require_client()
+        shown: str | list[str]
         if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
             path = glob_literal(a.args[0]) if a.args else "."
-            entries = self._ahead_or(("ls", self.cwd, path), lambda: c.ls(path))
+            entries: list[Entry] = self._ahead_or(("ls", self.cwd, path), lambda: c.ls(path))
             if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
                 self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
             shown = self._abs(path)
@@ -58,7 +56,7 @@ class RemoteMixin(ShellBase):
         self._print(listing(entries, long="-l" in a.opts, plain=plain))
         return {"path": shown, "entries": [_entry_json(e) for e in entries]}
 
-    def do_cd(self, arg: str) -> dict:
+    def do_cd(self, arg: str) -> Fields:
         """cd [PATH|-]: change the remote folder (-: back to the previous one)."""
         a = self._args("cd", arg)
         c = self._require_client()
@@ -74,14 +72,14 @@ class RemoteMixin(ShellBase):
             self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
-    def do_pwd(self, arg: str) -> dict:
+    def do_pwd(self, arg: str) -> Fields:
         """pwd: show the remote folder."""
         self._args("pwd", arg)
         self.cwd = self._require_client().pwd()
         self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
-    def do_mkdir(self, arg: str) -> dict:
+    def do_mkdir(self, arg: str) -> Fields:
         """mkdir [-p] PATH...: create remote folders."""
         a = self._args("mkdir", arg)
         c = self._require_client()
@@ -92,7 +90,7 @@ class RemoteMixin(ShellBase):
             self._note(Line(f"created {safe_name(made[-1])}"))
         return {"paths": made}
 
-    def do_rm(self, arg: str) -> dict:
+    def do_rm(self, arg: str) -> Fields:
         """rm [-rf] PATH|PATTERN...: remove remote files (-r: folder trees too).
 
         Every name is tried; the command fails at the end if one of them failed.
@@ -122,12 +120,12 @@ class RemoteMixin(ShellBase):
                     self._changed(p)
                 removed.append(self._abs(p))
                 self._note(Line(f"removed {safe_name(removed[-1])}"))
-        fields = {"paths": removed}
+        fields: Fields = {"paths": removed}
         if failed and len(failed) + len(removed) == 1:
             raise failed[0][1]
         if failed:
-            for _path, exc in failed:
-                print_error(self.err_console, error_text(exc), prefix=f"{self._prefix}rm: ")
+            for _path, why in failed:
+                print_error(self.err_console, error_text(why), prefix=f"{self._prefix}rm: ")
             fields["errors"] = [{"path": p, "message": error_text(e)} for p, e in failed]
             raise JobError(f"rm: removed {len(removed)}, {len(failed)} failed (see the lines "
                            "above)", fields)
@@ -153,7 +151,7 @@ class RemoteMixin(ShellBase):
             c.rmdir(posixpath.join(path, rel))
         c.rmdir(path)
 
-    def do_rmdir(self, arg: str) -> dict:
+    def do_rmdir(self, arg: str) -> Fields:
         """rmdir PATH...: remove empty remote folders."""
         a = self._args("rmdir", arg)
         c = self._require_client()
@@ -163,7 +161,7 @@ class RemoteMixin(ShellBase):
             self._note(Line(f"removed folder {safe_name(self._abs(p))}"))
         return {"paths": [self._abs(p) for p in a.args]}
 
-    def do_mv(self, arg: str) -> dict:
+    def do_mv(self, arg: str) -> Fields:
         """mv [-f] SRC DST: rename or move a remote file or folder."""
         a = self._args("mv", arg)
         c = self._require_client()
@@ -179,7 +177,7 @@ class RemoteMixin(ShellBase):
         self._note(Line(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
         return {"src": self._abs(src), "dst": self._abs(dst)}
 
-    def do_stat(self, arg: str) -> dict:
+    def do_stat(self, arg: str) -> Fields:
         """stat PATH|PATTERN...: type, size and modification time of remote paths."""
         a = self._args("stat", arg)
         c = self._require_client()
@@ -197,7 +195,7 @@ class RemoteMixin(ShellBase):
             results.append({"path": path, "type": e.type, "size": e.size, "mtime": e.mtime})
         return results[0] if len(results) == 1 else {"paths": results}
 
-    def do_hash(self, arg: str) -> dict:
+    def do_hash(self, arg: str) -> Fields:
         """hash PATH|PATTERN...: digests of remote files (the session's: BLAKE3 or
         SHA-256), in the format of b3sum and sha256sum."""
         a = self._args("hash", arg)
@@ -209,7 +207,7 @@ class RemoteMixin(ShellBase):
             results.append({"path": self._abs(p), **digest_json(digest, c.algorithm)})
         return results[0] if len(results) == 1 else {"files": results}
 
-    def do_df(self, arg: str) -> dict:
+    def do_df(self, arg: str) -> Fields:
         """df [-h]: size, used and free space of the server's share."""
         a = self._args("df", arg)
         c = self._require_client()
@@ -223,7 +221,7 @@ class RemoteMixin(ShellBase):
         self._print(table)
         return {"total": usage.total, "free": usage.free}
 
-    def do_upper(self, arg: str) -> dict:
+    def do_upper(self, arg: str) -> Fields:
         """upper TEXT: the server's upper-case echo."""
         try:
             text = " ".join(shlex.split(arg))

@@ -49,7 +49,7 @@ from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalErro
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
 from ..ui import Line, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, JobError, ShellCommand, UsageError
+from .commands import ALIASES, SHELL_COMMANDS, Fields, JobError, ShellCommand, UsageError
 from .help import HelpMixin
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
@@ -78,7 +78,7 @@ class Outcome:
     command: str
     ok: bool
     error: BaseException | None = None
-    fields: dict = field(default_factory=dict)
+    fields: Fields = field(default_factory=dict)
 
 
 #: table names that are not method names
@@ -109,7 +109,8 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin):
+class Shell(BatchMixin, CompletionMixin, TransferMixin, JobsMixin, StreamMixin, LocalMixin,
+            RemoteMixin, HelpMixin):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
     Everything it touches is passed in: ``console`` (results, stdout), ``err_console``
@@ -204,6 +205,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         Ctrl-C (KeyboardInterrupt) is caught here too: the command is cancelled.
         """
         line = line.strip()
+        word: str | None
+        arg: str | None
         if line.startswith("!"):  # the rest of the line belongs to the local shell
             word, arg = "!", line[1:]
         else:
@@ -360,7 +363,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         else:
             self.prompt = "pyftp" + (f" {where}" if where else "") + "> "
 
-    def do_open(self, arg: str) -> dict:
+    def do_open(self, arg: str) -> Fields:
         """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""
         a = self._args("open", arg)
         try:
@@ -413,7 +416,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             raise UsageError(f"a password is needed for {user}: set PYFTP_PASSWORD")
         return self.getpass(f"password for {user}@{host}: ")
 
-    def do_close(self, arg: str) -> dict:
+    def do_close(self, arg: str) -> Fields:
         """close: disconnect from the server."""
         self._args("close", arg)
         if self.client is None:
@@ -424,7 +427,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         self._info(f"closed the connection to {address}")
         return {}
 
-    def do_quit(self, arg: str) -> dict:
+    def do_quit(self, arg: str) -> Fields:
         """quit: close the connection and leave."""
         self._args("quit", arg)
         self._close_client()

@@ -12,8 +12,8 @@ from typing import IO
 
 from ..client import Client
 from ..ui import safe_name
-from .base import Fields, ShellBase
-from .commands import UsageError
+from .base import ShellBase
+from .commands import Fields, UsageError
 from .jobs import _result_json
 
 
@@ -23,14 +23,14 @@ class StreamMixin(ShellBase):
     #: where streamed file bytes go (stdout's binary layer); None: nowhere to stream
     binary_out: IO[bytes] | None
 
-    def do_cat(self, arg: str) -> dict:
+    def do_cat(self, arg: str) -> Fields:
         """cat REMOTE|PATTERN...: write remote files to stdout, one after the other."""
         a = self._args("cat", arg)
         c = self._require_client()
         results = [self._stream(c, p, "cat") for w in a.args for p in self._matches(c, w)]
         return results[0] if len(results) == 1 else {"files": results}
 
-    def _stream(self, c: Client, remote: str, name: str) -> dict:
+    def _stream(self, c: Client, remote: str, name: str) -> Fields:
         """Download ``remote`` into :attr:`binary_out`, verified; its JSON fields."""
         if self.json_output:
             raise UsageError(f"{name}: the file would go to stdout, where --json writes; "
