@@ -9,9 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .._version import __version__
-from .args import EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL, EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number
+from .args import (EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL,
+                   EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number)
+
+if TYPE_CHECKING:
+    from ..shell import Shell
+    from ..shell.base import AnyConsole
 
 # ---------------------------------------------------------------------- client
 CLIENT_EXIT_CODES = """\
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _read_commands(args) -> list[tuple[int, str]]:
+def _read_commands(args: argparse.Namespace) -> list[tuple[int, str]]:
     """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
     if args.commands is not None:
         from ..shell import split_commands
@@ -195,7 +201,7 @@ def _read_commands(args) -> list[tuple[int, str]]:
     return out
 
 
-def _client(args) -> int:
+def _client(args: argparse.Namespace) -> int:
     one_shot = args.commands is not None or args.batch is not None
     target = args.target or os.environ.get("PYFTP_HOST") or None
     if args.port and not target:
@@ -222,7 +228,8 @@ def _client(args) -> int:
         shell.close()
 
 
-def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
+def _run_commands(shell: Shell, args: argparse.Namespace,
+                  commands: list[tuple[int, str]]) -> int:
     """-c and -b: each command in turn; the first failure stops the run (exit code).
 
     Runs of get, ls, hash or stat lines are fetched ahead, pipelined
@@ -252,7 +259,7 @@ def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
     return EXIT_OK
 
 
-def _make_shell(args, one_shot: bool, interactive_stdin: bool):
+def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: bool) -> Shell:
     """The Shell the options describe: consoles, progress mode, login, connector."""
     port_text = os.environ.get("PYFTP_PORT", "")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
@@ -297,7 +304,7 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                  retries=args.retries, resume=not args.no_resume)
 
 
-def _consoles():
+def _consoles() -> tuple[AnyConsole, AnyConsole]:
     """Consoles for results (stdout) and messages (stderr): rich at a terminal; plain
     lines to a pipe or a file, where rich would only cost time (it is not even
     imported). A pipe gets long lines unwrapped, so scripts can cut and grep them."""

@@ -223,7 +223,7 @@ class Handlers:
         self._log_bytes = len(out)
         self.chan.send(ok(), out)
 
-    def handle_df(self, a: dict) -> None:
+    def handle_df(self, a: dict[str, object]) -> None:
         usage = self.storage.disk_usage()
         if usage is None:  # a backend without a disk (a bucket) cannot say
             raise RemoteError("unsupported: this server's storage cannot say how much "

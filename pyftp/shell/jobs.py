@@ -7,11 +7,7 @@ Import rule: sync, errors, ui and :mod:`pyftp.shell.commands`.
 """
 from __future__ import annotations
 
-import os
-import posixpath
 from typing import Any, Callable
-
-
 
 from .. import sync
 from ..errors import LocalError, NotFoundError

@@ -26,21 +26,20 @@ reconnects at once; the partial file stays hidden and a rerun of the same get/pu
 continues it. The shell never calls ``os.chdir``: ``lcd`` moves :attr:`Shell.local_cwd`.
 
 The ``do_`` methods live in mixins by responsibility (:mod:`.remote`, :mod:`.local`,
-:mod:`.transfers`, :mod:`.jobs`), completion and history in :mod:`.completion`.
+:mod:`.transfers`, :mod:`.jobs`, :mod:`.stream`, :mod:`.help`), completion and history
+in :mod:`.completion`; all of them stand on :class:`~pyftp.shell.base.ShellBase`, the
+session's state and shared helpers.
 
 Import rule: client, sync, errors, protocol, ui and the shell's own modules. Nothing
 imports the shell but cli.
 """
 from __future__ import annotations
 
-import cmd
-import json
 import os
-import posixpath
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 
 from .. import sync
@@ -48,7 +47,7 @@ from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
-from ..ui import Line, error_text, make_reporter, print_error, safe_name
+from ..ui import PlainConsole, error_text, make_reporter, print_error, safe_name
 from .commands import ALIASES, SHELL_COMMANDS, Fields, JobError, ShellCommand, UsageError
 from .help import HelpMixin
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
@@ -56,15 +55,14 @@ from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_p
 from .batch import BatchMixin
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
-from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
-                      split_partial, strip_comment)
+from .parsing import parse_server, parse_target, split_commands, split_partial, strip_comment
 from .remote import RemoteMixin
 from .stream import StreamMixin
 from .transfers import TransferMixin
 
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from .base import AnyConsole
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
            "JobError", "ListingCache", "parse_target", "split_commands", "split_partial",
@@ -129,8 +127,8 @@ class Shell(BatchMixin, CompletionMixin, TransferMixin, JobsMixin, StreamMixin, 
     intro = None
     doc_header = "commands"
 
-    def __init__(self, client: Client | None = None, *, console: Console | None = None,
-                 err_console: Console | None = None, stdin: IO[str] | None = None,
+    def __init__(self, client: Client | None = None, *, console: AnyConsole | None = None,
+                 err_console: AnyConsole | None = None, stdin: IO[str] | None = None,
                  stdout: IO[str] | None = None, progress: str = "off",
                  progress_stream: IO[str] | None = None, json_output: bool = False,
                  quiet: bool = False, interactive: bool = False,
@@ -159,7 +157,9 @@ class Shell(BatchMixin, CompletionMixin, TransferMixin, JobsMixin, StreamMixin, 
         self.err_console = err_console
         #: where cat and get FILE - write the bytes (stdout's binary layer by default)
         self.binary_out = binary_out or getattr(console.file, "buffer", None)
-        self.reporter = make_reporter(progress, console=self.err_console,
+        # rich bars draw on a rich console only (a plain one writes a pipe or a log)
+        bar_console = None if isinstance(err_console, PlainConsole) else err_console
+        self.reporter = make_reporter(progress, console=bar_console,
                                       stream=progress_stream or sys.stderr, clock=clock,
                                       max_rate=rate_limit)
         self.json_output = json_output
