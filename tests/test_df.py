@@ -131,3 +131,17 @@ def test_shell_df_json(server, tmp_path):
     obj = json.loads(out.getvalue().splitlines()[-1])
     assert obj["command"] == "df" and obj["ok"] is True
     assert set(obj) == {"command", "ok", "total", "free"} and obj["free"] <= obj["total"]
+
+
+def test_shell_df_against_an_older_server_says_so(tmp_path):
+    peer = ScriptedPeer(["sha256", "resume"])
+    try:
+        sh = make_shell(peer, tmp_path)
+        outcome, text = sh.run("df")
+        sh.shell.close()
+    finally:
+        peer.close()
+    assert not outcome.ok and outcome.error.code == "unsupported"
+    host, port = peer.address
+    assert text.strip() == (f"unsupported: {host}:{port} cannot report disk space (an "
+                            "older server, without df)")
