@@ -129,8 +129,9 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  options=(("-r", "copy a folder: subfolders (empty ones too) and "
                                  "modification times; LOCAL_DIR receives its contents; "
                                  "identical files are skipped"),
-                          ("--checksum", "with -r: compare files by SHA-256 instead of size "
-                                         "and modification time"),
+                          ("--checksum", "with -r: compare files by digest (the session's: "
+                                         "BLAKE3 or SHA-256) instead of size and "
+                                         "modification time"),
                           _VERBOSE,
                           ("-p, -a", "accepted: times are always kept, transfers are "
                                      "always binary"),
@@ -179,8 +180,8 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  options=(("-R", "reverse: push the local folder to the server"),
                           ("--delete", "remove what the source does not have, after the "
                                        "transfers"),
-                          ("--checksum", "compare files by SHA-256 instead of size and "
-                                         "modification time"),
+                          ("--checksum", "compare files by digest (BLAKE3 or SHA-256) "
+                                         "instead of size and modification time"),
                           ("--dry-run", "print the plan and change nothing"),
                           _VERBOSE, _NO_RESUME),
                  alt_complete=("-R", ("local_dir", "remote_dir"))),
@@ -197,8 +198,8 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  "-f replaces an existing file)", 2, 2, "f", ("remote", "remote")),
     ShellCommand("stat", "stat PATH|PATTERN...", "show type, size and time of remote paths",
                  1, None, "", ("remote",), repeat=True, globs=True),
-    ShellCommand("hash", "hash PATH|PATTERN...", "SHA-256 of remote files, computed by the "
-                 "server", 1, None, "", ("remote",), repeat=True, globs=True),
+    ShellCommand("hash", "hash PATH|PATTERN...", "digests of remote files (the session's: "
+                 "BLAKE3 or SHA-256), computed by the server", 1, None, "", ("remote",), repeat=True, globs=True),
     ShellCommand("df", "df [-h]", "size and free space of the server's share (in 1 KiB "
                  "blocks; -h: KiB, MiB, GiB)", 0, 0, "h",
                  options=(("-h", "human-readable sizes (binary units)"),)),
