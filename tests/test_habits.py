@@ -104,6 +104,28 @@ def test_rm_r_removes_a_tree_deepest_first(sh, root):
     assert not (root / "t").exists()
 
 
+def test_rm_r_of_a_wide_tree_in_one_pipelined_run(sh, root):
+    for d in range(3):
+        (root / "w" / f"d{d}" / "sub").mkdir(parents=True)
+        for f in range(150):  # more than one pipeline window (64)
+            (root / "w" / f"d{d}" / f"f{f}").write_text("x")
+        (root / "w" / f"d{d}" / "sub" / "deep").write_text("y")
+    sh.ok("rm -r w")
+    assert not (root / "w").exists()
+
+
+def test_rm_r_stops_at_what_the_server_refuses_and_says_why(make_server, root, local):
+    (root / "t" / "a").mkdir(parents=True)
+    (root / "t" / "a" / "f").write_text("1")
+    h = make_shell(make_server(read_only=True), local)
+    try:
+        outcome, text = h.run("rm -r t")
+    finally:
+        h.shell.close()
+    assert not outcome.ok and "permission denied" in text and "read-only" in text
+    assert (root / "t" / "a" / "f").read_text() == "1"
+
+
 def test_rm_f_ignores_missing_names(sh, root):
     (root / "x").write_text("x")
     sh.ok("rm -f x nothing-here")

@@ -144,12 +144,17 @@ class RemoteMixin(ShellBase):
         if tree.errors:
             rel, why = tree.errors[0]
             raise RemoteError(f"cannot list {posixpath.join(self._abs(path), rel)}: {why}")
-        for rel in sorted(tree.files):
-            c.rm(posixpath.join(path, rel))
+        # one pipelined run (the server answers in order): the files, then the folders
         # deepest first, so each folder is empty when its turn comes
-        for rel in sorted((r for r in tree.dirs if r), key=lambda r: -r.count("/")):
-            c.rmdir(posixpath.join(path, rel))
-        c.rmdir(path)
+        folders = sorted((r for r in tree.dirs if r), key=lambda r: -r.count("/"))
+        requests = [{"op": "rm", "path": posixpath.join(path, rel)} for rel in sorted(tree.files)]
+        requests += [{"op": "rmdir", "path": posixpath.join(path, rel)} for rel in folders]
+        requests.append({"op": "rmdir", "path": path})
+        for request, reply in zip(requests, c.call_many(requests)):
+            # a file gone meanwhile is as good as removed; anything else stops here
+            if isinstance(reply, RemoteError) and not (
+                    isinstance(reply, NotFoundError) and request["path"] != path):
+                raise reply
 
     def do_rmdir(self, arg: str) -> Fields:
         """rmdir PATH...: remove empty remote folders."""
