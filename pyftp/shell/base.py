@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 AnyConsole = Union["Console", "PlainConsole"]
 #: answers fetched ahead, keyed by (command, remote folder, what the line names),
 #: each a deque of answers in line order (see :mod:`.batch`)
-Ahead = dict[tuple[str, ...], deque[Any]]
+Ahead = dict[tuple[object, ...], deque[Any]]
 
 
 class ShellBase(cmd.Cmd):
@@ -70,7 +70,7 @@ class ShellBase(cmd.Cmd):
         @property
         def ahead_held(self) -> bool: ...
 
-        def _ahead_or(self, key: tuple[str, ...], fetch: Callable[[], Any]) -> Any: ...
+        def _ahead_or(self, key: tuple[object, ...], fetch: Callable[[], Any]) -> Any: ...
 
         def _on_event(self, kind: str, path: str, detail: str) -> None: ...
 

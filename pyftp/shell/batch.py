@@ -50,7 +50,7 @@ class BatchMixin(ShellBase):
         its own connection (a get run that stopped): no reconnect is needed for them."""
         return bool(self.ahead) and self._ahead_dropped
 
-    def _ahead_or(self, key: tuple[str, ...], fetch: Callable[[], Any]) -> Any:
+    def _ahead_or(self, key: tuple[object, ...], fetch: Callable[[], Any]) -> Any:
         """The answer fetched ahead for ``key`` (raised if it is an error), else ``fetch()``.
         A run may name one thing several times: its answers wait in line order."""
         waiting = self.ahead.get(key)
@@ -105,7 +105,7 @@ class BatchMixin(ShellBase):
             pass  # what was fetched stands; the rest runs one by one, with retries
         return len(run)
 
-    def _keep(self, key: tuple[str, ...], answer: Any) -> None:
+    def _keep(self, key: tuple[object, ...], answer: Any) -> None:
         self.ahead.setdefault(key, deque()).append(answer)
 
     def _prefetch_gets(self, c: Client, run: list[tuple[str, Any, bool]]) -> None:

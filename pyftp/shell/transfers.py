@@ -82,7 +82,7 @@ class TransferMixin(JobsMixin, StreamMixin):
         return words, None
 
     def _get_one(self, c: Client, remote: str, local: str, size: int | None,
-                 resume: bool, ahead: tuple[str, ...] = ()) -> Fields:
+                 resume: bool, ahead: tuple[object, ...] = ()) -> Fields:
         label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
 
         def fetch() -> TransferResult:
