@@ -26,8 +26,8 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirecto
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
 from ...protocol import MAX_PATH, is_partial_name, os_bytes, partial_name, wire_mtime
-from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
-                   scan_tree, walk)
+from .jail import (DIR_FLAGS, Outside, Place, disk_usage, open_root, os_error,
+                   rename_noreplace, scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
 
 __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW_LEVELS"]
@@ -99,13 +99,6 @@ def _lstat(place: Place, vpath: str) -> os.stat_result:
         return place.lstat()
     except OSError as exc:
         raise _os_error(exc, vpath) from exc
-
-
-def _disk_usage(path: str) -> tuple[int, int]:
-    """(total, free) bytes of the file system holding ``path``; free is what an
-    unprivileged writer may still use (df's Avail)."""
-    vfs = os.statvfs(path)
-    return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
 
 
 class Storage:
@@ -506,8 +499,7 @@ class Storage:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
 
-    def disk_usage(self) -> tuple[int, int] | None:  # (total, free) bytes, as df says
-        return _disk_usage(self.root)
+    def disk_usage(self) -> tuple[int, int] | None: return disk_usage(self.root)
 
 
 def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
