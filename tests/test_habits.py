@@ -104,6 +104,28 @@ def test_rm_r_removes_a_tree_deepest_first(sh, root):
     assert not (root / "t").exists()
 
 
+def test_rm_r_of_a_wide_tree_in_one_pipelined_run(sh, root):
+    for d in range(3):
+        (root / "w" / f"d{d}" / "sub").mkdir(parents=True)
+        for f in range(150):  # more than one pipeline window (64)
+            (root / "w" / f"d{d}" / f"f{f}").write_text("x")
+        (root / "w" / f"d{d}" / "sub" / "deep").write_text("y")
+    sh.ok("rm -r w")
+    assert not (root / "w").exists()
+
+
+def test_rm_r_stops_at_what_the_server_refuses_and_says_why(make_server, root, local):
+    (root / "t" / "a").mkdir(parents=True)
+    (root / "t" / "a" / "f").write_text("1")
+    h = make_shell(make_server(read_only=True), local)
+    try:
+        outcome, text = h.run("rm -r t")
+    finally:
+        h.shell.close()
+    assert not outcome.ok and "permission denied" in text and "read-only" in text
+    assert (root / "t" / "a" / "f").read_text() == "1"
+
+
 def test_rm_f_ignores_missing_names(sh, root):
     (root / "x").write_text("x")
     sh.ok("rm -f x nothing-here")
@@ -202,8 +224,14 @@ def test_open_starts_in_the_path_and_takes_p(server, root, local):
     try:
         h.ok(f"open pyftp://{host}:{port}/in/box")
         assert h.shell.cwd == "/in/box"
+        h.ok("cd /")
         h.ok(f"open -p {port} {host}/in")
         assert h.shell.cwd == "/in"
+        # cd - leads back to where the server started the session, never to a folder
+        # of the connection before
+        assert h.ok("cd -").strip() == "/" and h.ok("cd -").strip() == "/in"
+        h.ok(f"open {host}:{port}")
+        assert "no previous folder" in h.run("cd -")[1]
         outcome, text = h.run(f"open -p 0 {host}")
         assert isinstance(outcome.error, UsageError) and "bad port" in text
     finally:
@@ -274,3 +302,111 @@ def test_open_without_a_terminal_to_ask_on_says_open_u(make_server, local):
     h = make_shell(None, local, interactive=True)
     outcome, text = h.run(f"open {host}:{port}")
     assert not outcome.ok and f"wants a login: open -u USER {host}:{port}" in text
+
+
+# ------------------------------------------------------------------ help names everything
+def _words(text: str) -> set[str]:
+    import re
+    return set(re.findall(r"(?<![\w-])(![A-Z]+|[a-z]+)", text))
+
+
+def test_every_shell_command_is_in_help_the_readme_table_and_pyftp_help(local):
+    import re
+    from pathlib import Path
+
+    from pyftp.shell import SHELL_COMMANDS
+    names = {"!COMMAND" if n == "!" else n for n in SHELL_COMMANDS}
+    h = make_shell(None, local)
+    listed = {line.split()[0] for line in h.ok("help").splitlines() if line.strip()}
+    assert names <= listed, names - listed
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## The shell", 1)[1].split("Coming from sftp", 1)[0]
+    in_table = {m for cell in re.findall(r"^\| (.*?) \|", table, re.M)
+                for m in re.findall(r"`(!?[A-Za-z]+)", cell)}
+    assert names <= in_table, names - in_table
+    r = pyftp("--help", cwd=local)
+    assert r.returncode == 0
+    section = r.stdout.split("shell commands", 1)[1].split("exit codes:", 1)[0]
+    assert names <= _words(section), names - _words(section)
+    for alias in ("exit", "bye"):
+        assert alias in section and alias in h.ok("help quit")
+
+
+def test_help_names_the_flags_people_type(local):
+    h = make_shell(None, local)
+    assert "ls [-1ahlrtS]" in h.ok("help")
+    for command, flags in {"get": ("-r", "--checksum", "-p, -a", "--no-resume"),
+                           "put": ("-r", "-f", "-p, -a"), "rm": ("-r", "-f"),
+                           "df": ("-h",), "ls": ("-1", "-a", "-h", "-t", "-S", "-r")}.items():
+        text = h.ok(f"help {command}")
+        for flag in flags:
+            assert f"  {flag} " in text, (command, flag)
+    assert "cd [PATH|-]" in h.ok("help cd")
+    assert "[USER@]HOST[:PORT][/PATH]" in h.ok("help open")
+
+
+# ------------------------------------------------------------------ the hello deadline
+def test_hello_timeout_gives_up_on_a_peer_that_never_speaks(local):
+    import socket
+
+    # the kernel completes the handshake from the backlog: accepted, and silent forever
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    host, port = silent.getsockname()
+    try:
+        r = pyftp("--hello-timeout", "0.5", f"{host}:{port}", "-c", "pwd", cwd=local)
+    finally:
+        silent.close()
+    assert r.returncode == 4, r.stderr
+    assert f"{host}:{port} did not answer the hello within 0.5 s" in r.stderr
+    assert "--tls" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_hello_timeout_refuses_what_is_not_a_duration(local, value):
+    r = pyftp(f"--hello-timeout={value}", "127.0.0.1", "-c", "pwd", cwd=local)
+    assert r.returncode == 2 and "--hello-timeout" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hello_timeout_default_is_the_clients():
+    from pyftp.cli.client import client_parser
+    from pyftp.client.connection import DEFAULT_HELLO_TIMEOUT
+    assert client_parser().parse_args(["h"]).hello_timeout == DEFAULT_HELLO_TIMEOUT
+    assert client_parser().parse_args(["--hello-timeout", "2m", "h"]).hello_timeout == 120
+
+
+def test_cli_df(server, local):
+    host, port = server.address
+    r = pyftp(f"{host}:{port}", "-c", "df -h", cwd=local)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["Size", "Avail"]
+
+
+def test_get_to_a_terminal_draws_no_bar_over_the_bytes(server, root, local):
+    import io
+    import pty
+    (root / "f.txt").write_bytes(b"text 1\n")
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "wb", buffering=0, closefd=False) as tty:
+            for out, bars in ((tty, False), (io.BytesIO(), True)):
+                progress = io.StringIO()
+                h = make_shell(server, local, progress="tqdm", progress_stream=progress,
+                               binary_out=out)
+                h.ok("get f.txt -")
+                h.shell.close()
+                assert ("f.txt" in progress.getvalue()) is bars, progress.getvalue()
+        assert os.read(master, 100).replace(b"\r\n", b"\n") == b"text 1\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_pattern_job_is_named_by_the_command_typed(sh, root, local):
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(name)
+        (local / f"l{name}").write_text(name)
+    assert sh.ok("get *.txt").splitlines()[-1].startswith("get: sent 2 files")
+    assert sh.ok("put l*.txt").splitlines()[-1].startswith("put: sent 2 files")
+    assert sh.ok("mget *.txt").splitlines()[-1].startswith("mget: sent")

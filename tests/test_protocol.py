@@ -314,7 +314,7 @@ def test_decoder_never_buffers_beyond_one_header():
 
 def test_every_op_is_declared_once_with_help():
     assert list(COMMANDS) == ["hello", "ls", "stat", "cd", "pwd", "mkdir", "rm", "rmdir",
-                              "mv", "get", "put", "hash", "upper", "quit"]
+                              "mv", "get", "put", "hash", "upper", "df", "quit"]
     for name, cmd in COMMANDS.items():
         assert cmd.name == name and cmd.help
     assert [c.name for c in COMMANDS.values() if c.payload] == ["upper"]
@@ -349,6 +349,7 @@ GOOD = {
             "resume": False, "mtime": 1700000000.25},
     "hash": {"path": "a"},
     "upper": {"size": 3},
+    "df": {},
     "quit": {},
 }
 

@@ -9,9 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .._version import __version__
-from .args import EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL, EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number
+from .args import (EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL,
+                   EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number)
+
+if TYPE_CHECKING:
+    from ..shell import Shell
+    from ..shell.base import AnyConsole
 
 # ---------------------------------------------------------------------- client
 CLIENT_EXIT_CODES = """\
@@ -26,7 +32,22 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
-CLIENT_EPILOG = CLIENT_EXIT_CODES + """
+#: kept in step with the shell's table by a test (importing the shell here would slow
+#: down pyftp --version)
+CLIENT_COMMANDS = """\
+shell commands (for -c, -b and the prompt; 'help COMMAND' there explains one):
+  remote   ls [-1ahlrtS], cd [PATH|-], pwd, mkdir [-p], rm [-rf], rmdir, mv [-f],
+           stat, hash, df [-h], upper
+  local    lls [-l], lcd, lpwd, lmkdir [-p], lrm, !COMMAND
+  transfer get [-r] [--checksum] [-p -a], put [-r] [-f] [-p -a], reget, reput,
+           cat, get FILE -, mget [-r], mput [-r] [-f], mirror [-R] [--delete]
+           [--checksum] [--dry-run]; wildcards (*, ?, [...]) in get, put, ls, rm,
+           hash, stat, cat
+  session  open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH], close, help,
+           quit (also exit, bye, Ctrl-D); ';' separates commands, '#' comments
+"""
+
+CLIENT_EPILOG = CLIENT_COMMANDS + "\n" + CLIENT_EXIT_CODES + """
 environment:
   PYFTP_HOST, PYFTP_PORT, PYFTP_USER   defaults for HOST, PORT and --user
   PYFTP_PASSWORD                       the password for --user (else you are asked)
@@ -75,6 +96,10 @@ def client_parser() -> argparse.ArgumentParser:
                      help="the server's port (default 6971, or the one in the address)")
     net.add_argument("--timeout", type=above_zero(parse_duration), default=30.0,
                      metavar="S", help="give up on a silent server after S seconds (default 30)")
+    net.add_argument("--hello-timeout", type=above_zero(parse_duration), default=5.0,
+                     metavar="S", help="give up when the peer has not answered the greeting "
+                                       "within S seconds (default 5, at most --timeout): "
+                                       "it is not a pyftp server, or a TLS one (exit 4)")
     net.add_argument("--limit-rate", type=above_zero(parse_size), metavar="RATE",
                      help="at most RATE bytes per second, e.g. 500K or 10M (as in curl)")
     net.add_argument("--tls", action="store_true", help="connect with TLS")
@@ -86,7 +111,8 @@ def client_parser() -> argparse.ArgumentParser:
     xfer.add_argument("--retries", type=whole_number(0), default=3, metavar="N",
                       help="when the connection drops during get, put, get -r, put -r, "
                            "mget, mput or mirror, reconnect and continue up to N times, "
-                           "waiting 0.5 s, 1 s, 2 s, ... in between (default 3; 0: never)")
+                           "waiting 5 s, 25 s, then 30 s each time: about a minute in all "
+                           "by default, as lftp is patient (default 3; 0: never)")
     xfer.add_argument("--no-resume", action="store_true",
                       help="do not continue partial files left by an interrupted transfer: "
                            "start every file from zero (also per command: get --no-resume)")
@@ -149,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _read_commands(args) -> list[tuple[int, str]]:
+def _read_commands(args: argparse.Namespace) -> list[tuple[int, str]]:
     """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
     if args.commands is not None:
         from ..shell import split_commands
@@ -175,7 +201,7 @@ def _read_commands(args) -> list[tuple[int, str]]:
     return out
 
 
-def _client(args) -> int:
+def _client(args: argparse.Namespace) -> int:
     one_shot = args.commands is not None or args.batch is not None
     target = args.target or os.environ.get("PYFTP_HOST") or None
     if args.port and not target:
@@ -202,7 +228,8 @@ def _client(args) -> int:
         shell.close()
 
 
-def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
+def _run_commands(shell: Shell, args: argparse.Namespace,
+                  commands: list[tuple[int, str]]) -> int:
     """-c and -b: each command in turn; the first failure stops the run (exit code).
 
     Runs of get, ls, hash or stat lines are fetched ahead, pipelined
@@ -232,7 +259,7 @@ def _run_commands(shell, args, commands: list[tuple[int, str]]) -> int:
     return EXIT_OK
 
 
-def _make_shell(args, one_shot: bool, interactive_stdin: bool):
+def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: bool) -> Shell:
     """The Shell the options describe: consoles, progress mode, login, connector."""
     port_text = os.environ.get("PYFTP_PORT", "")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
@@ -264,6 +291,7 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
 
     def connector(host: str, port: int, user: str | None, password: str | None) -> Client:
         return Client(host, port, user=user, password=password, timeout=args.timeout,
+                      hello_timeout=args.hello_timeout,
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
                       insecure=args.insecure, resume_tokens=token_file, digest=args.digest)
 
@@ -276,7 +304,7 @@ def _make_shell(args, one_shot: bool, interactive_stdin: bool):
                  retries=args.retries, resume=not args.no_resume)
 
 
-def _consoles():
+def _consoles() -> tuple[AnyConsole, AnyConsole]:
     """Consoles for results (stdout) and messages (stderr): rich at a terminal; plain
     lines to a pipe or a file, where rich would only cost time (it is not even
     imported). A pipe gets long lines unwrapped, so scripts can cut and grep them."""

@@ -19,18 +19,27 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .. import digests
 from ..errors import (ChecksumMismatchError, LocalError, NotFoundError, ProtocolError,
-                      PyftpError, TransportError)
+                      PyftpError, RemoteError, TransportError)
 from ..protocol import JSONObject, digest_in, read_reply
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
 from .pipeline import Batches, parse_listing, parse_names
 from .upload import Upload
 
-__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
+__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "DiskUsage"]
+
+
+class DiskUsage(NamedTuple):
+    """What :meth:`Client.df` answers: bytes of the share's file system. ``free`` is
+    what the server may still write (space reserved for root is not in it, so
+    ``total - free`` is more than what files take)."""
+
+    total: int
+    free: int
 
 
 class Client(Batches):
@@ -117,6 +126,18 @@ class Client(Batches):
         :attr:`algorithm` (SHA-256 on a version 1 server)."""
         reply = self._call({"op": "hash", "path": path})
         return str(digest_in("hash", reply, self.algorithm if self.negotiated else None))
+
+    def df(self) -> DiskUsage:
+        """Total and free bytes of the file system holding the share (protocol 7.14).
+
+        Raises :class:`~pyftp.errors.RemoteError` with code ``unsupported`` when the
+        server cannot say: an older server without the feature ``df``, or a storage
+        backend with no disk behind it (a bucket)."""
+        if "df" not in self.server_info.get("features", ()):
+            raise RemoteError(f"unsupported: {self.address} cannot report disk space (an "
+                              "older server, without df)", code="unsupported")
+        reply = self._call({"op": "df"})
+        return DiskUsage(reply["total"], reply["free"])
 
     def upper(self, text: str) -> str:
         """The server's upper-case echo of ``text``."""

@@ -31,7 +31,7 @@ VERSION = 1
 DEFAULT_PORT = 6971
 #: what this implementation offers, sent in the hello reply
 FEATURES = ["sha256", "resume", "mtime", "pipelining", "sha256_trailer", "resume_token",
-            "ls_names"]
+            "ls_names", "df"]
 #: added to FEATURES only for a session whose hello negotiated a digest (section 14):
 #: a client that negotiates nothing sees exactly the version 1 reply
 NEGOTIATED_FEATURES = ["digests", "ranges"]
@@ -90,6 +90,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             writes=True),
     Command("hash", "the digest (SHA-256, or the negotiated one) of a file", (_path(),)),
     Command("upper", "upper-case the UTF-8 text in the payload", payload=True),
+    Command("df", "total and free bytes of the share (feature df; 7.14)"),
     Command("quit", "end the session"),
 )}
 
@@ -196,6 +197,7 @@ REPLIES: dict[str, tuple[Field, ...]] = {
     "put.final": (Field("total", "int"), Field("sha256", "sha256"), Field("digest", "sha256"),
                   Field("algorithm", "str"), Field("path", "str")),
     "upper": (),
+    "df": (Field("total", "int", True), Field("free", "int", True)),
     "quit": (),
 }
 #: the frames a client sends inside a put exchange (7.11, 13)

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 __all__ = ["HelloArgs", "PathArgs", "LsArgs", "NoArgs", "MkdirArgs", "MvArgs", "GetArgs",
            "PutArgs", "ARGS", "HelloReply", "CwdReply", "StatReply", "PathReply", "MvReply",
-           "HashReply", "GetReply", "DigestReply", "PutReply", "PutFinalReply", "EmptyReply",
+           "HashReply", "GetReply", "DigestReply", "PutReply", "PutFinalReply", "DfReply", "EmptyReply",
            "REPLY_SHAPES"]
 
 
@@ -81,7 +81,7 @@ class PutArgs(_PutArgsRequired, total=False):
 ARGS: dict[str, type] = {
     "hello": HelloArgs, "ls": LsArgs, "stat": PathArgs, "cd": PathArgs, "pwd": NoArgs,
     "mkdir": MkdirArgs, "rm": PathArgs, "rmdir": PathArgs, "mv": MvArgs, "get": GetArgs,
-    "put": PutArgs, "hash": PathArgs, "upper": NoArgs, "quit": NoArgs,
+    "put": PutArgs, "hash": PathArgs, "upper": NoArgs, "df": NoArgs, "quit": NoArgs,
 }
 
 
@@ -151,6 +151,13 @@ class PutFinalReply(HashReply, total=False):
     """put.final: the same fields as a hash reply."""
 
 
+class DfReply(TypedDict):
+    """df: bytes of the share's file system (free: what the server may still write)."""
+
+    total: int
+    free: int
+
+
 class EmptyReply(TypedDict):
     """ls (its payload is the listing), upper (the text), quit."""
 
@@ -160,5 +167,6 @@ REPLY_SHAPES: dict[str, type] = {
     "hello": HelloReply, "ls": EmptyReply, "stat": StatReply, "cd": CwdReply,
     "pwd": CwdReply, "mkdir": PathReply, "rm": PathReply, "rmdir": PathReply,
     "mv": MvReply, "hash": HashReply, "get": GetReply, "get.digest": DigestReply,
-    "put": PutReply, "put.final": PutFinalReply, "upper": EmptyReply, "quit": EmptyReply,
+    "put": PutReply, "put.final": PutFinalReply, "upper": EmptyReply, "df": DfReply,
+    "quit": EmptyReply,
 }

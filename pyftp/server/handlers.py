@@ -252,6 +252,14 @@ class Handlers:
         self._log_bytes = len(out)
         self.chan.send(ok(), out)
 
+    def handle_df(self, a: NoArgs) -> None:
+        usage = self.storage.disk_usage()
+        if usage is None:  # a backend without a disk (a bucket) cannot say
+            raise RemoteError("unsupported: this server's storage cannot say how much "
+                              "space it has (df)", code="unsupported")
+        total, free = usage
+        self.chan.send(ok(total=total, free=free))
+
     def handle_quit(self, a: NoArgs) -> None:
         self.chan.send(ok())
         self._closing = True

@@ -22,10 +22,11 @@ import posixpath
 from collections import deque
 from typing import Any, Callable
 
-from ..client import Entry
+from ..client import Client, Entry
 from ..errors import PyftpError, TransportError
+from .base import ShellBase
 from .commands import ALIASES, UsageError
-from .parsing import glob_literal, has_glob, parse_args, strip_comment
+from .parsing import Args, glob_literal, has_glob, parse_args, strip_comment
 
 #: the commands whose runs are pipelined
 PIPELINED = ("get", "ls", "hash", "stat")
@@ -37,20 +38,19 @@ class _Stop(Exception):
     """A pipelined get met a failure that ends the run: fetch nothing more."""
 
 
-class BatchMixin:
+class BatchMixin(ShellBase):
     """Shell's look-ahead for the one-shot modes."""
 
-    #: answers fetched ahead, keyed by (command, remote folder, what the line names),
-    #: each a deque of answers in line order
-    ahead: dict
+    #: the last get run stopped at a failure and dropped its connection
+    _ahead_dropped = False
 
     @property
     def ahead_held(self) -> bool:
         """True while answers fetched ahead wait for their lines after the run dropped
         its own connection (a get run that stopped): no reconnect is needed for them."""
-        return bool(self.ahead) and getattr(self, "_ahead_dropped", False)
+        return bool(self.ahead) and self._ahead_dropped
 
-    def _ahead_or(self, key: tuple, fetch: Callable[[], Any]) -> Any:
+    def _ahead_or(self, key: tuple[object, ...], fetch: Callable[[], Any]) -> Any:
         """The answer fetched ahead for ``key`` (raised if it is an error), else ``fetch()``.
         A run may name one thing several times: its answers wait in line order."""
         waiting = self.ahead.get(key)
@@ -89,31 +89,33 @@ class BatchMixin:
                 self._prefetch_gets(c, run)
             elif name == "ls":
                 for names in (False, True):  # a run may mix names-only and full lines
-                    paths = [item[1][0] for item in run if item[1][1] is names]
-                    for p, r in zip(paths, c.ls_many(paths, names=names) if paths else ()):
-                        self._keep(("ls", self.cwd, p, names), r)
+                    folders: list[str] = [item[1][0] for item in run if item[1][1] is names]
+                    for folder, listed in zip(folders, c.ls_many(folders, names=names)
+                                              if folders else ()):
+                        self._keep(("ls", self.cwd, folder, names), listed)
             else:
-                paths = [p for item in run for p in item[1]]
+                paths: list[str] = [p for item in run for p in item[1]]
+                answers: list[Any]
                 if name == "hash":
-                    answers = c.hash_many(paths)
+                    answers = list(c.hash_many(paths))
                 else:
                     answers = [r if isinstance(r, BaseException) else Entry.from_wire(r["entry"])
                                for r in c.call_many([{"op": "stat", "path": p} for p in paths])]
-                for p, r in zip(paths, answers):
-                    self._keep((name, self.cwd, p), r)
+                for p, answer in zip(paths, answers):
+                    self._keep((name, self.cwd, p), answer)
         except TransportError:
             pass  # what was fetched stands; the rest runs one by one, with retries
         return len(run)
 
-    def _keep(self, key: tuple, answer: Any) -> None:
+    def _keep(self, key: tuple[object, ...], answer: Any) -> None:
         self.ahead.setdefault(key, deque()).append(answer)
 
-    def _prefetch_gets(self, c, run: list) -> None:
+    def _prefetch_gets(self, c: Client, run: list[tuple[str, Any, bool]]) -> None:
         items = [item[1] for item in run]  # (remote, local as typed, target file)
         ignored = [item[2] for item in run]
         done = [0]
 
-        def on_file(i: int, result) -> None:
+        def on_file(i: int, result: object) -> None:
             remote, local, _target = items[i]
             self._keep(("get", self.cwd, remote, local), result)
             done[0] += 1
@@ -125,13 +127,14 @@ class BatchMixin:
                 c.get_many([(r, t) for r, _l, t in items], resume=self.resume,
                            on_file=on_file)
             except _Stop:
-                self._ahead_dropped = True  # the client dropped the connection, out of step; the run ends here
+                # the client dropped the connection, out of step: the run ends here
+                self._ahead_dropped = True
 
 
-def _run_of(shell: Any, lines: list[tuple[str, bool]]) -> list[tuple[str, Any, bool]]:
+def _run_of(shell: ShellBase, lines: list[tuple[str, bool]]) -> list[tuple[str, Any, bool]]:
     """The leading lines that are the same pipelinable command, each as (command,
     what it names, ignored)."""
-    run: list = []
+    run: list[tuple[str, Any, bool]] = []
     targets: set[str] = set()
     for line, ignored in lines:
         line = strip_comment(line.strip())
@@ -152,7 +155,7 @@ def _run_of(shell: Any, lines: list[tuple[str, bool]]) -> list[tuple[str, Any, b
     return run
 
 
-def _names(shell: Any, name: str, a: Any, targets: set[str]) -> Any:
+def _names(shell: ShellBase, name: str, a: Args, targets: set[str]) -> Any:
     """What one line asks of the server, or None if it cannot join a pipelined run."""
     if any(has_glob(w) for w in a.args):
         return None  # a pattern needs a listing first

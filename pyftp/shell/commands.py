@@ -1,19 +1,24 @@
 """The command table: every shell command declared once, with its usage, help, flags and
-how to complete its arguments; ``help``, which renders it; and the two errors a command
-line can end in.
+how to complete its arguments (``help`` renders it: :mod:`.help`); and the two errors a
+command line can end in.
 
 To add a command: add its row here and a ``do_<name>`` method on a Shell mixin
 returning its JSON fields; parsing, help, completion, errors, --json and the one-shot
 modes then come for free.
 
-Import rule: rich (lazily, for help), errors, protocol, ui; nothing else of the shell.
+Import rule: errors, protocol; nothing else of the shell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
+
+
+#: what a command returns: its --json fields
+Fields = dict[str, Any]
 
 
 class UsageError(PyftpError):
@@ -28,7 +33,7 @@ class JobError(PyftpError):
     (and continues partial files).
     """
 
-    def __init__(self, message: str, fields: dict) -> None:
+    def __init__(self, message: str, fields: Fields) -> None:
         super().__init__(message)
         self.fields = fields
 
@@ -124,8 +129,9 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  options=(("-r", "copy a folder: subfolders (empty ones too) and "
                                  "modification times; LOCAL_DIR receives its contents; "
                                  "identical files are skipped"),
-                          ("--checksum", "with -r: compare files by SHA-256 instead of size "
-                                         "and modification time"),
+                          ("--checksum", "with -r: compare files by digest (the session's: "
+                                         "BLAKE3 or SHA-256) instead of size and "
+                                         "modification time"),
                           _VERBOSE,
                           ("-p, -a", "accepted: times are always kept, transfers are "
                                      "always binary"),
@@ -174,8 +180,8 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  options=(("-R", "reverse: push the local folder to the server"),
                           ("--delete", "remove what the source does not have, after the "
                                        "transfers"),
-                          ("--checksum", "compare files by SHA-256 instead of size and "
-                                         "modification time"),
+                          ("--checksum", "compare files by digest (BLAKE3 or SHA-256) "
+                                         "instead of size and modification time"),
                           ("--dry-run", "print the plan and change nothing"),
                           _VERBOSE, _NO_RESUME),
                  alt_complete=("-R", ("local_dir", "remote_dir"))),
@@ -192,8 +198,11 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
                  "-f replaces an existing file)", 2, 2, "f", ("remote", "remote")),
     ShellCommand("stat", "stat PATH|PATTERN...", "show type, size and time of remote paths",
                  1, None, "", ("remote",), repeat=True, globs=True),
-    ShellCommand("hash", "hash PATH|PATTERN...", "SHA-256 of remote files, computed by the "
-                 "server", 1, None, "", ("remote",), repeat=True, globs=True),
+    ShellCommand("hash", "hash PATH|PATTERN...", "digests of remote files (the session's: "
+                 "BLAKE3 or SHA-256), computed by the server", 1, None, "", ("remote",), repeat=True, globs=True),
+    ShellCommand("df", "df [-h]", "size and free space of the server's share (in 1 KiB "
+                 "blocks; -h: KiB, MiB, GiB)", 0, 0, "h",
+                 options=(("-h", "human-readable sizes (binary units)"),)),
     ShellCommand("upper", "upper TEXT", "the server's upper-case echo of TEXT", 1, None),
     ShellCommand("help", "help [COMMAND]", "list the commands, or explain one", 0, 1, "",
                  ("command",), connected=False),
@@ -204,50 +213,3 @@ SHELL_COMMANDS: dict[str, ShellCommand] = {c.name: c for c in (
 #: other words for the same command
 #: other words for the same command
 ALIASES = {"exit": "quit", "bye": "quit", "?": "help"}
-
-
-class HelpMixin:
-    """Shell's ``help``: the table above, rendered for people (and as --json fields)."""
-
-    def do_help(self, arg: str) -> dict:
-        """help [COMMAND]: list the commands, or explain one."""
-        from rich.table import Table  # help is for people: the one command drawn by rich
-        from rich.text import Text
-
-        from ..ui import Trimmed
-        a = self._args("help", arg)
-        if a.args:
-            name = ALIASES.get(a.args[0], a.args[0])
-            spec = SHELL_COMMANDS.get(name)
-            if spec is None:
-                raise UsageError(self._unknown(a.args[0]))
-            text = Text()
-            for usage, help_ in ((spec.usage, spec.help), *spec.forms):
-                text.append(usage, style="bold")
-                text.append(f"\n  {help_}\n")
-            if spec.options:
-                width = max(len(flag) for flag, _h in spec.options)
-                text.append("options:")
-                for flag, help_ in spec.options:
-                    text.append(f"\n  {flag.ljust(width)}  {help_}")
-            text.rstrip()
-            self._print(text)
-            return {"usage": spec.usage, "help": spec.help,
-                    "forms": [{"usage": u, "help": h} for u, h in spec.forms],
-                    "options": [{"option": o, "help": h} for o, h in spec.options]}
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        for spec in SHELL_COMMANDS.values():
-            table.add_row(Text(spec.usage), Text(spec.help))
-            for usage, help_ in spec.forms:
-                table.add_row(Text(usage), Text(help_))
-        self._print(Trimmed(table))
-        self._print(Text("Quote names with spaces (\"my file.txt\" or my\\ file.txt). Tab "
-                         "completes commands, options and paths; Ctrl-C cancels a transfer; "
-                         "Ctrl-D leaves. Transfers continue partial files (--no-resume "
-                         "starts over) and retry a dropped connection "
-                         f"{self.retries} time{'s' * (self.retries != 1)} (pyftp --retries "
-                         "N). help COMMAND explains its options.", style="dim"))
-        return {"commands": [{"name": s.name, "usage": s.usage, "help": s.help}
-                             for s in SHELL_COMMANDS.values()]}

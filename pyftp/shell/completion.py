@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import time
+from types import ModuleType
 from typing import Any, Callable, Iterable
 
-
+from ..client import Entry
 from ..errors import PyftpError
+from .base import ShellBase
 from .commands import ALIASES, SHELL_COMMANDS
 from .parsing import _quote_word, split_partial
 
@@ -42,11 +44,11 @@ class ListingCache:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._data: dict[str, tuple[float, list]] = {}
+        self._data: dict[str, tuple[float, list[Entry]]] = {}
         #: how many listings were fetched from the server (tests watch this)
         self.fetches = 0
 
-    def get(self, folder: str, fetch: Callable[[str], list]) -> list:
+    def get(self, folder: str, fetch: Callable[[str], list[Entry]]) -> list[Entry]:
         hit = self._data.get(folder)
         now = self.clock()
         if hit is not None and now - hit[0] < self.ttl:
@@ -56,7 +58,7 @@ class ListingCache:
         self._data[folder] = (now, entries)
         return entries
 
-    def put(self, folder: str, entries: list) -> None:
+    def put(self, folder: str, entries: Iterable[Entry]) -> None:
         self._data[folder] = (self.clock(), list(entries))
 
     def invalidate(self, *paths: str) -> None:
@@ -70,7 +72,7 @@ class ListingCache:
         self._data.clear()
 
 
-class CompletionMixin:
+class CompletionMixin(ShellBase):
     """Shell's completion of commands, options and paths, and its readline history."""
 
     # ------------------------------------------------------------------ completion
@@ -79,8 +81,11 @@ class CompletionMixin:
         names = sorted(set(SHELL_COMMANDS) | {a for a in ALIASES if a.isalpha()})
         return [n + " " for n in names if n.startswith(text)]
 
-    def complete(self, text: str, state: int):
-        """readline's hook; cmd.Cmd would hide errors too, but a completer must never raise."""
+    def complete(self, text: str, state: int) -> Any:
+        """readline's hook; cmd.Cmd would hide errors too, but a completer must never raise.
+
+        Returns the match number ``state`` (a str) or None; typed Any because typeshed
+        declares cmd.Cmd.complete as returning a list."""
         try:
             return super().complete(text, state)
         except Exception:
@@ -158,7 +163,11 @@ class CompletionMixin:
                 and (d or not dirs_only)]
 
     # ------------------------------------------------------------------ history
-    def _setup_readline(self):
+    #: the readline module while the prompt loop runs with line editing, else None
+    _history: ModuleType | None = None
+    _history_length = 0
+
+    def _setup_readline(self) -> ModuleType | None:
         if not self.use_rawinput or not (self.stdin.isatty() and self.stdout.isatty()):
             return None  # commands piped in: no line editing, and no history to keep
         try:
@@ -168,7 +177,8 @@ class CompletionMixin:
         readline.set_completer_delims(" \t\n")
         readline.set_history_length(1000)
         err = self.err_console
-        self._color_prompt = err.is_terminal and err.color_system is not None and not err.no_color
+        self._color_prompt = (err.is_terminal and getattr(err, "color_system", None) is not None
+                              and not getattr(err, "no_color", True))
         path = self.history_file or history_path()
         self.history_file = path
         try:
@@ -183,7 +193,7 @@ class CompletionMixin:
 
     def _append_history(self) -> None:
         """Add the lines typed since the last call to the history file."""
-        readline = getattr(self, "_history", None)
+        readline = self._history
         if readline is None:
             return
         length = readline.get_current_history_length()
@@ -200,7 +210,7 @@ class CompletionMixin:
         except OSError as exc:
             self._info(f"could not save history to {path}: {exc.strerror or exc}")
 
-    def _save_history(self, readline) -> None:
+    def _save_history(self, readline: ModuleType) -> None:
         path = self.history_file or history_path()
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -210,8 +220,9 @@ class CompletionMixin:
             self._info(f"could not save history to {path}: {exc.strerror or exc}")
 
 
-def _make_completer(name: str):
-    def complete(self: Any, text: str, line: str, begidx: int, endidx: int) -> list[str]:
+def _make_completer(name: str) -> Callable[[CompletionMixin, str, str, int, int], list[str]]:
+    def complete(self: CompletionMixin, text: str, line: str, begidx: int,
+                 endidx: int) -> list[str]:
         return self._complete(name, text, line, begidx, endidx)
     complete.__name__ = f"complete_{name}"
     complete.__doc__ = f"Tab completion for {SHELL_COMMANDS[name].usage}."
@@ -225,7 +236,7 @@ def install_completers(cls: type) -> None:
             setattr(cls, f"complete_{name}", _make_completer(name))
 
 
-def _is_dir(d: os.DirEntry) -> bool:
+def _is_dir(d: os.DirEntry[str]) -> bool:
     try:
         return d.is_dir()
     except OSError:

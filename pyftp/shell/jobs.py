@@ -7,24 +7,21 @@ Import rule: sync, errors, ui and :mod:`pyftp.shell.commands`.
 """
 from __future__ import annotations
 
-import os
-import posixpath
 from typing import Any, Callable
-
-
 
 from .. import sync
 from ..errors import LocalError, NotFoundError
 from ..ui import Line, job_display, print_error, safe_name, transfer_summary
-from .commands import JobError
+from .base import ShellBase
+from .commands import Fields, JobError
 
 
-class JobsMixin:
+class JobsMixin(ShellBase):
     """Shell's many-file jobs: run one, then report it."""
 
     # ---- the parts every folder, glob and mirror job shares
     def _run_job(self, label: str, verb: str, resume: bool,
-                 job: Callable[[dict], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
+                 job: Callable[[dict[str, Any]], sync.SyncReport]) -> tuple[sync.SyncReport, float]:
         """Run a sync job with the shell's retry settings and a per-file + overall bar."""
         started = self.clock()
         with job_display(self.reporter, label, verb, per_file=self._per_file()) as display:
@@ -33,7 +30,7 @@ class JobsMixin:
                               on_job=display.on_job, on_event=self._on_event))
         return report, self.clock() - started
 
-    def _job_fields(self, name: str, report: sync.SyncReport, seconds: float) -> dict:
+    def _job_fields(self, name: str, report: sync.SyncReport, seconds: float) -> Fields:
         """The --json fields of a finished job (before its plan and outcome)."""
         fields = _report_counts(report)
         if name.endswith(" -r"):
@@ -46,14 +43,16 @@ class JobsMixin:
 
     def _finish_job(self, name: str, report: sync.SyncReport, seconds: float, *,
                     src: Callable[[str], str], dst: Callable[[str], str],
-                    patterns: dict[str, str] | None = None, force_verb: str = "") -> dict:
+                    patterns: dict[str, str] | None = None, force_verb: str = "",
+                    typed: str = "") -> Fields:
         """Print what a job did (files, deletions, skips, errors, the summary line) and
         return its JSON fields, or raise :class:`JobError` when a step failed.
 
-        ``src`` and ``dst`` turn a path of the report into what the user should read
-        (the report's paths are relative to the job's folders); ``patterns`` maps the
-        patterns sync saw back to the ones the user typed.
+        ``src`` and ``dst`` turn the report's paths (relative to the job's folders) into
+        what the user should read; ``patterns`` maps the patterns sync saw back to the
+        ones typed; ``typed`` names the command typed (``get *.txt`` is an ``mget`` job).
         """
+        word = typed or name
         pull = report.direction == "get"
         fields = self._job_fields(name, report, seconds)
         if report.dry_run:
@@ -108,8 +107,8 @@ class JobsMixin:
                 else:
                     shown, why = src(p.path), p.text
                 print_error(self.err_console, f"{safe_name(shown)}: {why}",
-                            prefix=f"{self._prefix}{name}: ")
-            raise JobError(f"{name}: {summary}; fix what the lines above say and run it "
+                            prefix=f"{self._prefix}{word}: ")
+            raise JobError(f"{word}: {summary}; fix what the lines above say and run it "
                            "again (what is done is not sent again)", fields)
         if report.dry_run:
             nothing = not any(x.kind in ("send", "delete", "rmdir", "mkdir")
@@ -120,7 +119,7 @@ class JobsMixin:
             self._note(Line(f"{name}: " + ("up to date, " if fields["up_to_date"] else "")
                             + summary, style="bold"))
         else:
-            self._note(Line(f"{name}: {summary}", style="bold"))
+            self._note(Line(f"{word}: {summary}", style="bold"))
         return fields
 
     def _per_file(self) -> bool:
@@ -129,18 +128,6 @@ class JobsMixin:
         scroll them all past; it shows one overall bar and its summary instead."""
         return not self.interactive or self.verbose
 
-    def _shown_local(self, path: str) -> str:
-        """A local path as the user would type it: relative to the local folder if inside."""
-        shown = os.path.relpath(path, self.local_cwd)
-        return path if shown.startswith("..") else shown
-
-    def _local_under(self, root: str) -> Callable[[str], str]:
-        return lambda rel: self._shown_local(os.path.join(root, *rel.split("/")) if rel
-                                             else root)
-
-    def _remote_under(self, root: str) -> Callable[[str], str]:
-        return lambda rel: self._abs(posixpath.join(root, rel) if rel else root)
-
 
 def _hint_force(verb: str) -> str:
     """What to do about a target that exists (an ``exists`` problem or
@@ -148,13 +135,13 @@ def _hint_force(verb: str) -> str:
     return f"use {verb} -f to replace it"
 
 
-def _result_json(r: Any, path: str) -> dict:
+def _result_json(r: Any, path: str) -> Fields:
     return {"path": path, "local": r.local, "size": r.total,
             **digest_json(r.sha256, getattr(r, "algorithm", "sha256")),
             "seconds": round(r.seconds, 3), "resumed_from": r.offset}
 
 
-def digest_json(digest: str, algorithm: str) -> dict:
+def digest_json(digest: str, algorithm: str) -> Fields:
     """A digest in ``--json`` output: ``algorithm`` and ``digest``, plus the version 1
     key ``sha256`` when it is one (never a BLAKE3 value under that name)."""
     out = {"algorithm": algorithm, "digest": digest}
@@ -163,7 +150,7 @@ def digest_json(digest: str, algorithm: str) -> dict:
     return out
 
 
-def _report_counts(report: sync.SyncReport) -> dict:
+def _report_counts(report: sync.SyncReport) -> Fields:
     """The --json fields of a folder, glob or mirror job: counts, bytes, errors."""
     return {"source": report.source, "dest": report.dest, "direction": report.direction,
             "dry_run": report.dry_run, "sent": len(report.sent),
@@ -179,6 +166,6 @@ _PLAN_ORDER = {"mkdir": 0, "send": 1, "delete": 2, "rmdir": 3, "conflict": 4, "i
                "skip": 6}
 
 
-def _plan_order(plan: list) -> list:
+def _plan_order(plan: list[sync.Action]) -> list[sync.Action]:
     """A plan in reading order: folders made, files sent, extras removed, problems."""
     return sorted(plan, key=lambda a: _PLAN_ORDER.get(a.kind, 9))

@@ -15,6 +15,8 @@ from typing import Callable
 
 from ..errors import LocalError
 from ..ui import Line, listing, safe_name
+from .base import ShellBase
+from .commands import Fields
 from .remote import _entry_json
 
 
@@ -26,11 +28,11 @@ class _LocalEntry:
     mtime: float
 
 
-class LocalMixin:
+class LocalMixin(ShellBase):
     """Shell's local commands."""
 
     # ------------------------------------------------------------------ local side
-    def do_lcd(self, arg: str) -> dict:
+    def do_lcd(self, arg: str) -> Fields:
         """lcd [PATH]: change the local folder."""
         a = self._args("lcd", arg)
         target = self._local(a.args[0]) if a.args else os.path.expanduser("~")
@@ -42,13 +44,13 @@ class LocalMixin:
         self._note(Line(f"local folder: {safe_name(target)}", style="dim"))
         return {"local_cwd": target}
 
-    def do_lpwd(self, arg: str) -> dict:
+    def do_lpwd(self, arg: str) -> Fields:
         """lpwd: show the local folder."""
         self._args("lpwd", arg)
         self._print(Line(safe_name(self.local_cwd)))
         return {"local_cwd": self.local_cwd}
 
-    def do_lls(self, arg: str) -> dict:
+    def do_lls(self, arg: str) -> Fields:
         """lls [-l] [PATH]: list a local folder."""
         a = self._args("lls", arg)
         target = self._local(a.args[0]) if a.args else self.local_cwd
@@ -56,13 +58,13 @@ class LocalMixin:
         self._print(listing(entries, long="-l" in a.opts, plain=not self.console.is_terminal))
         return {"path": target, "entries": [_entry_json(e) for e in entries]}
 
-    def do_lmkdir(self, arg: str) -> dict:
+    def do_lmkdir(self, arg: str) -> Fields:
         """lmkdir [-p] PATH...: create local folders."""
         a = self._args("lmkdir", arg)
         make = (lambda t: os.makedirs(t, exist_ok=True)) if "-p" in a.opts else os.mkdir
         return self._each_local(a.args, make, "cannot create", "created local folder")
 
-    def do_lrm(self, arg: str) -> dict:
+    def do_lrm(self, arg: str) -> Fields:
         """lrm PATH...: remove local files (never a folder)."""
         def remove(target: str) -> None:
             if os.path.isdir(target) and not os.path.islink(target):
@@ -72,7 +74,7 @@ class LocalMixin:
                                 "removed local")
 
     def _each_local(self, words: list[str], act: Callable[[str], object], failed: str,
-                    done: str) -> dict:
+                    done: str) -> Fields:
         """``act`` on each local path in turn; the first OSError stops with a LocalError."""
         paths = []
         for word in words:
@@ -85,7 +87,7 @@ class LocalMixin:
             self._note(Line(f"{done} {safe_name(self._shown_local(target))}"))
         return {"paths": paths}
 
-    def do_shell(self, arg: str) -> dict:
+    def do_shell(self, arg: str) -> Fields:
         """!COMMAND: run COMMAND with the user's shell in the local folder."""
         command = arg.strip()
         shell = os.environ.get("SHELL") or "/bin/sh"

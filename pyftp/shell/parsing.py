@@ -9,6 +9,7 @@ import getopt
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 
 from ..protocol import DEFAULT_PORT
@@ -17,8 +18,8 @@ from .commands import SHELL_COMMANDS, UsageError
 
 @dataclass
 class Args:
-    opts: dict
-    args: list
+    opts: dict[str, str]
+    args: list[str]
 
 
 def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -40,31 +41,61 @@ def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]
     return host, int(port) if port else default_port
 
 
+class _Piece(NamedTuple):
+    """One step of :func:`_scan`: ``text[start:end]`` means ``char`` in the way ``kind``
+    says (``plain``: outside quotes, unescaped, so it may separate or comment;
+    ``escaped``: after a backslash outside quotes; ``quoted``: inside quotes; ``open`` /
+    ``close``: a quote mark)."""
+
+    start: int
+    end: int
+    char: str
+    kind: str
+
+
+def _scan(text: str) -> Iterator[_Piece]:
+    """Walk ``text`` as sh and shlex quote it: the one scanner behind splitting at
+    ``;``, cutting comments and splitting an unfinished line for completion.
+
+    A backslash outside quotes takes the next character (at the very end: nothing);
+    inside double quotes only ``\\"`` and ``\\\\`` are escapes; inside single quotes
+    nothing is."""
+    quote: str | None = None
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote is None:
+            if ch == "\\":
+                yield _Piece(i, min(i + 2, n), text[i + 1:i + 2], "escaped")
+                i += 2
+                continue
+            if ch in "'\"":
+                quote = ch
+                yield _Piece(i, i + 1, ch, "open")
+            else:
+                yield _Piece(i, i + 1, ch, "plain")
+        elif ch == quote:
+            quote = None
+            yield _Piece(i, i + 1, ch, "close")
+        elif ch == "\\" and quote == '"' and i + 1 < n and text[i + 1] in '"\\':
+            yield _Piece(i, i + 2, text[i + 1], "quoted")
+            i += 2
+            continue
+        else:
+            yield _Piece(i, i + 1, ch, "quoted")
+        i += 1
+
+
 def split_commands(text: str) -> list[str]:
     """Split ``-c`` text at the ``;`` outside quotes: ``put "a;b"; ls`` -> 2 commands."""
-    out, cur, quote, i = [], [], None, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = None
-            elif ch == "\\" and quote == '"' and i + 1 < len(text):
-                cur.append(ch)
-                i += 1
-                ch = text[i]
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\" and i + 1 < len(text):
-            cur.append(ch)
-            i += 1
-            ch = text[i]
-        elif ch in ";\n":
+    out: list[str] = []
+    cur: list[str] = []
+    for p in _scan(text):
+        if p.kind == "plain" and p.char in ";\n":
             out.append("".join(cur).strip())
             cur = []
-            i += 1
-            continue
-        cur.append(ch)
-        i += 1
+        else:
+            cur.append(text[p.start:p.end])
     out.append("".join(cur).strip())
     return [c for c in out if c]
 
@@ -81,33 +112,20 @@ def split_partial(line: str) -> tuple[list[str], str, int, str | None]:
     start = len(line)
     quote: str | None = None
     in_word = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == quote:
-                quote = None
-            elif ch == "\\" and quote == '"' and i + 1 < len(line) and line[i + 1] in '"\\':
-                i += 1
-                cur.append(line[i])
-            else:
-                cur.append(ch)
-        elif ch in " \t":
+    for p in _scan(line):
+        if p.kind == "plain" and p.char in " \t":
             if in_word:
                 words.append("".join(cur))
                 cur, in_word = [], False
+            continue
+        if not in_word:
+            in_word, start = True, p.start
+        if p.kind == "open":
+            quote = p.char
+        elif p.kind == "close":
+            quote = None
         else:
-            if not in_word:
-                in_word, start = True, i
-            if ch in "'\"":
-                quote = ch
-            elif ch == "\\":
-                if i + 1 < len(line):
-                    i += 1
-                    cur.append(line[i])
-            else:
-                cur.append(ch)
-        i += 1
+            cur.append(p.char)
     if not in_word:
         return words, "", len(line), None
     return words, "".join(cur), start, quote
@@ -146,7 +164,7 @@ def parse_args(name: str, arg: str) -> Args:
     except ValueError as exc:
         raise UsageError(f"{name}: {str(exc).lower()}; quote names with spaces, "
                          f"e.g. {name} \"my file.txt\"") from None
-    opts: dict = {}
+    opts: dict[str, str] = {}
     if spec.flags or spec.long or spec.hidden:
         try:
             pairs, words = getopt.gnu_getopt(words, spec.flags + spec.hidden, list(spec.long))
@@ -204,28 +222,14 @@ def parse_server(text: str) -> ServerName:
 def strip_comment(line: str) -> str:
     """``put a.txt  # the report`` -> ``put a.txt``: a ``#`` outside quotes that starts
     a word begins a comment, as in sh and in sftp batch files (``my\\ #1`` is a name)."""
-    quote: str | None = None
     word_start = True
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == quote:
-                quote = None
-            elif ch == "\\" and quote == '"':
-                i += 1
-        elif ch == "\\":
-            i += 1
-            word_start = False
-        elif ch in " \t":
+    for p in _scan(line):
+        if p.kind == "plain" and p.char in " \t":
             word_start = True
-        elif ch == "#" and word_start:
-            return line[:i].rstrip()
+        elif p.kind == "plain" and p.char == "#" and word_start:
+            return line[:p.start].rstrip()
         else:
-            if ch in "'\"":
-                quote = ch
             word_start = False
-        i += 1
     return line
 
 

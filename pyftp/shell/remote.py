@@ -10,19 +10,17 @@ import posixpath
 import shlex
 from typing import Any
 
-
-
-from ..client import Client
 from .. import sync
+from ..client import Client, Entry
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
-from .jobs import digest_json
 from ..ui import Line, Rows, error_text, format_mtime, human_size, listing, print_error, safe_name
-from .commands import SHELL_COMMANDS, JobError, UsageError
-from .parsing import glob_literal, glob_pattern, has_glob
-from .jobs import _hint_force
+from .base import ShellBase
+from .commands import SHELL_COMMANDS, Fields, JobError, UsageError
+from .jobs import _hint_force, digest_json
+from .parsing import glob_literal, has_glob
 
 
-def _ls_order(entries: list, opts: dict) -> list:
+def _ls_order(entries: list[Entry], opts: dict[str, str]) -> list[Entry]:
     """ls's order: as the server lists (by name), or -t newest / -S largest first; -r flips."""
     if "-t" in opts:
         entries = sorted(entries, key=lambda e: e.mtime, reverse=True)
@@ -31,37 +29,18 @@ def _ls_order(entries: list, opts: dict) -> list:
     return list(reversed(entries)) if "-r" in opts else list(entries)
 
 
-def _entry_json(e: Any) -> dict:
+def _entry_json(e: Any) -> Fields:
     return {"name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime}
 
 
-class RemoteMixin:
+class RemoteMixin(ShellBase):
     """Shell's remote commands (one ``do_`` per command of the table)."""
 
-    def _remote_is_dir(self, c: Client, path: str) -> bool:
-        try:
-            return c.stat(path).is_dir
-        except NotFoundError:
-            return False
-
-    # ------------------------------------------------------------------ remote folders
-    def _matches(self, c: Client, word: str, *, missing_ok: bool = False) -> list[str]:
-        """The remote paths a word names: itself, or what its wildcards match (sorted).
-
-        A pattern that matches nothing is a :class:`NotFoundError` (unless
-        ``missing_ok``); ``\\*`` in a word is a plain star.
-        """
-        if not has_glob(word):
-            return [glob_literal(word)]
-        found = sync.expand_remote(c, glob_pattern(word))
-        if not found and not missing_ok:
-            raise NotFoundError(f"not found: nothing matches {safe_name(word)}")
-        return found
-
-    def do_ls(self, arg: str) -> dict:
+    def do_ls(self, arg: str) -> Fields:
         """ls [-1ahlrtS] [PATH|PATTERN...]: list a remote folder, or what patterns match."""
         a = self._args("ls", arg)
         c = self._require_client()
+        shown: str | list[str]
         if len(a.args) <= 1 and not any(has_glob(w) for w in a.args):
             path = glob_literal(a.args[0]) if a.args else "."
             if self._ls_names_only(a.opts):
@@ -70,7 +49,8 @@ class RemoteMixin:
                     names.reverse()
                 self._print(Line("\n".join(map(safe_name, names))))
                 return {"path": self._abs(path), "names": names}
-            entries = self._ahead_or(("ls", self.cwd, path, False), lambda: c.ls(path))
+            entries: list[Entry] = self._ahead_or(("ls", self.cwd, path, False),
+                                                  lambda: c.ls(path))
             if len(entries) != 1 or entries[0].name != posixpath.basename(path.rstrip("/")):
                 self.cache.put(self._abs(path), entries)  # a folder: completion can reuse it
             shown = self._abs(path)
@@ -83,14 +63,14 @@ class RemoteMixin:
         self._print(listing(entries, long="-l" in a.opts, plain=plain))
         return {"path": shown, "entries": [_entry_json(e) for e in entries]}
 
-    def _ls_names_only(self, opts: dict) -> bool:
+    def _ls_names_only(self, opts: dict[str, str]) -> bool:
         """True when ``ls`` prints names alone, one per line (a pipe, or ``-1``, without
         ``-l``/``-t``/``-S`` or ``--json``): then the server need not read each file's
         size and time (:meth:`Client.names`), which is most of a long listing's cost."""
         plain = "-1" in opts or not self.console.is_terminal
         return plain and not self.json_output and not {"-l", "-t", "-S"} & set(opts)
 
-    def do_cd(self, arg: str) -> dict:
+    def do_cd(self, arg: str) -> Fields:
         """cd [PATH|-]: change the remote folder (-: back to the previous one)."""
         a = self._args("cd", arg)
         c = self._require_client()
@@ -106,14 +86,14 @@ class RemoteMixin:
             self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
-    def do_pwd(self, arg: str) -> dict:
+    def do_pwd(self, arg: str) -> Fields:
         """pwd: show the remote folder."""
         self._args("pwd", arg)
         self.cwd = self._require_client().pwd()
         self._print(Line(safe_name(self.cwd)))
         return {"cwd": self.cwd}
 
-    def do_mkdir(self, arg: str) -> dict:
+    def do_mkdir(self, arg: str) -> Fields:
         """mkdir [-p] PATH...: create remote folders."""
         a = self._args("mkdir", arg)
         c = self._require_client()
@@ -124,7 +104,7 @@ class RemoteMixin:
             self._note(Line(f"created {safe_name(made[-1])}"))
         return {"paths": made}
 
-    def do_rm(self, arg: str) -> dict:
+    def do_rm(self, arg: str) -> Fields:
         """rm [-rf] PATH|PATTERN...: remove remote files (-r: folder trees too).
 
         Every name is tried; the command fails at the end if one of them failed.
@@ -154,12 +134,12 @@ class RemoteMixin:
                     self._changed(p)
                 removed.append(self._abs(p))
                 self._note(Line(f"removed {safe_name(removed[-1])}"))
-        fields = {"paths": removed}
+        fields: Fields = {"paths": removed}
         if failed and len(failed) + len(removed) == 1:
             raise failed[0][1]
         if failed:
-            for _path, exc in failed:
-                print_error(self.err_console, error_text(exc), prefix=f"{self._prefix}rm: ")
+            for _path, why in failed:
+                print_error(self.err_console, error_text(why), prefix=f"{self._prefix}rm: ")
             fields["errors"] = [{"path": p, "message": error_text(e)} for p, e in failed]
             raise JobError(f"rm: removed {len(removed)}, {len(failed)} failed (see the lines "
                            "above)", fields)
@@ -178,14 +158,19 @@ class RemoteMixin:
         if tree.errors:
             rel, why = tree.errors[0]
             raise RemoteError(f"cannot list {posixpath.join(self._abs(path), rel)}: {why}")
-        for rel in sorted(tree.files):
-            c.rm(posixpath.join(path, rel))
+        # one pipelined run (the server answers in order): the files, then the folders
         # deepest first, so each folder is empty when its turn comes
-        for rel in sorted((r for r in tree.dirs if r), key=lambda r: -r.count("/")):
-            c.rmdir(posixpath.join(path, rel))
-        c.rmdir(path)
+        folders = sorted((r for r in tree.dirs if r), key=lambda r: -r.count("/"))
+        requests = [{"op": "rm", "path": posixpath.join(path, rel)} for rel in sorted(tree.files)]
+        requests += [{"op": "rmdir", "path": posixpath.join(path, rel)} for rel in folders]
+        requests.append({"op": "rmdir", "path": path})
+        for request, reply in zip(requests, c.call_many(requests)):
+            # a file gone meanwhile is as good as removed; anything else stops here
+            if isinstance(reply, RemoteError) and not (
+                    isinstance(reply, NotFoundError) and request["path"] != path):
+                raise reply
 
-    def do_rmdir(self, arg: str) -> dict:
+    def do_rmdir(self, arg: str) -> Fields:
         """rmdir PATH...: remove empty remote folders."""
         a = self._args("rmdir", arg)
         c = self._require_client()
@@ -195,7 +180,7 @@ class RemoteMixin:
             self._note(Line(f"removed folder {safe_name(self._abs(p))}"))
         return {"paths": [self._abs(p) for p in a.args]}
 
-    def do_mv(self, arg: str) -> dict:
+    def do_mv(self, arg: str) -> Fields:
         """mv [-f] SRC DST: rename or move a remote file or folder."""
         a = self._args("mv", arg)
         c = self._require_client()
@@ -211,7 +196,7 @@ class RemoteMixin:
         self._note(Line(f"moved {safe_name(self._abs(src))} -> {safe_name(self._abs(dst))}"))
         return {"src": self._abs(src), "dst": self._abs(dst)}
 
-    def do_stat(self, arg: str) -> dict:
+    def do_stat(self, arg: str) -> Fields:
         """stat PATH|PATTERN...: type, size and modification time of remote paths."""
         a = self._args("stat", arg)
         c = self._require_client()
@@ -229,7 +214,7 @@ class RemoteMixin:
             results.append({"path": path, "type": e.type, "size": e.size, "mtime": e.mtime})
         return results[0] if len(results) == 1 else {"paths": results}
 
-    def do_hash(self, arg: str) -> dict:
+    def do_hash(self, arg: str) -> Fields:
         """hash PATH|PATTERN...: digests of remote files (the session's: BLAKE3 or
         SHA-256), in the format of b3sum and sha256sum."""
         a = self._args("hash", arg)
@@ -241,7 +226,21 @@ class RemoteMixin:
             results.append({"path": self._abs(p), **digest_json(digest, c.algorithm)})
         return results[0] if len(results) == 1 else {"files": results}
 
-    def do_upper(self, arg: str) -> dict:
+    def do_df(self, arg: str) -> Fields:
+        """df [-h]: size, used and free space of the server's share."""
+        a = self._args("df", arg)
+        c = self._require_client()
+        usage = c.df()  # an older server or a bucket: RemoteError "unsupported: ..."
+        human = "-h" in a.opts
+        # no Used column: the wire says only total and free (what the server may still
+        # write), and their difference also counts the space reserved for root
+        table = Rows([("Size" if human else "1K-blocks", "right", None),
+                      ("Avail", "right", None)], show_header=True, header_style="bold")
+        table.add_row(*(human_size(n) if human else str(n // 1024) for n in usage))
+        self._print(table)
+        return {"total": usage.total, "free": usage.free}
+
+    def do_upper(self, arg: str) -> Fields:
         """upper TEXT: the server's upper-case echo."""
         try:
             text = " ".join(shlex.split(arg))

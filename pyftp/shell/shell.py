@@ -26,21 +26,20 @@ reconnects at once; the partial file stays hidden and a rerun of the same get/pu
 continues it. The shell never calls ``os.chdir``: ``lcd`` moves :attr:`Shell.local_cwd`.
 
 The ``do_`` methods live in mixins by responsibility (:mod:`.remote`, :mod:`.local`,
-:mod:`.transfers`, :mod:`.jobs`), completion and history in :mod:`.completion`.
+:mod:`.transfers`, :mod:`.jobs`, :mod:`.stream`, :mod:`.help`), completion and history
+in :mod:`.completion`; all of them stand on :class:`~pyftp.shell.base.ShellBase`, the
+session's state and shared helpers.
 
 Import rule: client, sync, errors, protocol, ui and the shell's own modules. Nothing
 imports the shell but cli.
 """
 from __future__ import annotations
 
-import cmd
-import json
 import os
-import posixpath
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 
 from .. import sync
@@ -48,22 +47,22 @@ from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
-from ..ui import Line, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, HelpMixin, JobError, ShellCommand, UsageError
+from ..ui import PlainConsole, error_text, make_reporter, print_error, safe_name
+from .commands import ALIASES, SHELL_COMMANDS, Fields, JobError, ShellCommand, UsageError
+from .help import HelpMixin
 from .completion import (CACHE_SECONDS, CompletionMixin, ListingCache, history_path,
                          install_completers)
 from .batch import BatchMixin
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
-from .parsing import (Args, parse_args, parse_server, parse_target, split_commands,
-                      split_partial, strip_comment)
+from .parsing import parse_server, parse_target, split_commands, split_partial, strip_comment
 from .remote import RemoteMixin
 from .stream import StreamMixin
 from .transfers import TransferMixin
 
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from .base import AnyConsole
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",
            "JobError", "ListingCache", "parse_target", "split_commands", "split_partial",
@@ -77,7 +76,7 @@ class Outcome:
     command: str
     ok: bool
     error: BaseException | None = None
-    fields: dict = field(default_factory=dict)
+    fields: Fields = field(default_factory=dict)
 
 
 #: table names that are not method names
@@ -108,8 +107,8 @@ def _default_connector(host: str, port: int, user: str | None,
     return Client(host, port, user=user, password=password)
 
 
-class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, LocalMixin, RemoteMixin, HelpMixin,
-            cmd.Cmd):
+class Shell(BatchMixin, CompletionMixin, TransferMixin, JobsMixin, StreamMixin, LocalMixin,
+            RemoteMixin, HelpMixin):
     """The interactive pyftp shell, also the engine of ``pyftp -c`` and ``pyftp -b``.
 
     Everything it touches is passed in: ``console`` (results, stdout), ``err_console``
@@ -128,8 +127,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
     intro = None
     doc_header = "commands"
 
-    def __init__(self, client: Client | None = None, *, console: Console | None = None,
-                 err_console: Console | None = None, stdin: IO[str] | None = None,
+    def __init__(self, client: Client | None = None, *, console: AnyConsole | None = None,
+                 err_console: AnyConsole | None = None, stdin: IO[str] | None = None,
                  stdout: IO[str] | None = None, progress: str = "off",
                  progress_stream: IO[str] | None = None, json_output: bool = False,
                  quiet: bool = False, interactive: bool = False,
@@ -158,7 +157,9 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         self.err_console = err_console
         #: where cat and get FILE - write the bytes (stdout's binary layer by default)
         self.binary_out = binary_out or getattr(console.file, "buffer", None)
-        self.reporter = make_reporter(progress, console=self.err_console,
+        # rich bars draw on a rich console only (a plain one writes a pipe or a log)
+        bar_console = None if isinstance(err_console, PlainConsole) else err_console
+        self.reporter = make_reporter(progress, console=bar_console,
                                       stream=progress_stream or sys.stderr, clock=clock,
                                       max_rate=rate_limit)
         self.json_output = json_output
@@ -204,6 +205,8 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         Ctrl-C (KeyboardInterrupt) is caught here too: the command is cancelled.
         """
         line = line.strip()
+        word: str | None
+        arg: str | None
         if line.startswith("!"):  # the rest of the line belongs to the local shell
             word, arg = "!", line[1:]
         else:
@@ -271,33 +274,6 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             self._close_client()
         return 0
 
-    # ------------------------------------------------------------------ output
-    def _emit_json(self, obj: dict) -> None:
-        f = self.console.file
-        f.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        f.flush()
-
-    def _print(self, renderable: Any) -> None:
-        """A command's result (ls, hash, pwd ...): stdout, unless --json."""
-        if not self.json_output:
-            with self.reporter.paused():
-                # a terminal gets word-wrapped lines; a pipe gets each line whole
-                self.console.print(renderable, highlight=False,
-                                   soft_wrap=not self.console.is_terminal)
-
-    def _note(self, renderable: Any) -> None:
-        """A confirmation (uploaded, created ...): stdout, unless --json or --quiet."""
-        if not (self.json_output or self.quiet):
-            with self.reporter.paused():
-                self.console.print(renderable, soft_wrap=True, highlight=False)
-
-    def _info(self, text: str) -> None:
-        """A diagnostic (connected, reconnected, skipped): stderr, unless --quiet."""
-        if not self.quiet:
-            with self.reporter.paused():
-                self.err_console.print(Line(text, style="dim"), soft_wrap=True,
-                                       highlight=False)
-
     def info(self, text: str) -> None:
         """Show a diagnostic line on stderr (dim), unless --quiet: for the CLI's notes."""
         self._info(text)
@@ -355,6 +331,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
     # ------------------------------------------------------------------ state
     def _attach(self, client: Client) -> None:
         self.cache.clear()
+        self.previous_cwd = None  # a folder of another session means nothing here
         try:
             self.cwd = client.pwd()
         except BaseException:
@@ -372,16 +349,6 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             self.cache.clear()
             self.cwd = "/"
 
-    def _require_client(self) -> Client:
-        c = self.client
-        if c is None:
-            raise UsageError("not connected: use open HOST[:PORT] first")
-        if not c.connected and not self.ahead_held:
-            # the last command dropped the connection (network, Ctrl-C): try once more
-            c.reconnect()
-            self._info(f"reconnected to {c.address}")
-        return c
-
     def _update_prompt(self) -> None:
         if self.client is None:
             where = ""
@@ -396,29 +363,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         else:
             self.prompt = "pyftp" + (f" {where}" if where else "") + "> "
 
-    def _abs(self, path: str) -> str:
-        """A remote path made absolute against the remote folder (for the cache)."""
-        p = posixpath.normpath(posixpath.join(self.cwd, path))
-        return "/" + p.lstrip("/")
-
-    def _local(self, path: str) -> str:
-        """A local path made absolute against :attr:`local_cwd` (never the process cwd)."""
-        return os.path.normpath(os.path.join(self.local_cwd, os.path.expanduser(path)))
-
-    def _changed(self, *remote_paths: str) -> None:
-        """Forget cached listings touched by a change: each path's folder and itself."""
-        for p in remote_paths:
-            a = self._abs(p)
-            self.cache.invalidate(posixpath.dirname(a) or "/")
-            self.cache.invalidate(a)
-
-    def _args(self, name: str, arg: str) -> Args:
-        a = parse_args(name, arg)
-        #: -v of the command running now: a job lists each file it moved
-        self.verbose = "-v" in a.opts
-        return a
-
-    def do_open(self, arg: str) -> dict:
+    def do_open(self, arg: str) -> Fields:
         """open [-u USER] [-p PORT] [USER@]HOST[:PORT][/PATH]: connect to a server."""
         a = self._args("open", arg)
         try:
@@ -454,8 +399,9 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         self.user = user
         self.password = password
         self._attach(client)
-        if name.path:
-            self.cwd = client.cd(name.path)
+        if name.path:  # the start folder; cd - goes back to where the server put us
+            start, self.cwd = self.cwd, client.cd(name.path)
+            self.previous_cwd = start if start != self.cwd else None
         info = client.server_info
         if self.interactive:  # a script knows where it connected; a person likes to see it
             self._info(f"connected to {client.address} ({info.get('server', 'pyftp server')}"
@@ -470,7 +416,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
             raise UsageError(f"a password is needed for {user}: set PYFTP_PASSWORD")
         return self.getpass(f"password for {user}@{host}: ")
 
-    def do_close(self, arg: str) -> dict:
+    def do_close(self, arg: str) -> Fields:
         """close: disconnect from the server."""
         self._args("close", arg)
         if self.client is None:
@@ -481,7 +427,7 @@ class Shell(BatchMixin, CompletionMixin, JobsMixin, StreamMixin, TransferMixin, 
         self._info(f"closed the connection to {address}")
         return {}
 
-    def do_quit(self, arg: str) -> dict:
+    def do_quit(self, arg: str) -> Fields:
         """quit: close the connection and leave."""
         self._args("quit", arg)
         self._close_client()

@@ -12,24 +12,25 @@ from typing import IO
 
 from ..client import Client
 from ..ui import safe_name
-from .commands import UsageError
+from .base import ShellBase
+from .commands import Fields, UsageError
 from .jobs import _result_json
 
 
-class StreamMixin:
+class StreamMixin(ShellBase):
     """Shell's downloads to stdout."""
 
     #: where streamed file bytes go (stdout's binary layer); None: nowhere to stream
     binary_out: IO[bytes] | None
 
-    def do_cat(self, arg: str) -> dict:
+    def do_cat(self, arg: str) -> Fields:
         """cat REMOTE|PATTERN...: write remote files to stdout, one after the other."""
         a = self._args("cat", arg)
         c = self._require_client()
         results = [self._stream(c, p, "cat") for w in a.args for p in self._matches(c, w)]
         return results[0] if len(results) == 1 else {"files": results}
 
-    def _stream(self, c: Client, remote: str, name: str) -> dict:
+    def _stream(self, c: Client, remote: str, name: str) -> Fields:
         """Download ``remote`` into :attr:`binary_out`, verified; its JSON fields."""
         if self.json_output:
             raise UsageError(f"{name}: the file would go to stdout, where --json writes; "
@@ -44,8 +45,11 @@ class StreamMixin:
         self.console.file.flush()  # what was printed before goes out before the bytes
         label = f"{name} {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
         try:
-            with self.reporter.transfer(label, None) as on_progress:
-                r = getfo(remote, out, on_progress=on_progress)
+            if out.isatty():  # a bar would share the screen's lines with the bytes
+                r = getfo(remote, out)
+            else:
+                with self.reporter.transfer(label, None) as on_progress:
+                    r = getfo(remote, out, on_progress=on_progress)
         finally:
             out.flush()
         return _result_json(r, self._abs(remote))

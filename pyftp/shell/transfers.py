@@ -11,19 +11,20 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
-from typing import Callable
+from typing import Any, Callable
 
 
 from .. import sync
-from ..client import Client
+from ..client import Client, TransferResult
 from ..errors import AlreadyExistsError, IsDirectoryError
 from ..ui import safe_name, transfer_summary
-from .commands import SHELL_COMMANDS, UsageError
+from .commands import SHELL_COMMANDS, Fields, UsageError
+from .jobs import JobsMixin, _hint_force, _result_json
 from .parsing import Args, glob_literal, glob_pattern, has_glob
-from .jobs import _hint_force, _result_json
+from .stream import StreamMixin
 
 
-class TransferMixin:
+class TransferMixin(JobsMixin, StreamMixin):
     """Shell's transfer commands."""
 
     # ------------------------------------------------------------------ transfers
@@ -35,7 +36,7 @@ class TransferMixin:
         if kind == "retry":
             self._info(f"{path + ': ' if path else ''}{detail}")
 
-    def do_get(self, arg: str) -> dict:
+    def do_get(self, arg: str) -> Fields:
         """get [-r] [--no-resume] REMOTE [LOCAL], get REMOTE -, or get PATTERN... [LOCAL_DIR]."""
         a = self._args("get", arg)
         if "--checksum" in a.opts and "-r" not in a.opts:
@@ -49,14 +50,14 @@ class TransferMixin:
             words, target = self._split_target(a.args, lambda p: os.path.isdir(self._local(p)))
             return self._mget_job(c, {glob_pattern(w): w for w in words},
                                   self._local(target) if target else self.local_cwd,
-                                  self._resume(a), recursive=False)
+                                  self._resume(a), recursive=False, typed="get")
         return self._get_single(c, a.args, self._resume(a))
 
-    def do_reget(self, arg: str) -> dict:
+    def do_reget(self, arg: str) -> Fields:
         """reget REMOTE [LOCAL]: continue an interrupted download."""
         return self._get_single(self._require_client(), self._args("reget", arg).args, True)
 
-    def _get_single(self, c: Client, words: list[str], resume: bool) -> dict:
+    def _get_single(self, c: Client, words: list[str], resume: bool) -> Fields:
         remote = glob_literal(words[0])
         local = self._local(glob_literal(words[1])) if len(words) > 1 else self.local_cwd
         return self._get_one(c, remote, local, None, resume,
@@ -81,10 +82,10 @@ class TransferMixin:
         return words, None
 
     def _get_one(self, c: Client, remote: str, local: str, size: int | None,
-                 resume: bool, ahead: tuple = ()) -> dict:
+                 resume: bool, ahead: tuple[object, ...] = ()) -> Fields:
         label = f"get {safe_name(posixpath.basename(remote.rstrip('/')) or remote)}"
 
-        def fetch():
+        def fetch() -> TransferResult:
             with self.reporter.transfer(label, size) as on_progress:
                 return sync.get_file(c, remote, local, resume=resume, retries=self.retries,
                                      backoff=self.backoff, on_progress=on_progress,
@@ -98,7 +99,7 @@ class TransferMixin:
                                     max_rate=self.rate_limit, algorithm=r.algorithm))
         return _result_json(r, self._abs(remote))
 
-    def do_put(self, arg: str) -> dict:
+    def do_put(self, arg: str) -> Fields:
         """put [-f] [-r] [--no-resume] LOCAL [REMOTE], or put PATTERN... [REMOTE_DIR]."""
         a = self._args("put", arg)
         c = self._require_client()
@@ -108,15 +109,15 @@ class TransferMixin:
             words, target = self._split_target(a.args, lambda p: self._remote_is_dir(c, p))
             return self._mput_job(c, {self._local_pattern(glob_pattern(w)): w for w in words},
                                   target or ".", "-f" in a.opts, self._resume(a),
-                                  recursive=False)
+                                  recursive=False, typed="put")
         return self._put_single(c, a.args, "-f" in a.opts, self._resume(a))
 
-    def do_reput(self, arg: str) -> dict:
+    def do_reput(self, arg: str) -> Fields:
         """reput LOCAL [REMOTE]: continue an interrupted upload."""
         return self._put_single(self._require_client(), self._args("reput", arg).args,
                                 False, True)
 
-    def _put_single(self, c: Client, words: list[str], force: bool, resume: bool) -> dict:
+    def _put_single(self, c: Client, words: list[str], force: bool, resume: bool) -> Fields:
         local = self._local(glob_literal(words[0]))
         name = os.path.basename(local.rstrip(os.sep))
         if len(words) > 1:
@@ -131,7 +132,7 @@ class TransferMixin:
         """A pattern matched against the shell's local folder, never the process's."""
         return os.path.join(glob.escape(self.local_cwd), os.path.expanduser(pattern))
 
-    def _put_one(self, c: Client, local: str, remote: str, force: bool, resume: bool) -> dict:
+    def _put_one(self, c: Client, local: str, remote: str, force: bool, resume: bool) -> Fields:
         try:
             size: int | None = os.path.getsize(local)
         except OSError:
@@ -153,7 +154,7 @@ class TransferMixin:
                                     max_rate=self.rate_limit, algorithm=r.algorithm))
         return _result_json(r, self._abs(r.remote))
 
-    def _get_tree(self, c: Client, a: Args) -> dict:
+    def _get_tree(self, c: Client, a: Args) -> Fields:
         remote = a.args[0]
         if len(a.args) > 1:
             local = self._local(a.args[1])
@@ -165,7 +166,7 @@ class TransferMixin:
         return self._finish_job("get -r", report, seconds, src=self._remote_under(remote),
                                 dst=self._local_under(local))
 
-    def _put_tree(self, c: Client, a: Args) -> dict:
+    def _put_tree(self, c: Client, a: Args) -> Fields:
         local = self._local(a.args[0])
         remote = a.args[1] if len(a.args) > 1 else \
             _last_part(os.path.basename(local), "put -r", a.args[0])
@@ -177,7 +178,7 @@ class TransferMixin:
         return self._finish_job("put -r", report, seconds, src=self._local_under(local),
                                 dst=self._remote_under(remote), force_verb="put -r")
 
-    def do_mget(self, arg: str) -> dict:
+    def do_mget(self, arg: str) -> Fields:
         """mget [-r] [--no-resume] PATTERN...: download every remote file matching."""
         a = self._args("mget", arg)
         c = self._require_client()
@@ -185,13 +186,14 @@ class TransferMixin:
                               recursive="-r" in a.opts)
 
     def _mget_job(self, c: Client, patterns: dict[str, str], local_dir: str, resume: bool,
-                  *, recursive: bool) -> dict:
-        report, seconds = self._run_job("mget", "get", resume, lambda kw: sync.mget(
+                  *, recursive: bool, typed: str = "mget") -> Fields:
+        report, seconds = self._run_job(typed, "get", resume, lambda kw: sync.mget(
             c, list(patterns), local_dir, recursive=recursive, **kw))
         return self._finish_job("mget", report, seconds, src=self._abs,
-                                dst=self._local_under(local_dir), patterns=patterns)
+                                dst=self._local_under(local_dir), patterns=patterns,
+                                typed=typed)
 
-    def do_mput(self, arg: str) -> dict:
+    def do_mput(self, arg: str) -> Fields:
         """mput [-r] [-f] [--no-resume] PATTERN...: upload every local file matching."""
         a = self._args("mput", arg)
         c = self._require_client()
@@ -199,23 +201,24 @@ class TransferMixin:
                               "-f" in a.opts, self._resume(a), recursive="-r" in a.opts)
 
     def _mput_job(self, c: Client, patterns: dict[str, str], remote_dir: str, force: bool,
-                  resume: bool, *, recursive: bool) -> dict:
+                  resume: bool, *, recursive: bool, typed: str = "mput") -> Fields:
         try:
-            report, seconds = self._run_job("mput", "put", resume, lambda kw: sync.mput(
+            report, seconds = self._run_job(typed, "put", resume, lambda kw: sync.mput(
                 c, list(patterns), remote_dir, recursive=recursive, overwrite=force, **kw))
         finally:
             self._changed(remote_dir)
         return self._finish_job("mput", report, seconds, src=self._shown_local,
                                 dst=self._remote_under(remote_dir), patterns=patterns,
-                                force_verb="mput")
+                                force_verb=typed, typed=typed)
 
-    def do_mirror(self, arg: str) -> dict:
+    def do_mirror(self, arg: str) -> Fields:
         """mirror [-R] [--delete] [--checksum] [--dry-run] [--no-resume] SRC [DST]."""
         a = self._args("mirror", arg)
         c = self._require_client()
         reverse = "-R" in a.opts
-        flags = dict(reverse=reverse, delete="--delete" in a.opts,
-                     checksum="--checksum" in a.opts, dry_run="--dry-run" in a.opts)
+        flags: dict[str, Any] = dict(reverse=reverse, delete="--delete" in a.opts,
+                                     checksum="--checksum" in a.opts,
+                                     dry_run="--dry-run" in a.opts)
         if reverse:
             src = self._local(a.args[0])
             dst = a.args[1] if len(a.args) > 1 else \

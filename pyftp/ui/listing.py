@@ -19,12 +19,17 @@ if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
 
 
 class EntryLike(Protocol):
-    """What a listing needs to know about one file or folder."""
+    """What a listing needs to know about one file or folder (read only, so frozen
+    dataclasses such as :class:`pyftp.client.Entry` qualify)."""
 
-    name: str
-    type: str
-    size: int
-    mtime: float
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime(self) -> float: ...
 
 
 class Trimmed:

@@ -26,8 +26,8 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirecto
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
 from ...protocol import MAX_PATH, is_partial_name, os_bytes, partial_name, wire_mtime
-from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
-                   scan_tree, walk)
+from .jail import (DIR_FLAGS, Outside, Place, disk_usage, open_root, os_error,
+                   rename_noreplace, scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
 
 __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW_LEVELS"]
@@ -501,6 +501,8 @@ class Storage:
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
+
+    def disk_usage(self) -> tuple[int, int] | None: return disk_usage(self.root)
 
 
 def _scan_place(root: str, place: Place, vpath: str,
