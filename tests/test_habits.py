@@ -346,6 +346,26 @@ def test_help_names_the_flags_people_type(local):
 
 
 # ------------------------------------------------------------------ the hello deadline
+
+def test_an_http_server_that_waits_for_its_client_is_named(local):
+    """http.server says nothing until a request line ends: past the hello deadline the
+    client's blank line makes it answer, and the answer names it (exit 4)."""
+    import http.server
+    import threading
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    host, port = httpd.server_address[:2]
+    try:
+        r = pyftp("--hello-timeout", "0.5", f"{host}:{port}", "-c", "pwd", cwd=local)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join(10)
+    assert r.returncode == 4, r.stderr
+    assert f"{host}:{port} is an HTTP server, not a pyftp server" in r.stderr
+    assert "Traceback" not in r.stderr
+
 def test_hello_timeout_gives_up_on_a_peer_that_never_speaks(local):
     import socket
 

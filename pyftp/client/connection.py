@@ -198,13 +198,17 @@ class Connection:
             if not data:
                 return got
             got += data
-        if got and not got.startswith(b"\x00"):
-            _name_the_peer(got, self.address)
         if not got:
-            # silence past the deadline
+            # silence past the deadline: many servers wait for their client to speak
+            # first (HTTP, TLS), and an end of line makes them answer, which names them
+            got = _probe(chan.sock, min(1.0, wait or 1.0))
+            if got and not got.startswith(b"\x00"):
+                _name_the_peer(got, self.address)
             raise NotPyftpError(f"{self.address} did not answer the hello within "
                                 f"{wait:g} s: not a pyftp server, or a TLS one "
                                 "(then connect with --tls)")
+        if not got.startswith(b"\x00"):
+            _name_the_peer(got, self.address)
         return got
 
     @property
@@ -307,6 +311,17 @@ class Connection:
             raise
 
 
+def _probe(sock: socket.socket, wait: float) -> bytes:
+    """What a silent peer says to a blank line (an HTTP server answers 400, a TLS one an
+    alert), within ``wait`` s; b"" if nothing. The connection is given up on anyway."""
+    try:
+        sock.settimeout(wait)
+        sock.sendall(b"\r\n\r\n")
+        return sock.recv(_SNIFF)
+    except OSError:
+        return b""
+
+
 def _name_the_peer(first: bytes, address: str) -> None:
     """Raise NotPyftpError naming a well-known non-pyftp server from its first bytes.
 
@@ -318,7 +333,9 @@ def _name_the_peer(first: bytes, address: str) -> None:
         raise ConnectError(f"{address} answered with TLS: connect with --tls")
     if first.startswith(b"SSH-"):
         what = "an SSH server"
-    elif first.startswith(b"HTTP/"):
+    elif first.startswith(b"HTTP/") or first.lower().startswith((b"<!doc", b"<html")):
+        # an HTML page without a status line: the answer to a request an HTTP server
+        # took for HTTP/0.9 (what a hello followed by a blank line looks like to it)
         what = "an HTTP server"
     elif first.startswith(b"220"):
         what = "an FTP server"
