@@ -1933,3 +1933,298 @@ def test_red2_d_a_lying_server_is_refused_with_a_clear_error(tmp_path, lie):
     assert message and "Traceback" not in message
     assert target.read_bytes() == b"what the user had before\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target.txt", "upload.txt"]
+
+
+# -- ranged gets at the edges: exact bytes or a clear error, never a byte outside
+_RANGE_FILE = bytes(range(256)) * 40  # 10,240 bytes in good2.bin
+_RANGES = {
+    # name: (path, offset, length, error code or None for the exact bytes)
+    "start": ("good2.bin", 0, 100, None),
+    "middle": ("good2.bin", 5000, 1000, None),
+    "to_the_end": ("good2.bin", 10_000, 240, None),
+    "empty_at_the_end": ("good2.bin", 10_240, 0, None),
+    "empty_in_the_middle": ("good2.bin", 77, 0, None),
+    "one_past_the_end": ("good2.bin", 10_000, 241, "bad_request"),
+    "offset_past_the_end": ("good2.bin", 10_241, 0, "bad_request"),
+    "both_at_the_limit": ("good2.bin", MAX_SIZE, MAX_SIZE, "bad_request"),
+    "length_at_the_limit": ("good2.bin", 1, MAX_SIZE, "bad_request"),
+    "length_past_the_limit": ("good2.bin", 0, MAX_SIZE + 1, "bad_request"),
+    "negative_offset": ("good2.bin", -1, 10, "bad_request"),
+    "negative_length": ("good2.bin", 0, -1, "bad_request"),
+    "fractional_length": ("good2.bin", 0, 1.5, "bad_request"),
+    "boolean_length": ("good2.bin", 0, True, "bad_request"),
+    "string_length": ("good2.bin", 0, "10", "bad_request"),
+    "through_a_link_out": ("link_file", 0, 10, "permission_denied"),
+    "into_a_sibling_root": ("link_sibling/sib.txt", 0, 10, "permission_denied"),
+    "a_fifo": ("fifo", 0, 10, "permission_denied"),
+    "a_folder": ("sub", 0, 10, "is_a_directory"),
+    "a_partial_name": (".good2.bin.pyftp-part", 0, 10, "permission_denied"),
+    "dot_dot": ("../secret", 0, 10, "not_found"),  # clamped at the root: /secret
+}
+
+
+@pytest.mark.parametrize("case", _RANGES)
+@pytest.mark.parametrize("algorithm", [pytest.param("blake3", marks=needs_blake3), "sha256"])
+def test_red2_e_ranged_gets_at_the_edges(arena, case, algorithm):
+    """Offsets and lengths at and past the end, at and past 2**53-1, of every wrong
+    type, and paths that lead out: the reply is the exact range with the digest of
+    exactly it, or one error frame (no payload) and the session goes on."""
+    (arena.root / "good2.bin").write_bytes(_RANGE_FILE)
+    arena.complete.add(_RANGE_FILE)
+    path, offset, length, code = _RANGES[case]
+    with arena.raw(digests=[algorithm]) as a:
+        req = {"op": "get", "path": path, "offset": offset, "length": length}
+        if code is not None:
+            a.expect_error(req, code)
+            a.expect_alive()
+            return
+        reply, payload = a.request(req)
+        tail, _ = a.read_frame()
+        assert payload == _RANGE_FILE[offset:offset + length]
+        assert (reply["size"], reply["offset"], reply["total"]) == (length, offset, 10_240)
+        assert tail == {"ok": True, "algorithm": algorithm,
+                        "digest": digests.hash_bytes(payload, algorithm)}
+        a.expect_alive()
+
+
+def test_red2_e_a_version_1_session_ignores_length(arena):
+    """``length`` is not a field of version 1: a session without ``digests`` gets the
+    file to its end and the SHA-256 of the whole file, as section 7.10 says."""
+    (arena.root / "good2.bin").write_bytes(_RANGE_FILE)
+    arena.complete.add(_RANGE_FILE)
+    with arena.raw() as a:
+        reply, payload = a.request({"op": "get", "path": "good2.bin", "offset": 10,
+                                    "length": 5})
+        tail, _ = a.read_frame()
+    assert payload == _RANGE_FILE[10:] and reply["size"] == 10_230
+    assert tail == {"ok": True, "sha256": _sha(_RANGE_FILE)}
+
+
+def test_red2_e_a_file_shrinking_under_a_large_range_is_cut_not_vouched_for(make_server,
+                                                                            tmp_path):
+    """A local process truncates a file while the server sends a 24 MiB range of it to
+    a peer that has read only the reply header: the server cuts the connection in the
+    payload; it never sends a digest frame after fewer bytes (3 of 3 cut)."""
+    root = tmp_path / "shrink"
+    root.mkdir()
+    server = make_server(root=root)
+    size = 24 << 20
+    tries, wins, cut = 3, 0, 0
+    for i in range(tries):
+        data = os.urandom(size)
+        (root / f"big{i}").write_bytes(data)
+        with RawConn(server.address, timeout=WAIT, digests=["sha256"]) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            c.send_frame({"op": "get", "path": f"big{i}", "offset": 0, "length": size})
+            (n,) = struct.unpack(">I", c._read_exact(4))
+            assert json.loads(c._read_exact(n))["size"] == size
+            os.truncate(root / f"big{i}", size // 3)
+            try:
+                payload = c._read_exact(size)
+                tail, _ = c.read_frame()
+            except ConnectionError:
+                cut += 1  # cut in the payload: what section 7.10 promises
+                continue
+            wins += payload != data or tail.get("digest") != _sha(payload)
+    assert (wins, cut) == (0, tries)
+
+
+# -- downgrade and confusion between algorithms
+def _cut_in(arena: Arena, name: str, data: bytes, cut: int, algorithm: str | None,
+            trailer: bool = False) -> dict:
+    """A put of ``data`` in a session of ``algorithm`` (None: version 1) cut after
+    ``cut`` bytes; returns its offset reply (with the token)."""
+    hello = {"digests": [algorithm]} if algorithm else {}
+    field_ = "digest" if algorithm else "sha256"
+    header: dict = {"op": "put", "path": name, "total": len(data)}
+    if trailer:
+        header["trailer"] = True
+    else:
+        header[field_] = digests.hash_bytes(data, algorithm or "sha256")
+    with arena.raw(**hello) as v:
+        first, _ = v.request(header)
+        assert first["ok"] is True and first["offset"] == 0, first
+        _send_half(v, data, cut)
+        _wait_partial(arena.root / partial_name(name), cut)
+    wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+    return first
+
+
+@needs_blake3
+@pytest.mark.parametrize("owner", ["blake3", None, "blake3-trailer"])
+def test_red2_f_a_partial_is_never_resumed_across_algorithms_without_its_token(arena, owner):
+    """A cut upload pinned by its digest in one algorithm. Puts in the other algorithm
+    (v1 SHA-256, a negotiated SHA-256, a trailer), and puts that send the recorded hex
+    string as if it were their own algorithm's, must get offset 0 and no prefix
+    digest: 0 wins in 3 x 3 or 3 x 6 puts. The owner's token then resumes it, in either algorithm,
+    and only the owner's bytes are published."""
+    algorithm = None if owner is None else "blake3"
+    tries, wins = 3, 0
+    for i in range(tries):
+        name, data = f"x{i}", os.urandom(60_000)
+        arena.complete.add(data)
+        first = _cut_in(arena, name, data, 25_000, algorithm, trailer=owner == "blake3-trailer")
+        recorded = digests.hash_bytes(data, algorithm or "sha256")
+        other = "sha256" if algorithm else "blake3"
+        other_sessions = [({"digests": [other]}, "digest")]
+        if other == "sha256":
+            other_sessions.append(({}, "sha256"))  # version 1
+        attempts = [(hello, fields) for hello, f in other_sessions for fields in (
+            {f: digests.hash_bytes(data, other)},  # the truth, in the other algorithm
+            {f: recorded},                          # the recorded hex, as if it were its own
+            {"trailer": True})]
+        for hello, fields in attempts:
+            with arena.raw(**hello) as x:
+                reply, _ = x.request({"op": "put", "path": name, "total": len(data), **fields})
+                assert reply["ok"] is True, reply
+                wins += reply["offset"] > 0 or any(k.startswith("prefix_") for k in reply)
+            wait_for(lambda: arena.server.session_count == 0, what="the session to end")
+        # each of those replaced the partial: cut one more in the owner's algorithm
+        first = _cut_in(arena, name, data, 25_000, algorithm, trailer=owner == "blake3-trailer")
+        hello = {"digests": [other]} if i % 2 else ({"digests": [algorithm]} if algorithm else {})
+        session = other if i % 2 else (algorithm or "sha256")
+        field_ = "sha256" if not hello else "digest"
+        with arena.raw(**hello) as v:  # the owner, by its token, in either algorithm
+            reply, _ = v.request({"op": "put", "path": name, "total": len(data), "trailer": True,
+                                  "token": first["token"]} if owner == "blake3-trailer" else
+                                 {"op": "put", "path": name, "total": len(data),
+                                  "token": first["token"],
+                                  field_: digests.hash_bytes(data, session)})
+            k = reply["offset"]
+            assert k == 25_000, reply
+            v.send_frame({"op": "data", "size": len(data) - k}, data[k:])
+            if owner == "blake3-trailer":
+                v.send_frame({"op": "verify", field_: digests.hash_bytes(data, session)})
+            final, _ = v.read_frame()
+            assert final["ok"] is True, final
+        assert (arena.root / name).read_bytes() == data
+    assert wins == 0
+
+
+@pytest.mark.parametrize("size", [5_000, 600_000])
+def test_red2_g_digests_are_never_answered_in_another_algorithm_or_for_a_range(arena, size):
+    """The digest cache is per algorithm and never holds a range's digest: after a
+    put and ranged gets in one algorithm, every session (v1, negotiated SHA-256,
+    BLAKE3) hears the digest of the whole file in its own algorithm, from ``hash`` and
+    from the digest frame of a whole ``get``; an independent v1 client still puts and
+    gets beside them."""
+    data = os.urandom(size)
+    arena.complete.add(data)
+    sessions = [({}, "sha256", "sha256"), ({"digests": ["sha256"]}, "digest", "sha256")]
+    if "blake3" in digests.ALGORITHMS:
+        sessions.append(({"digests": ["blake3"]}, "digest", "blake3"))
+    for n, (hello, field_, algorithm) in enumerate(sessions):
+        name = f"g{n}"
+        with arena.raw(**hello) as w:  # written and ranged in one algorithm
+            reply, _ = w.request({"op": "put", "path": name, "total": size,
+                                  field_: digests.hash_bytes(data, algorithm)})
+            assert reply["ok"] and w.request({"op": "data"}, data)[0]["ok"]
+            if hello.get("digests"):
+                for off, length in ((0, 10), (0, size), (size - 7, 7)):
+                    w.request({"op": "get", "path": name, "offset": off, "length": length})
+                    w.read_frame()
+        for hello2, field2, algorithm2 in sessions:  # read in every algorithm
+            truth = digests.hash_bytes(data, algorithm2)
+            with arena.raw(**hello2) as r:
+                said, _ = r.request({"op": "hash", "path": name})
+                reply, payload = r.request({"op": "get", "path": name, "offset": 3})
+                tail, _ = r.read_frame()
+            assert said[field2] == truth and said.get("algorithm", "sha256") == algorithm2
+            assert payload == data[3:] and tail[field2] == truth
+
+
+def test_red2_i_moves_over_a_file_never_make_get_or_hash_vouch_for_other_bytes(arena):
+    """One client swaps two contents under one name with ``mv`` as fast as it can;
+    another gets and hashes the name meanwhile. Every get's digest frame is the
+    digest of its own payload, and every hash names one of the two contents (the
+    digest cache is keyed by the file, not the name): 0 wins in 300 reads."""
+    one, two = os.urandom(3000), os.urandom(3000)
+    arena.complete.update({one, two})
+    (arena.root / "swap").write_bytes(one)
+    known = {digests.hash_bytes(d, _BEST) for d in (one, two)}
+    stop = threading.Event()
+
+    def swapper() -> None:
+        with arena.raw() as m:
+            k = 0
+            while not stop.is_set() and k < 5000:
+                k += 1
+                src = f"s{k % 2}"
+                (arena.root / src).write_bytes(two if k % 2 else one)
+                m.request({"op": "mv", "src": src, "dst": "swap", "overwrite": True})
+    t = threading.Thread(target=swapper)
+    t.start()
+    tries, wins = 300, 0
+    try:
+        with arena.raw(digests=[_BEST]) as r:
+            for _ in range(tries):
+                said, _ = r.request({"op": "hash", "path": "swap"})
+                wins += said["digest"] not in known
+                reply, payload = r.request({"op": "get", "path": "swap"})
+                tail, _ = r.read_frame()
+                wins += tail["digest"] != digests.hash_bytes(payload, _BEST)
+                wins += payload not in (one, two)
+    finally:
+        stop.set()
+        t.join(WAIT * 4)
+    assert wins == 0
+
+
+# -- the fsspec pool: a connection cut mid-transfer must never be lent again
+class _Boom(Exception):
+    pass
+
+
+class _BreaksAfter:
+    """A file-like that takes ``n`` bytes and then raises (not an OSError)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.got = n, 0
+
+    def write(self, data) -> int:
+        self.got += len(data)
+        if self.got > self.n:
+            raise _Boom("the consumer failed")
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def seekable(self) -> bool:
+        return False
+
+
+def test_red2_h_a_transfer_interrupted_by_its_consumer_never_returns_to_the_pool(arena):
+    """A progress callback or an output file raises in the middle of a 6 MiB
+    download. Whatever the pool lends next must be in step: the unread rest of that
+    payload must never be read as the next reply (10 interrupted transfers, each
+    followed by ranged reads and listings on the same pool: 0 wrong answers)."""
+    from fsspec.callbacks import Callback
+    _fsspec, fs = _fs_for(arena.server)
+    big, small = os.urandom(6 << 20), os.urandom(70_000)
+    arena.complete.update({big, small})
+    (arena.root / "big.bin").write_bytes(big)
+    (arena.root / "small.bin").write_bytes(small)
+
+    class Raising(Callback):
+        def absolute_update(self, value) -> None:
+            if value > 1 << 20:
+                raise _Boom("the progress display failed")
+
+    tries, wins = 10, 0
+    try:
+        for i in range(tries):
+            with pytest.raises(_Boom):
+                if i % 2:
+                    fs.get_file("/big.bin", str(arena.local / "big.bin"), callback=Raising())
+                else:
+                    fs.get_file("/big.bin", None, outfile=_BreaksAfter(1 << 20))
+            with fs.open("/small.bin", "rb", block_size=4096, cache_type="none") as f:
+                f.seek(1000)
+                wins += f.read(5000) != small[1000:6000]
+            wins += [e["name"] for e in fs.ls("/", detail=True)].count("/small.bin") != 1
+            wins += fs.cat_file("/small.bin", 10, 20) != small[10:20]
+    finally:
+        fs.close_connections()
+    assert wins == 0
+    assert not [p for p in arena.local.iterdir() if p.name == "big.bin"]
