@@ -2228,3 +2228,75 @@ def test_red2_h_a_transfer_interrupted_by_its_consumer_never_returns_to_the_pool
         fs.close_connections()
     assert wins == 0
     assert not [p for p in arena.local.iterdir() if p.name == "big.bin"]
+
+
+# -- resume tokens are secrets of one server
+def _token_recorder(seen: list):
+    """A liar that notes the token a put presents, then says busy."""
+    def script(peer: _Peer) -> None:
+        req, _ = peer.read_frame()
+        seen.append(req.get("token"))
+        peer.send_frame({"ok": False, "error": "busy", "message": "busy: try later"})
+    return script
+
+
+def test_red2_j_a_resume_token_is_never_sent_to_another_server_on_the_same_host(
+        arena, tmp_path):
+    """The victim's 3 MiB upload to the real server is cut (its progress display
+    fails); its resume token stays in the process's book. The victim then uploads
+    the same file under the same name to another server on the same host (another
+    port) run by the attacker, who thus learns the token, resumes the victim's
+    trailer partial on the real server in SHA-256 and, by length extension of the
+    prefix digest it is then given, publishes the victim's unseen head with its own
+    tail. Tokens were keyed by host alone: 3 of 3 leaked and 3 of 3 published before
+    the fix; 0 and 0 after."""
+    from pyftp.client.upload import TokenBook
+    tries, leaks, wins = 3, 0, 0
+    for i in range(tries):
+        data = os.urandom(3 << 20)
+        arena.complete.add(data)
+        src = tmp_path / f"victim{i}.bin"
+        src.write_bytes(data)
+        book = TokenBook()
+
+        def fail_midway(done: int, total: int) -> None:
+            if done > 1 << 20:
+                raise _Boom("the progress display failed")
+        with Client(*arena.address, timeout=WAIT, resume_tokens=book) as victim:
+            with pytest.raises(_Boom):
+                victim.put(src, f"/v{i}.bin", on_progress=fail_midway)
+        wait_for(lambda: arena.server.session_count == 0, what="the cut session to end")
+        seen: list = []
+        with _Liar(_BEST, _token_recorder(seen)) as liar:
+            with Client(*liar.address, timeout=WAIT, resume_tokens=book) as victim:
+                with pytest.raises(PyftpError):
+                    victim.put(src, f"/v{i}.bin")
+        token = seen[0] if seen else None
+        leaks += token is not None
+        if token is None:  # the victim's own server still resumes the upload
+            with Client(*arena.address, timeout=WAIT, resume_tokens=book) as victim:
+                assert victim.put(src, f"/v{i}.bin").offset > 0
+            assert (arena.root / f"v{i}.bin").read_bytes() == data
+            continue
+        with arena.raw() as x:  # the attacker, on the real server, in SHA-256
+            reply, _ = x.request({"op": "put", "path": f"v{i}.bin", "total": len(data),
+                                  "trailer": True, "token": token})
+            k = reply.get("offset", 0)
+            if reply.get("ok") and k and "prefix_sha256" in reply:
+                # it never saw the head: SHA-256 length extension of the prefix digest
+                pad = len(_sha256_extend(reply["prefix_sha256"], k, b"")[0])
+                glue, digest = _sha256_extend(reply["prefix_sha256"], k,
+                                              b"E" * (len(data) - k - pad))
+                x.send_frame({"op": "data", "size": len(data) - k},
+                             glue + b"E" * (len(data) - k - pad))
+                x.send_frame({"op": "verify", "sha256": digest})
+                final, _ = x.read_frame()
+                if final.get("ok"):
+                    arena.complete.add((arena.root / f"v{i}.bin").read_bytes())
+                    wins += 1
+            elif reply.get("ok"):
+                x.send_frame({"op": "data", "size": len(data)}, data)
+                x.send_frame({"op": "verify", "sha256": _sha(data)})
+                assert x.read_frame()[0]["ok"] is True
+        wait_for(lambda: arena.server.session_count == 0, what="the session to end")
+    assert (leaks, wins) == (0, 0)
