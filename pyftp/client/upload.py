@@ -286,7 +286,8 @@ class Upload:
             self.digest = self._h.hexdigest()
             chan.send({"op": "verify", self._field: self.digest})
 
-    def result(self, final: dict, started: float) -> TransferResult | ChecksumMismatchError:
+    def result(self, final: dict[str, object],
+               started: float) -> TransferResult | ChecksumMismatchError:
         """What the put did, from its final reply; a ChecksumMismatchError when the
         server reports another digest than that of the bytes sent (a server that lies
         about what it holds must not have its digest reported as this file's)."""
