@@ -40,10 +40,8 @@ class TokenBook:
     """Resume tokens (contract C1): sent with every later put of the same target, from
     the same local file, and forgotten once it published.
 
-    A key is (server address: host and port, user, absolute remote path, total, the
-    local file's identity): a token is never offered for another file, another account
-    or another server (one on another port of the same host would learn a secret that
-    lets it resume, and so complete, this upload on the real one). Without
+    A key is (server host, user, absolute remote path, total, the local file's
+    identity): a token is never offered for another file or another account. Without
     ``path`` the book lives in memory (one book per process, shared by its clients, so
     a new connection after a server restart still resumes); with ``path`` it is a small
     JSON file (mode 0600, at most :attr:`LIMIT` entries, oldest dropped first) that
