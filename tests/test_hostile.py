@@ -2317,3 +2317,35 @@ def test_red2_j_a_resume_token_is_never_sent_to_another_server_on_the_same_host(
                 assert x.read_frame()[0]["ok"] is True
         wait_for(lambda: arena.server.session_count == 0, what="the session to end")
     assert (leaks, wins) == (0, 0)
+
+
+@pytest.mark.parametrize("algorithm", [None, pytest.param("blake3", marks=needs_blake3)])
+def test_red2_k_a_local_rewrite_keeping_size_and_mtime_is_hashed_anew(arena, algorithm):
+    """A local process rewrites a file in place, same size, and puts its mtime back
+    (``touch -d``): the cached digest must not be served for the new bytes, by
+    ``hash`` or by a whole or ranged ``get``, small (one write) or large (sendfile):
+    0 stale answers in 2 x 10 rewrites."""
+    hello = {"digests": [algorithm]} if algorithm else {}
+    field_ = "digest" if algorithm else "sha256"
+    alg = algorithm or "sha256"
+    tries, wins = 10, 0
+    with arena.raw(**hello) as r:
+        for size in (4_000, 400_000):
+            p = arena.root / f"k{size}"
+            p.write_bytes(os.urandom(size))
+            for _ in range(tries):
+                said, _ = r.request({"op": "hash", "path": p.name})  # cached now
+                r.request({"op": "get", "path": p.name})
+                r.read_frame()
+                st = p.stat()
+                new = os.urandom(size)
+                with open(p, "r+b") as local_process:
+                    local_process.write(new)
+                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+                arena.complete.add(new)
+                said, _ = r.request({"op": "hash", "path": p.name})
+                wins += said[field_] != digests.hash_bytes(new, alg)
+                _, payload = r.request({"op": "get", "path": p.name})
+                tail, _ = r.read_frame()
+                wins += payload != new or tail[field_] != digests.hash_bytes(new, alg)
+    assert wins == 0
