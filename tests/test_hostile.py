@@ -2349,3 +2349,37 @@ def test_red2_k_a_local_rewrite_keeping_size_and_mtime_is_hashed_anew(arena, alg
                 tail, _ = r.read_frame()
                 wins += payload != new or tail[field_] != digests.hash_bytes(new, alg)
     assert wins == 0
+
+
+_HELLO_DIGESTS = {
+    # name: the digests field; every one is refused with bad_request, and the session
+    # may say hello again
+    "empty_list": [],
+    "nine_names": ["sha256"] * 9,
+    "a_name_of_33": ["s" * 33],
+    "an_empty_name": [""],
+    "not_a_list": "sha256",
+    "a_number": [256],
+    "nested": [["sha256"]],
+    "only_unknown": ["md5", "sha1", "crc32"],
+    "upper_case": ["SHA256", "BLAKE3"],
+    "with_spaces": ["sha256 ", " blake3"],
+}
+
+
+@pytest.mark.parametrize("case", _HELLO_DIGESTS)
+def test_red2_l_a_bad_digests_list_is_refused_and_hello_may_be_retried(arena, case):
+    """A hello whose ``digests`` is malformed or names nothing the server has gets
+    ``bad_request``; nothing else is answered before a good hello, and the retried
+    hello negotiates as if the first had never been sent."""
+    with arena.raw(hello=False) as a:
+        a.expect_error({"op": "hello", "version": 1, "digests": _HELLO_DIGESTS[case]},
+                       "bad_request")
+        a.expect_error({"op": "get", "path": "good.txt"}, "auth_required")
+        reply, _ = a.request({"op": "hello", "version": 1, "digests": ["sha256"]})
+        assert reply["ok"] is True and reply["digest"] == "sha256", reply
+        reply, payload = a.request({"op": "get", "path": "good.txt", "offset": 0,
+                                    "length": 4})
+        tail, _ = a.read_frame()
+        assert payload == GOOD[:4] and tail["digest"] == _sha(GOOD[:4])
+        a.expect_error({"op": "hello", "version": 1}, "bad_request")  # no second hello
