@@ -2383,3 +2383,43 @@ def test_red2_l_a_bad_digests_list_is_refused_and_hello_may_be_retried(arena, ca
         tail, _ = a.read_frame()
         assert payload == GOOD[:4] and tail["digest"] == _sha(GOOD[:4])
         a.expect_error({"op": "hello", "version": 1}, "bad_request")  # no second hello
+
+
+# -- the client's own partial downloads in a folder others can write to
+@pytest.mark.parametrize("planted", ["symlink", "fifo"])
+@pytest.mark.parametrize("resume", [True, False])
+def test_red2_m_a_planted_partial_never_leads_a_download_elsewhere(arena, tmp_path,
+                                                                    planted, resume):
+    """Someone who can write to the folder a user downloads into (a group-writable
+    project folder) plants ``.NAME.pyftp-part`` before the get: a symlink to the
+    user's own file elsewhere (~/.bashrc, say), or a FIFO. The download must never
+    write through it, nor publish it under the real name: it refuses with a clear
+    error, and the file elsewhere keeps its bytes. Before the fix the symlink case
+    overwrote the outside file with the served bytes and left the target a link to
+    it (2 of 2 won), and the FIFO was renamed over the target, so that the next get
+    of it hung for ever (2 of 2); now 0 of 4."""
+    served = b"echo pwned  # the served bytes\n"
+    arena.complete.add(served)
+    (arena.root / "f.txt").write_bytes(served)
+    shared, elsewhere = tmp_path / "shared", tmp_path / "bashrc"
+    shared.mkdir()
+    mine = b"# the user's own file, outside the download folder\n" * 3
+    elsewhere.write_bytes(mine)
+    trap = shared / partial_name("f.txt")
+    if planted == "symlink":
+        trap.symlink_to(elsewhere)
+    else:
+        os.mkfifo(trap)
+    wins = 0
+    with Client(*arena.address, timeout=WAIT) as c:
+        try:
+            c.get("/f.txt", shared / "f.txt", resume=resume)
+        except PyftpError as exc:
+            assert "remove it and get the file again" in str(exc), exc
+        target = shared / "f.txt"
+        wins += elsewhere.read_bytes() != mine
+        wins += target.is_symlink() or (target.exists() and not target.is_file())
+        assert wins == 0  # (a FIFO published as the target would hang the next get)
+        trap.unlink()  # once the trap is gone the download works
+        c.get("/f.txt", shared / "f.txt", resume=resume)
+    assert (shared / "f.txt").read_bytes() == served and not (shared / "f.txt").is_symlink()
