@@ -501,6 +501,7 @@ def test_retries_0_gives_up_in_one_line_and_the_rerun_resumes(root, local):
     partial = root / partial_name("big.bin")
     args = ("--root", str(root), "--log-level", "warning", "--limit-rate", "1M")
     with ServerProcess(*args) as srv:
+        port = srv.port
         proc = subprocess.Popen([*PYFTP, "--retries", "0", f"127.0.0.1:{srv.port}", "-c",
                                  "put big.bin"], cwd=local, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -517,7 +518,8 @@ def test_retries_0_gives_up_in_one_line_and_the_rerun_resumes(root, local):
     assert len(err.splitlines()) == 1 and err.startswith("pyftp: put ")
     assert "gave up after 0 retries" in err and "run the same command again to resume" in err
     assert not (root / "big.bin").exists()
-    with ServerProcess("--root", str(root), "--log-level", "warning") as srv:
+    # the server is back on its port (resume tokens are kept per server: host and port)
+    with ServerProcess("--root", str(root), "--log-level", "warning", "--port", str(port)) as srv:
         r = pyftp("--json", f"127.0.0.1:{srv.port}", "-c", "put big.bin", cwd=local)
     assert r.returncode == 0, r.stderr
     assert json_lines(r.stdout)[1]["resumed_from"] > 0

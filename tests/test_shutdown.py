@@ -46,6 +46,8 @@ def test_signal_with_rate_limited_upload_in_flight(root, tmp_path, sig):
     outcome: list[object] = []
     with ServerProcess("--root", str(root), "--limit-rate", "256K",
                        "--shutdown-grace", "0.5") as srv:
+        port = srv.port
+
         def upload() -> None:
             try:
                 with Client(*srv.address, timeout=20) as c:
@@ -64,8 +66,10 @@ def test_signal_with_rate_limited_upload_in_flight(root, tmp_path, sig):
     assert not (root / "big.bin").exists(), "a cut upload was published"
     kept = partial.stat().st_size
     assert 0 < kept < len(data) and partial.read_bytes() == data[:kept]
-    # the next server resumes from the kept partial and publishes the whole file
-    with ServerProcess("--root", str(root)) as srv, Client(*srv.address, timeout=20) as c:
+    # the server, back on its port, resumes from the kept partial and publishes the
+    # whole file (resume tokens are kept per server: host and port)
+    with ServerProcess("--root", str(root), "--port", str(port)) as srv, \
+            Client(*srv.address, timeout=20) as c:
         res = c.put(src, "big.bin")
         assert res.offset == kept and res.sha256 == best(data)
         assert srv.stop() == 0

@@ -22,8 +22,8 @@ import os
 from typing import BinaryIO, NamedTuple
 
 from .. import digests
-from ..errors import (ChecksumMismatchError, LocalError, NotFoundError, ProtocolError,
-                      PyftpError, RemoteError, TransportError)
+from ..errors import (BusyError, ChecksumMismatchError, LocalError, NotFoundError,
+                      ProtocolError, PyftpError, RemoteError, TransportError)
 from ..protocol import JSONObject, digest_in, read_reply
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
@@ -180,11 +180,14 @@ class Client(Batches):
         load = Download(remote, "", progress=on_progress, stream=f)
         return _one(self._download([load], False, 1, None))
 
-    def get_range(self, remote: str, offset: int, length: int) -> bytes:
+    def get_range(self, remote: str, offset: int, length: int, *,
+                  expect: tuple[int, float] | None = None) -> bytes:
         """Bytes ``[offset, offset + length)`` of ``remote``, verified against the
         server's digest of exactly that range (protocol section 14: a server that lists
         the feature ``ranges``). A range past the end raises BadRequestError; a
-        mismatch ChecksumMismatchError."""
+        mismatch ChecksumMismatchError. ``expect``: the file's ``(size, mtime)`` as
+        ``stat`` reported it; a file that no longer has them raises BusyError (ranges
+        read one by one must not come from two versions of a file)."""
         if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
             raise ValueError("get_range: offset and length must be integers >= 0")
         if "ranges" not in self.server_info.get("features", ()):
@@ -207,6 +210,10 @@ class Client(Batches):
                 f"checksum mismatch: bytes {offset}..{offset + length} of {remote} arrived "
                 f"with {digests.label(self.algorithm)} {got[:12]}..., the server has "
                 f"{str(expected)[:12]}...")
+        if expect is not None and (reply["total"], reply.get("mtime")) != expect:
+            raise BusyError(f"busy: {remote} changed since it was opened ({expect[0]} "
+                            f"bytes, mtime {expect[1]}; now {reply['total']} bytes, mtime "
+                            f"{reply.get('mtime')}): open it again")
         return data
 
     def put(self, local: str | os.PathLike[str], remote: str | None = None, *,

@@ -12,12 +12,13 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 """
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import stat as stat_
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
@@ -159,6 +160,8 @@ class Download:
         self.offset = 0  # what the last request asked for
         #: the session's negotiated digest; None: a version 1 session (SHA-256)
         self.session: str | None = None
+        #: (st_dev, st_ino) of the partial this download wrote: only that file is renamed
+        self.written: tuple[int, int] | None = None
 
     def request(self, resume: bool) -> JSONObject:
         """The ``get`` request; raises LocalError for a target that is refused."""
@@ -167,9 +170,11 @@ class Download:
         self.offset = 0
         if resume and self.stream is None:
             try:
-                self.offset = os.path.getsize(self.partial)
+                st = os.lstat(self.partial)  # a link there is not a partial of ours
             except OSError:
-                self.offset = 0
+                st = None
+            if st is not None and stat_.S_ISREG(st.st_mode):
+                self.offset = st.st_size
         return {"op": "get", "path": self.remote, "offset": self.offset}
 
     def retry_from_zero(self, result: TransferResult | PyftpError) -> bool:
@@ -238,10 +243,19 @@ class Download:
                 f"{self._shown()} are not the file")
         if self.stream is not None:
             return None
+        try:
+            st = os.lstat(self.partial)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != self.written:
+            # someone swapped the partial after it was verified: its bytes are not ours
+            return LocalError(f"cannot write {self.target}: its partial download "
+                              f"{self.partial} was replaced by someone else; nothing was "
+                              "published: get it again")
         if self.keep_mtime and reply.get("mtime") is not None:
             try:
                 ns = mtime_ns(reply["mtime"])
-                os.utime(self.partial, ns=(ns, ns))
+                os.utime(self.partial, ns=(ns, ns), follow_symlinks=False)
             except (OSError, ValueError, TypeError, OverflowError):
                 pass  # the bytes are right; a time the OS refuses is not worth failing for
         try:
@@ -264,10 +278,21 @@ class _Output:
         if self.stream is not None:
             return
         offset = load.offset
-        # read-write: the kept prefix is hashed through the same descriptor (pread)
-        flags = os.O_RDWR | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
+        # read-write: the kept prefix is hashed through the same descriptor (pread).
+        # O_NOFOLLOW and a regular file only: a link or FIFO planted under the partial's
+        # name (a shared folder) must never lead the download into another file
+        flags = (os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                 | (os.O_APPEND if offset else os.O_TRUNC))
         try:
-            self.fd = os.open(load.partial, flags, 0o644)
+            self.fd = os.open(load.partial, flags | os.O_NONBLOCK, 0o644)
+            st = os.fstat(self.fd)
+            if not stat_.S_ISREG(st.st_mode):
+                self.close()
+                self.problem = LocalError(f"cannot write {self.name}: it is not a regular "
+                                          "file (not a partial download of pyftp's); "
+                                          "remove it and get the file again")
+                return
+            load.written = (st.st_dev, st.st_ino)
             if offset:
                 digests.hash_into(h, self.fd, 0, offset)
         except OSError as exc:
@@ -292,6 +317,9 @@ class _Output:
 
     def _fail(self, exc: Exception) -> None:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            why = ("it is a symbolic link (a partial download is never written through "
+                   "one); remove it and get the file again")
         self.problem = LocalError(f"cannot write {self.name}: {why}")
         self.close()
 

@@ -363,7 +363,7 @@ class _PutRun:
         for k in range(k, len(self.indices)):
             up = self.ups[self.indices[k]]
             try:
-                up.open(self.resume, self.book, self.conn._cwd, self.conn.host, self.conn.user)
+                up.open(self.resume, self.book, self.conn._cwd, self.conn.address, self.conn.user)
                 self.last_opened = k
                 return k
             except LocalError as exc:

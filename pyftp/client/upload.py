@@ -25,7 +25,7 @@ from typing import BinaryIO, Callable
 
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
-from ..errors import LocalError, ProtocolError
+from ..errors import ChecksumMismatchError, LocalError, ProtocolError
 from ..protocol import JSONObject, PutFinalReply, PutReply, digest_in, encode_frame, wire_mtime
 from ..transport import Channel
 from .download import ProgressCallback, TransferResult
@@ -40,7 +40,7 @@ class TokenBook:
     """Resume tokens (contract C1): sent with every later put of the same target, from
     the same local file, and forgotten once it published.
 
-    A key is (server host, user, absolute remote path, total, the local file's
+    A key is (server address: host and port, user, absolute remote path, total, the local file's
     identity): a token is never offered for another file or another account. Without
     ``path`` the book lives in memory (one book per process, shared by its clients, so
     a new connection after a server restart still resumes); with ``path`` it is a small
@@ -288,10 +288,20 @@ class Upload:
             self.digest = self._h.hexdigest()
             chan.send({"op": "verify", self._field: self.digest})
 
-    def result(self, final: PutFinalReply, started: float) -> TransferResult:
+    def result(self, final: PutFinalReply,
+               started: float) -> TransferResult | ChecksumMismatchError:
+        """What the put did, from its final reply; a ChecksumMismatchError when the
+        server reports another digest than that of the bytes sent (a server that lies
+        about what it holds must not have its digest reported as this file's)."""
+        theirs = digest_in("put", final, self.session, False)
+        if theirs is not None and theirs != self.digest:
+            name = digests.label(self.algorithm)
+            return ChecksumMismatchError(
+                f"checksum mismatch: the server reports {self.remote} as {name} "
+                f"{str(theirs)[:12]}..., but {self.local} has {self.digest[:12]}...; the "
+                "server does not hold what was sent: upload it again")
         return TransferResult(str(final.get("path") or self.remote), self.local, self.total,
-                              self.total - self.offset, self.offset,
-                              str(digest_in("put", final, self.session, False) or self.digest),
+                              self.total - self.offset, self.offset, self.digest,
                               time.monotonic() - started, self.algorithm)
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ Import rule: the public client API only; fsspec.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -19,6 +20,8 @@ import time
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from fsspec.spec import AbstractBufferedFile
+
+from ..errors import BusyError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -139,7 +142,13 @@ class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is un
             def ranged(c: Client) -> bytes | None:
                 if "ranges" not in c.server_info.get("features", ()):
                     return None
-                return c.get_range(self.path, start, end - start)
+                # every range from the version opened: one replaced meanwhile would
+                # mix two files' bytes, each range verified on its own
+                try:
+                    return c.get_range(self.path, start, end - start,
+                                       expect=(self.size, self.details.get("mtime")))
+                except BusyError as exc:
+                    raise OSError(errno.ESTALE, str(exc), self.path) from exc
             data: bytes | None = self.fs._run(ranged, self.path)
             if data is not None:
                 return data
