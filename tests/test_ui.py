@@ -227,3 +227,20 @@ def test_a_summary_never_claims_a_speed_above_the_limit():
     assert "(4.0 MiB/s)" in line
     assert "(6.0 MiB/s)" in transfer_summary("get", "/a", "a", 6 << 20, 6 << 20, 0, 1.0,
                                              "ab" * 32).plain
+
+
+def test_a_bar_in_a_window_that_shrank_is_erased_whole():
+    """A terminal that narrows rewraps the bar onto more rows: erasing it must take
+    them all, or pieces of it stay on screen (seen in tmux)."""
+    def rows_erased_at_the_end(width_after: int) -> int:
+        buf = StringIO()
+        console = _rich_console(buf)
+        r = RichReporter(console)  # transient: the bar is erased when it ends
+        with r.transfer("put " + "m" * 40 + ".bin", 20 * 2**20) as cb:
+            cb(5 * 2**20, 20 * 2**20)  # drawn at 120 columns: one row of ~90
+            console.width = width_after
+            mark = len(buf.getvalue())
+        return buf.getvalue()[mark:].count("\x1b[1A")
+    assert rows_erased_at_the_end(120) == 1  # one row, erased when the transfer ends
+    # at 40 columns that row takes three: both extra rows go before the last drawing
+    assert rows_erased_at_the_end(40) == 3

@@ -93,6 +93,35 @@ class Reporter:
         yield
 
 
+def _follow_rewrap(progress: Progress) -> None:
+    """Keep a shrinking window from leaving pieces of old bars behind.
+
+    A terminal that gets narrower rewraps what it shows, so the last bar drawn now
+    takes more rows than rich remembers; rich moves the cursor up by what it remembers
+    and the rest stays on screen. Before each redraw (and before the bars are erased),
+    the remembered height is made what the rewrapped bars take. The bar lives in rich's
+    live render; without it (another rich) this does nothing.
+    """
+    render = getattr(getattr(progress, "live", None), "_live_render", None)
+    if render is None or not hasattr(render, "_shape"):
+        return
+    console = progress.console
+
+    def fit() -> None:
+        shape = render._shape
+        if shape is not None:
+            width, height = shape
+            now = console.width
+            if 0 < now < width:
+                render._shape = (now, height * -(-width // now))  # rows each line takes now
+
+    for name in ("position_cursor", "restore_cursor"):
+        def redraw(original: Callable[[], Any] = getattr(render, name)) -> Any:
+            fit()
+            return original()
+        setattr(render, name, redraw)
+
+
 class RichReporter(Reporter):
     """Live rich bars on a console: name, bytes done / total, speed, ETA.
 
@@ -140,6 +169,7 @@ class RichReporter(Reporter):
             yield self._progress
             return
         progress = self._make()
+        _follow_rewrap(progress)
         self._progress = progress
         progress.start()
         try:
