@@ -3,6 +3,6 @@
 Import rule: errors, protocol, transport, digests, _version. Never server, sync, ui,
 shell or cli.
 """
-from .client import Client, Entry, ProgressCallback, TransferResult
+from .client import Client, Entry, ProgressCallback, RangeInfo, TransferResult
 
-__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
+__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "RangeInfo"]

@@ -122,29 +122,70 @@ class CopyCache:
 
 
 class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
-    """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``)."""
+    """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``).
+
+    On a server with ranged reads, a read of at least a block (``block_size``,
+    fsspec's 5 MiB by default) skips fsspec's cache: the bytes go from the socket
+    straight into the buffer that is handed back, and PyArrow (whose ``PythonFile``
+    asks for :meth:`read_buffer`) takes that buffer as it is. Smaller reads (a Parquet
+    footer, a CSV parsed line by line) go through the cache, a block per request.
+    Every range is verified and must come from the version of the file that was
+    opened (same size and mtime), or the read raises ESTALE.
+    """
 
     def __init__(self, fs: Any, path: str, **kwargs: Any) -> None:
         self._copy: Copy | None = None
+        self._ranged = True  # until the server says it has no ranged reads
         super().__init__(fs, path, **kwargs)
 
-    def _fetch_range(self, start: int, end: int) -> bytes:
-        # a server with ranged reads (protocol section 14) sends only [start, end),
-        # verified by the digest of the range; an older one: a verified local copy
-        if self._copy is None:
-            end = min(end, self.size)
-            if end <= start:
-                return b""
+    def _read_into(self, start: int, into: memoryview) -> bool:
+        """One verified ranged read into ``into``; False on a server without them."""
+        if self._ranged:
+            self._ranged = self.fs.read_range_into(self.path, start, into, self.details)
+        return self._ranged
 
-            def ranged(c: Client) -> bytes | None:
-                if "ranges" not in c.server_info.get("features", ()):
-                    return None
-                return c.get_range(self.path, start, end - start)
-            data: bytes | None = self.fs._run(ranged, self.path)
-            if data is not None:
-                return data
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end <= start:
+            return b""
+        if self._copy is None:
+            buf = bytearray(end - start)
+            if self._read_into(start, memoryview(buf)):
+                return bytes(buf)
+            # an older server: one verified local copy, every range served from it
             self._copy = self.fs.local_copy(self.path, self.details)
         return self._copy.read(start, end)
+
+    def _direct(self, want: int, into: memoryview | None = None) -> memoryview | None:
+        """Read ``want`` bytes (at most up to the end) past the cache, into ``into`` or
+        a new buffer; None (nothing read) for a read under a block or a server without
+        ranged reads."""
+        if self.closed or self.mode != "rb":
+            return None  # the base class says what is wrong
+        want = min(want, self.size - self.loc)
+        if want < max(1, self.blocksize) or self._copy is not None or not self._ranged:
+            return None
+        view = memoryview(bytearray(want)) if into is None else into[:want]
+        if not self._read_into(self.loc, view):
+            return None
+        self.loc += want
+        return view
+
+    def read(self, length: int = -1) -> bytes:
+        length = -1 if length is None else int(length)
+        view = self._direct(self.size - self.loc if length < 0 else length)
+        return super().read(length) if view is None else bytes(view)
+
+    def read_buffer(self, length: int) -> bytes | memoryview:
+        """:meth:`read` for PyArrow's ``PythonFile``, which takes any buffer: a large
+        read is handed over in the memory it arrived in, never copied into ``bytes``."""
+        view = self._direct(int(length))
+        return self.read(length) if view is None else view
+
+    def readinto(self, b: Any) -> int:
+        into = memoryview(b).cast("B")
+        view = self._direct(len(into), into)
+        return super().readinto(b) if view is None else len(view)
 
     def close(self) -> None:
         try:
