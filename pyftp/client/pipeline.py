@@ -299,9 +299,9 @@ class Batches(Connection):
         its error in place (not found, a range past the end: BadRequestError, a
         ChecksumMismatchError). Every range is verified against the server's digest of
         exactly that range. A connection failure raises TransportError."""
-        for _, _, length in reads:
-            if type(length) is not int or length < 0:
-                raise ValueError("get_ranges: lengths must be integers >= 0")
+        for _, offset, length in reads:
+            if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
+                raise ValueError("get_ranges: offsets and lengths must be integers >= 0")
         bufs = [bytearray(length) for _, _, length in reads]
         got = self.get_ranges_into([(remote, offset, buf)
                                     for (remote, offset, _), buf in zip(reads, bufs)],
