@@ -197,10 +197,16 @@ class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is un
 class PyftpWriteFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file being written to a pyftp server (``fs.open(path, "wb")`` or ``"xb"``).
 
-    The bytes go to a local temporary file; :meth:`commit` (on close, or at the end of
-    an fsspec transaction) uploads it with one verified ``put``. ``"xb"`` refuses to
-    replace an existing file (``FileExistsError`` at commit, decided by the server).
+    The bytes go straight to a local temporary file (not through fsspec's in-memory
+    block first, which would copy every byte once more); :meth:`commit` (on close, or
+    at the end of an fsspec transaction) uploads it with one verified ``put``. The
+    upload cannot start earlier: a ``put`` names its size up front, and nothing may
+    appear under the name before the last byte is in. ``"xb"`` refuses to replace an
+    existing file (``FileExistsError`` at commit, decided by the server).
     """
+
+    #: the temporary file's own buffer: PyArrow writes many small pieces (page headers)
+    SPOOL_BUFFER = 1 << 20
 
     def __init__(self, fs: Any, path: str, mode: str = "wb", **kwargs: Any) -> None:
         if mode not in ("wb", "xb"):
@@ -209,13 +215,27 @@ class PyftpWriteFile(AbstractBufferedFile):  # type: ignore[misc]
         self._spool: IO[bytes] | None = None
         super().__init__(fs, path, mode=mode, **kwargs)
 
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if self.forced:
+            raise ValueError("This file has been force-flushed, can only close")
+        self._initiate_upload()
+        assert self._spool is not None
+        n = self._spool.write(data)
+        self.loc += n
+        return n
+
     def _initiate_upload(self) -> None:
-        self._spool = tempfile.NamedTemporaryFile(prefix="pyftp-fs-", suffix=".upload",
-                                                  delete=False)
+        if self._spool is None:
+            self._spool = tempfile.NamedTemporaryFile(
+                prefix="pyftp-fs-", suffix=".upload", delete=False,
+                buffering=self.SPOOL_BUFFER)
 
     def _upload_chunk(self, final: bool = False) -> bool:
+        self._initiate_upload()
         assert self._spool is not None
-        self._spool.write(self.buffer.getbuffer())
+        self._spool.write(self.buffer.getbuffer())  # empty unless a caller filled it
         if final:
             self._spool.close()
             if self.autocommit:
