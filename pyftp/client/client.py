@@ -12,7 +12,8 @@ renamed into place; rerunning it continues the partial. Progress leaves through
 
 Where the work is: :mod:`.connection` (connect, TLS, hello, the sticky state),
 :mod:`.pipeline` (requests in flight; every transfer runs there, a single one as a
-batch of one), :mod:`.download` and :mod:`.upload` (the one core of each direction).
+batch of one), :mod:`.download` and :mod:`.upload` (the one core of each direction),
+:mod:`.ranges` (a verified ranged read, straight into the caller's memory).
 
 Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell, cli.
 """

@@ -1,11 +1,14 @@
-"""fsspec's buffered files over pyftp: reads served from one verified download, writes
-collected in a local temporary file and published by one verified upload on close.
+"""fsspec's buffered files over pyftp: reads through verified ranged gets (or, from a
+server without them, one verified download shared by its readers), writes collected
+in a local temporary file and published by one verified upload on close.
 
-Why whole files: a pyftp ``get`` is verified by the SHA-256 of the whole file, and the
-protocol has no ranged read yet, so a read downloads the file once (checked) and serves
-every range from that copy. A write is sent when the file is closed, so the server
-sees one ordinary ``put``: nothing appears under the name until every byte arrived and
-matched, and a ``with`` block left by an exception publishes nothing at all.
+Reads: a server with ranged reads (protocol section 14) sends each block with the
+digest of that block, so a reader moves only the bytes it asks for, and a large read
+lands straight in the buffer it is returned in. An older server verifies only whole
+files, so the file is downloaded once (checked) and every range served from that copy.
+A write is sent when the file is closed, so the server sees one ordinary ``put``:
+nothing appears under the name until every byte arrived and matched, and a ``with``
+block left by an exception publishes nothing at all.
 
 Import rule: the public client API only; fsspec.
 """

@@ -3,7 +3,7 @@
 Every path is absolute on the server (``/reports/a.csv``); each operation borrows a
 pooled connection (:mod:`.pool`) and maps pyftp's error classes to the builtin
 ``OSError`` subclasses fsspec callers expect. Bulk ``get``, ``put`` and ``copy`` come
-from :mod:`.bulk`.
+from :mod:`.bulk`, ``cat_file`` and ``cat_ranges`` from :mod:`.reads`.
 
 Import rule: the public client API (``pyftp.client``, ``pyftp.errors``), the
 protocol's constants, and fsspec.
@@ -41,8 +41,8 @@ class PyftpFileSystem(BulkTransfers, RangedReads, AbstractFileSystem):  # type: 
     Options (as keyword arguments, ``storage_options`` or in the URL): ``host``,
     ``port`` (6971), ``user`` (or ``username``), ``password``, ``tls`` (True, or an
     ``ssl.SSLContext``), ``cafile``, ``insecure``, ``timeout`` (seconds, 30),
-    ``copy_ttl`` (seconds a verified download is shared by readers of the same file
-    version, 5; 0: never).
+    ``copy_ttl`` (on a server without ranged reads: seconds a verified download of a
+    whole file is shared by readers of the same file version, 5; 0: never).
     """
 
     protocol = "pyftp"
