@@ -593,3 +593,17 @@ def test_cat_ranges_travel_together_with_errors_in_place(fs, pyftp_server):
     assert fs.cat_ranges(["/a.bin", "/b.bin"], 5, 8) == [a[5:8], b[5:8]]
     with pytest.raises(ValueError):
         fs.cat_ranges(["/a.bin"], [1, 2], 3)
+
+
+def test_a_whole_cat_file_is_one_get(fs, pyftp_server, caplog):
+    data = os.urandom(100_000)
+    (pyftp_server.root / "w.bin").write_bytes(data)
+    (pyftp_server.root / "dir").mkdir()
+    with caplog.at_level(logging.INFO, logger="pyftp.server"):
+        assert fs.cat_file("/w.bin") == data and fs.cat_file("/w.bin", 0) == data
+        assert _gets(caplog, "/w.bin", 2) == [len(data)] * 2
+    assert not [r for r in caplog.records if " stat /w.bin " in r.getMessage()]
+    with pytest.raises(IsADirectoryError):
+        fs.cat_file("/dir")
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file("/nope")

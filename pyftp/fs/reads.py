@@ -14,6 +14,7 @@ Import rule: the public client API (``pyftp.client``, ``pyftp.errors``) and fssp
 from __future__ import annotations
 
 import errno
+import io
 from typing import Any, Callable
 
 from ..client import Client, Entry, RangeInfo
@@ -62,7 +63,17 @@ class RangedReads:
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None,
                  **kwargs: Any) -> bytes:
+        """The file's bytes ``[start:end]`` (as in slices). The whole file is one
+        ``get`` (one round trip, the whole file's digest checked); a part of it is a
+        ``stat`` (for its size) and one ranged ``get``."""
         path = self._strip_protocol(path)
+        if start in (None, 0) and end is None:
+            def whole(c: Client) -> bytes:
+                out = io.BytesIO()
+                c.getfo(path, out)
+                return out.getvalue()
+            data: bytes = self._run(whole, path)
+            return data
         info = self.info(path)
         if info["type"] != "file":
             raise IsADirectoryError(errno.EISDIR, "is a directory", path)
