@@ -3,6 +3,7 @@
 Import rule: errors, protocol, transport, digests, _version. Never server, sync, ui,
 shell or cli.
 """
-from .client import Client, Entry, ProgressCallback, RangeInfo, TransferResult
+from .client import Client, Entry, ProgressCallback, TransferResult
+from .ranges import RangeInfo
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "RangeInfo"]

@@ -22,15 +22,17 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from ..errors import LocalError, NotFoundError, PyftpError, TransportError
-from ..protocol import JSONObject, digest_in
+from .. import digests
+from ..errors import (ChecksumMismatchError, LocalError, NotFoundError, ProtocolError,
+                      PyftpError, TransportError)
+from ..protocol import JSONObject, digest_in, read_reply
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
 from .pipeline import Batches, parse_listing, parse_names
 from .ranges import RangeInfo
 from .upload import Upload
 
-__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "RangeInfo"]
+__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
 
 
 class Client(Batches):
