@@ -23,7 +23,7 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, TypeVar
 
 from .errors import ProtocolError, TransportError
 from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, POOL, Hasher, HashRing
@@ -35,6 +35,8 @@ __all__ = ["Channel", "RateLimiter"]
 HEADER_READ = 64 * 1024
 #: frames up to this size are written with one os.write before falling back to sendall
 SMALL_WRITE = 64 * 1024
+#: what a receive loop fills: a pooled buffer, or a view of the caller's memory
+_Buf = TypeVar("_Buf", bytearray, memoryview)
 
 
 class RateLimiter:
@@ -188,10 +190,45 @@ class Channel:
                 hasher.update(memoryview(rbuf)[:n])
         return total + self._recv_loop(sink, on_chunk, copy, lambda: rbuf, after)
 
+    def recv_payload_to(self, into: memoryview, *, timeout: float | None = None,
+                        hasher: Hasher | None = None) -> None:
+        """Receive the current frame's whole payload straight into ``into``, which must
+        be exactly as long: no buffer in between, so a large ranged read costs the
+        kernel's copy and nothing more. ``hasher`` is fed each piece just after it
+        landed, while it is still in the CPU cache."""
+        if len(into) != self.decoder.payload_left:
+            raise ValueError(f"recv_payload_to: the buffer holds {len(into)} bytes, the "
+                             f"payload is {self.decoder.payload_left}")
+        pos = 0
+
+        def sink(chunk: memoryview | bytes) -> None:
+            nonlocal pos
+            into[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+        # bytes the decoder already holds come first (copied: they are few)
+        while self.decoder.payload_left and self.decoder.buffered:
+            chunk = self.decoder.take_buffered_payload(CHUNK)
+            sink(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
+        if not self.decoder.payload_left:
+            return
+        self._settimeout(timeout)
+
+        def take() -> memoryview:
+            return into[pos:]
+
+        def landed(buf: memoryview, n: int) -> None:
+            nonlocal pos
+            if hasher is not None:
+                hasher.update(buf[:n])
+            pos += n
+        self._recv_loop(lambda _view: None, None, False, take, landed)
+
     def _recv_loop(self, sink: Callable[[memoryview | bytes], object],
                    on_chunk: Callable[[int], object] | None, copy: bool,
-                   take: Callable[[], bytearray],
-                   after: Callable[[bytearray, int], object] | None) -> int:
+                   take: Callable[[], _Buf],
+                   after: Callable[[_Buf, int], object] | None) -> int:
         """recv_into buffers from ``take()`` until the payload is in; ``after(buf, n)``
         gets each filled buffer once ``sink`` has seen it."""
         total = 0

@@ -223,3 +223,75 @@ def test_the_transfer_line_names_the_algorithm_it_was_verified_with(server, tmp_
 def test_version_names_the_digests_of_this_build(tmp_path):
     r = _pyftp("--version", cwd=tmp_path)
     assert r.returncode == 0 and ", ".join(digests.ALGORITHMS) in r.stdout
+
+
+def test_get_ranges_pipelined_with_errors_in_place(server, root):
+    """Many ranged reads travel in one write; a refused one (missing file, a range past
+    the end) takes its place in the answers and the rest still arrive verified."""
+    from pyftp.client import RangeInfo
+    from pyftp.protocol import wire_mtime
+    f, g = os.urandom(700_000), os.urandom(5000)
+    (root / "f.bin").write_bytes(f)
+    (root / "g.bin").write_bytes(g)
+    reads = [("f.bin", 0, 10), ("nope", 0, 1), ("g.bin", 4990, 10), ("f.bin", 650_000, 50_000),
+             ("g.bin", 4999, 2), ("g.bin", 5000, 0), ("f.bin", 1, 600_000)]
+    with Client(*server.address, timeout=10) as c:
+        writes = c.writes
+        got = c.get_ranges(reads)
+        assert c.writes - writes == 1
+        assert got[0] == f[:10] and got[2] == g[-10:] and got[3] == f[650_000:]
+        assert isinstance(got[1], errors.NotFoundError)
+        assert isinstance(got[4], errors.BadRequestError)
+        assert got[5] == b"" and got[6] == f[1:600_001]
+        assert all(type(r) is bytearray for i, r in enumerate(got) if i not in (1, 4))
+        buf = bytearray(b"#" * 30)
+        info = c.get_range_into("g.bin", 100, memoryview(buf)[5:25])
+        assert buf == b"#" * 5 + g[100:120] + b"#" * 5
+        assert info == RangeInfo(5000, wire_mtime(os.stat(root / "g.bin").st_mtime_ns))
+        with pytest.raises(ValueError, match="writable"):
+            c.get_range_into("g.bin", 0, memoryview(b"read-only"))
+        with pytest.raises(ValueError, match="integers >= 0"):
+            c.get_ranges([("g.bin", -1, 5)])
+        assert c.get_ranges([]) == [] and c.get_range("g.bin", 7, 3) == g[7:10]
+
+
+def test_a_range_whose_digest_disagrees_is_an_error_in_its_place():
+    """A peer whose digest frame for one range lies: that read is a mismatch, the reads
+    around it (pipelined on the same connection) arrive and verify."""
+    import socket
+    import threading
+    from pyftp.protocol import encode_frame
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def frame(data, digest=None):
+        return (encode_frame({"ok": True, "size": len(data), "offset": 0, "total": 9,
+                              "mtime": 1.5}) + data
+                + encode_frame({"ok": True, "algorithm": "sha256",
+                                "digest": digest or sha(data)}))
+
+    def serve():
+        conn, _ = lsock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(encode_frame({"ok": True, "version": 1, "features": ["ranges"],
+                                       "digest": "sha256"}))
+            got = b""
+            for _ in range(50):  # until the three requests are in (bounded)
+                if got.count(b'"op":"get"') >= 3:
+                    break
+                got += conn.recv(65536)
+            conn.sendall(frame(b"abc") + frame(b"def", "0" * 64) + frame(b"ghi"))
+            conn.recv(65536)
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        with Client(*lsock.getsockname(), timeout=5, digest="sha256") as c:
+            got = c.get_ranges([("x", 0, 3)] * 3)
+            assert got[0] == b"abc" and got[2] == b"ghi"
+            assert isinstance(got[1], errors.ChecksumMismatchError)
+            assert "bytes 0..3 of x" in str(got[1])
+    finally:
+        t.join(10)
+        lsock.close()

@@ -191,6 +191,22 @@ def test_a_write_is_published_only_on_close(fs, pyftp_server):
     assert target.read_text() == "x\n"
 
 
+def test_writes_of_any_buffer_and_size_arrive_whole_and_in_order(fs, pyftp_server):
+    """Pieces of every kind PyArrow and friends hand over (bytes, bytearray, views,
+    many tiny ones, some larger than a block) make up the file exactly; nothing is
+    published before close, and writing after close is refused."""
+    pieces = [b"head", bytearray(os.urandom(70_000)), memoryview(os.urandom(9)),
+              *[os.urandom(n % 50) for n in range(300)], memoryview(os.urandom(200_000))[7:]]
+    target = pyftp_server.root / "w.bin"
+    with fs.open("/w.bin", "wb", block_size=64 * 1024) as f:
+        for piece in pieces:
+            assert f.write(piece) == len(piece)
+        assert f.tell() == sum(len(p) for p in pieces) and not target.exists()
+    assert target.read_bytes() == b"".join(bytes(p) for p in pieces)
+    with pytest.raises(ValueError, match="closed"):
+        f.write(b"late")
+
+
 def test_a_failed_with_block_publishes_nothing(fs, pyftp_server):
     (pyftp_server.root / "kept.txt").write_text("old")
     with pytest.raises(RuntimeError):
@@ -481,3 +497,4 @@ def test_buffered_reads_fetch_only_their_blocks(fs, pyftp_server, caplog):
                  what="the server to log the get")
     gets = [r.getMessage() for r in caplog.records if " get /big.bin " in r.getMessage()]
     assert gets and all(int(m.split()[-2].rstrip("B")) <= 64 * 1024 + 1000 for m in gets), gets
+

@@ -106,3 +106,35 @@ def test_a_closed_channel_never_writes_to_a_file_that_took_its_number(tcp_pair, 
         assert os.fstat(fd).st_size == 0
     finally:
         os.close(fd)
+
+
+def test_a_payload_lands_straight_in_the_callers_buffer_and_is_hashed(tcp_pair):
+    """recv_payload_to: small frames arrive with their header (bytes the decoder holds
+    come first), large ones through many recv_into calls; the hash sees every byte."""
+    from pyftp import digests
+    a, b = tcp_pair
+    payloads = [b"", b"tiny", os.urandom(3 * (1 << 20) + 5)]
+    sender = Channel(a)
+    t = threading.Thread(target=lambda: [sender.send({"n": i}, p)
+                                         for i, p in enumerate(payloads)])
+    t.start()
+    receiver = Channel(b)
+    for i, payload in enumerate(payloads):
+        assert receiver.recv_header(10, 10)["n"] == i
+        buf = bytearray(len(payload) + 6)
+        h = digests.new("sha256")
+        receiver.recv_payload_to(memoryview(buf)[3:-3], timeout=10, hasher=h)
+        assert buf == b"\0" * 3 + payload + b"\0" * 3
+        assert h.hexdigest() == digests.hash_bytes(payload, "sha256")
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_a_buffer_of_the_wrong_length_is_refused_before_a_byte_is_read(tcp_pair):
+    a, b = tcp_pair
+    Channel(a).send({"n": 1}, b"abc")
+    receiver = Channel(b)
+    receiver.recv_header(10, 10)
+    with pytest.raises(ValueError, match="holds 2 bytes, the payload is 3"):
+        receiver.recv_payload_to(memoryview(bytearray(2)))
+    assert receiver.recv_payload(10, 10) == b"abc"

@@ -4,5 +4,6 @@ Import rule: errors, protocol, transport, digests, _version. Never server, sync,
 shell or cli.
 """
 from .client import Client, Entry, ProgressCallback, TransferResult
+from .ranges import RangeInfo
 
-__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback"]
+__all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "RangeInfo"]

@@ -12,7 +12,8 @@ renamed into place; rerunning it continues the partial. Progress leaves through
 
 Where the work is: :mod:`.connection` (connect, TLS, hello, the sticky state),
 :mod:`.pipeline` (requests in flight; every transfer runs there, a single one as a
-batch of one), :mod:`.download` and :mod:`.upload` (the one core of each direction).
+batch of one), :mod:`.download` and :mod:`.upload` (the one core of each direction),
+:mod:`.ranges` (a verified ranged read, straight into the caller's memory).
 
 Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell, cli.
 """
@@ -21,13 +22,12 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, NamedTuple
 
-from .. import digests
-from ..errors import (BusyError, ChecksumMismatchError, LocalError, NotFoundError,
-                      ProtocolError, PyftpError, RemoteError, TransportError)
-from ..protocol import JSONObject, digest_in, read_reply
+from ..errors import BusyError, LocalError, NotFoundError, PyftpError, RemoteError, TransportError
+from ..protocol import JSONObject, digest_in
 from .download import STREAM, Download, ProgressCallback, TransferResult, resolve_target
 from .entry import Entry
 from .pipeline import Batches, parse_listing, parse_names
+from .ranges import RangeInfo
 from .upload import Upload
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "DiskUsage"]
@@ -187,34 +187,30 @@ class Client(Batches):
         the feature ``ranges``). A range past the end raises BadRequestError; a
         mismatch ChecksumMismatchError. ``expect``: the file's ``(size, mtime)`` as
         ``stat`` reported it; a file that no longer has them raises BusyError (ranges
-        read one by one must not come from two versions of a file)."""
+        read one by one must not come from two versions of a file).
+        :meth:`get_range_into` fills a buffer of yours instead; :meth:`get_ranges` sends
+        many reads pipelined."""
         if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
             raise ValueError("get_range: offset and length must be integers >= 0")
-        if "ranges" not in self.server_info.get("features", ()):
-            raise ProtocolError(f"{self.address} does not offer ranged reads (an older "
-                                "server); use get")
-        reply = self._call({"op": "get", "path": remote, "offset": offset, "length": length})
-        chan = self._channel()
-        with self._in_step():
-            if (reply["offset"] != offset or reply["size"] != length
-                    or chan.decoder.payload_left != length):
-                raise ProtocolError(f"the server's get reply for {remote} does not add up "
-                                    f"(asked {offset}+{length}, got {reply['offset']}+"
-                                    f"{reply['size']})")
-            data = chan.recv_payload(length, self.timeout)
-            tail = read_reply("get.digest", self._recv_reply())
-        expected = digest_in("get", tail, self.algorithm)
-        got = digests.hash_bytes(data, self.algorithm)
-        if got != expected:
-            raise ChecksumMismatchError(
-                f"checksum mismatch: bytes {offset}..{offset + length} of {remote} arrived "
-                f"with {digests.label(self.algorithm)} {got[:12]}..., the server has "
-                f"{str(expected)[:12]}...")
-        if expect is not None and (reply["total"], reply.get("mtime")) != expect:
+        buf = bytearray(length)
+        info = self.get_range_into(remote, offset, buf)
+        if expect is not None and (info.total, info.mtime) != expect:
             raise BusyError(f"busy: {remote} changed since it was opened ({expect[0]} "
-                            f"bytes, mtime {expect[1]}; now {reply['total']} bytes, mtime "
-                            f"{reply.get('mtime')}): open it again")
-        return data
+                            f"bytes, mtime {expect[1]}; now {info.total} bytes, mtime "
+                            f"{info.mtime}): open it again")
+        return bytes(buf)
+
+    def get_range_into(self, remote: str, offset: int,
+                       into: bytearray | memoryview) -> RangeInfo:
+        """Fill ``into`` with bytes ``[offset, offset + len(into))`` of ``remote``,
+        verified as :meth:`get_range` does. The bytes go from the socket straight into
+        ``into`` (no copy in between); what ``into`` holds is only to be trusted once
+        this returned. Returns the file's length and mtime as the server saw it while
+        sending, so a reader of several ranges can tell that they belong together."""
+        res = self.get_ranges_into([(remote, offset, into)], window=1)[0]
+        if isinstance(res, PyftpError):
+            raise res
+        return res
 
     def put(self, local: str | os.PathLike[str], remote: str | None = None, *,
             on_progress: ProgressCallback | None = None, overwrite: bool = False,

@@ -18,7 +18,7 @@ import posixpath
 import stat as stat_
 import time
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable
+from typing import BinaryIO, Callable
 
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,

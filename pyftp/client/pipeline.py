@@ -30,6 +30,7 @@ from .connection import Connection
 from ..transport import Channel
 from .download import Download, ProgressCallback, TransferResult, file_target, reply_error
 from .entry import Entry
+from .ranges import RangeInfo, RangeRead, writable_view
 from .upload import TokenBook, Upload
 
 __all__ = ["Batches", "PIPELINE_WINDOW", "PIPELINE_BYTES", "LISTING_LIMIT", "redo_from_zero"]
@@ -289,6 +290,47 @@ class Batches(Connection):
             self._pipeline(len(indices), frame, reply, window)
             return again
         redo_from_zero(run, len(loads), resume)
+        return _filled(results)
+
+    def get_ranges(self, reads: Sequence[tuple[str, int, int]], *,
+                   window: int = PIPELINE_WINDOW) -> list[bytearray | PyftpError]:
+        """Many ranged reads ``(remote, offset, length)`` pipelined on this connection
+        (protocol section 14: a server that lists ``ranges``); each read's bytes, or
+        its error in place (not found, a range past the end: BadRequestError, a
+        ChecksumMismatchError). Every range is verified against the server's digest of
+        exactly that range. A connection failure raises TransportError."""
+        for _, offset, length in reads:
+            if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
+                raise ValueError("get_ranges: offsets and lengths must be integers >= 0")
+        bufs = [bytearray(length) for _, _, length in reads]
+        got = self.get_ranges_into([(remote, offset, buf)
+                                    for (remote, offset, _), buf in zip(reads, bufs)],
+                                   window=window)
+        return [buf if isinstance(res, RangeInfo) else res for buf, res in zip(bufs, got)]
+
+    def get_ranges_into(self, reads: Sequence[tuple[str, int, bytearray | memoryview]], *,
+                        window: int = PIPELINE_WINDOW) -> list[RangeInfo | PyftpError]:
+        """:meth:`get_ranges`, each read ``(remote, offset, buffer)`` filling its buffer
+        (``len(buffer)`` bytes) straight from the socket; each read's
+        :class:`~.ranges.RangeInfo` (the file's length and mtime while it was sent),
+        or its error in place. A buffer is only to be trusted if its read succeeded."""
+        if "ranges" not in self.server_info.get("features", ()):
+            raise ProtocolError(f"{self.address} does not offer ranged reads (an older "
+                                "server); use get")
+        ranges = [RangeRead(remote, offset, writable_view(into)) for remote, offset, into in reads]
+        results: list[RangeInfo | PyftpError | None] = [None] * len(ranges)
+
+        def frame(i: int) -> bytes | None:
+            try:
+                return encode_frame(ranges[i].request())
+            except ValueError as exc:
+                results[i] = BadRequestError(f"path too long: {exc}")
+                return None
+
+        def reply(i: int, header: JSONObject) -> None:
+            results[i] = ranges[i].receive(self._channel(), header, self._recv_reply,
+                                           self.timeout, self.algorithm)
+        self._pipeline(len(ranges), frame, reply, window)
         return _filled(results)
 
     def put_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]], *,

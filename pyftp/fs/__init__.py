@@ -4,7 +4,8 @@ Registered through the ``fsspec.specs`` entry point, so ``fsspec.open("pyftp://.
 ``fsspec.filesystem("pyftp", host=..., port=...)`` and every library built on fsspec
 (pandas, PyArrow, Dask) reach a pyftp server, every transfer verified. Modules:
 :mod:`.filesystem` (the file system), :mod:`.bulk` (many files through the pipelined
-batch calls), :mod:`.files` (buffered read and write files, shared verified copies),
+batch calls), :mod:`.reads` (``cat_file`` / ``cat_ranges`` through verified ranged
+gets), :mod:`.files` (buffered read and write files, shared verified copies),
 :mod:`.pool` (connections pooled per server login, safe across fork) and
 :mod:`.oserrors` (pyftp's errors as the builtin OSErrors fsspec expects).
 

@@ -1,17 +1,19 @@
-"""fsspec's buffered files over pyftp: reads served from one verified download, writes
-collected in a local temporary file and published by one verified upload on close.
+"""fsspec's buffered files over pyftp: reads through verified ranged gets (or, from a
+server without them, one verified download shared by its readers), writes collected
+in a local temporary file and published by one verified upload on close.
 
-Why whole files: a pyftp ``get`` is verified by the SHA-256 of the whole file, and the
-protocol has no ranged read yet, so a read downloads the file once (checked) and serves
-every range from that copy. A write is sent when the file is closed, so the server
-sees one ordinary ``put``: nothing appears under the name until every byte arrived and
-matched, and a ``with`` block left by an exception publishes nothing at all.
+Reads: a server with ranged reads (protocol section 14) sends each block with the
+digest of that block, so a reader moves only the bytes it asks for, and a large read
+lands straight in the buffer it is returned in. An older server verifies only whole
+files, so the file is downloaded once (checked) and every range served from that copy.
+A write is sent when the file is closed, so the server sees one ordinary ``put``:
+nothing appears under the name until every byte arrived and matched, and a ``with``
+block left by an exception publishes nothing at all.
 
 Import rule: the public client API only; fsspec.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -21,7 +23,6 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from fsspec.spec import AbstractBufferedFile
 
-from ..errors import BusyError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -125,35 +126,70 @@ class CopyCache:
 
 
 class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
-    """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``)."""
+    """A read-only, seekable file on a pyftp server (``fs.open(path, "rb")``).
+
+    On a server with ranged reads, a read of at least a block (``block_size``,
+    fsspec's 5 MiB by default) skips fsspec's cache: the bytes go from the socket
+    straight into the buffer that is handed back, and PyArrow (whose ``PythonFile``
+    asks for :meth:`read_buffer`) takes that buffer as it is. Smaller reads (a Parquet
+    footer, a CSV parsed line by line) go through the cache, a block per request.
+    Every range is verified and must come from the version of the file that was
+    opened (same size and mtime), or the read raises ESTALE.
+    """
 
     def __init__(self, fs: Any, path: str, **kwargs: Any) -> None:
         self._copy: Copy | None = None
+        self._ranged = True  # until the server says it has no ranged reads
         super().__init__(fs, path, **kwargs)
 
-    def _fetch_range(self, start: int, end: int) -> bytes:
-        # a server with ranged reads (protocol section 14) sends only [start, end),
-        # verified by the digest of the range; an older one: a verified local copy
-        if self._copy is None:
-            end = min(end, self.size)
-            if end <= start:
-                return b""
+    def _read_into(self, start: int, into: memoryview) -> bool:
+        """One verified ranged read into ``into``; False on a server without them."""
+        if self._ranged:
+            self._ranged = self.fs.read_range_into(self.path, start, into, self.details)
+        return self._ranged
 
-            def ranged(c: Client) -> bytes | None:
-                if "ranges" not in c.server_info.get("features", ()):
-                    return None
-                # every range from the version opened: one replaced meanwhile would
-                # mix two files' bytes, each range verified on its own
-                try:
-                    return c.get_range(self.path, start, end - start,
-                                       expect=(self.size, self.details.get("mtime")))
-                except BusyError as exc:
-                    raise OSError(errno.ESTALE, str(exc), self.path) from exc
-            data: bytes | None = self.fs._run(ranged, self.path)
-            if data is not None:
-                return data
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end <= start:
+            return b""
+        if self._copy is None:
+            buf = bytearray(end - start)
+            if self._read_into(start, memoryview(buf)):
+                return bytes(buf)
+            # an older server: one verified local copy, every range served from it
             self._copy = self.fs.local_copy(self.path, self.details)
         return self._copy.read(start, end)
+
+    def _direct(self, want: int, into: memoryview | None = None) -> memoryview | None:
+        """Read ``want`` bytes (at most up to the end) past the cache, into ``into`` or
+        a new buffer; None (nothing read) for a read under a block or a server without
+        ranged reads."""
+        if self.closed or self.mode != "rb":
+            return None  # the base class says what is wrong
+        want = min(want, self.size - self.loc)
+        if want < max(1, self.blocksize) or self._copy is not None or not self._ranged:
+            return None
+        view = memoryview(bytearray(want)) if into is None else into[:want]
+        if not self._read_into(self.loc, view):
+            return None
+        self.loc += want
+        return view
+
+    def read(self, length: int = -1) -> bytes:
+        length = -1 if length is None else int(length)
+        view = self._direct(self.size - self.loc if length < 0 else length)
+        return super().read(length) if view is None else bytes(view)
+
+    def read_buffer(self, length: int) -> bytes | memoryview:
+        """:meth:`read` for PyArrow's ``PythonFile``, which takes any buffer: a large
+        read is handed over in the memory it arrived in, never copied into ``bytes``."""
+        view = self._direct(int(length))
+        return self.read(length) if view is None else view
+
+    def readinto(self, b: Any) -> int:
+        into = memoryview(b).cast("B")
+        view = self._direct(len(into), into)
+        return super().readinto(b) if view is None else len(view)
 
     def close(self) -> None:
         try:
@@ -165,10 +201,16 @@ class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is un
 class PyftpWriteFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file being written to a pyftp server (``fs.open(path, "wb")`` or ``"xb"``).
 
-    The bytes go to a local temporary file; :meth:`commit` (on close, or at the end of
-    an fsspec transaction) uploads it with one verified ``put``. ``"xb"`` refuses to
-    replace an existing file (``FileExistsError`` at commit, decided by the server).
+    The bytes go straight to a local temporary file (not through fsspec's in-memory
+    block first, which would copy every byte once more); :meth:`commit` (on close, or
+    at the end of an fsspec transaction) uploads it with one verified ``put``. The
+    upload cannot start earlier: a ``put`` names its size up front, and nothing may
+    appear under the name before the last byte is in. ``"xb"`` refuses to replace an
+    existing file (``FileExistsError`` at commit, decided by the server).
     """
+
+    #: the temporary file's own buffer: PyArrow writes many small pieces (page headers)
+    SPOOL_BUFFER = 1 << 20
 
     def __init__(self, fs: Any, path: str, mode: str = "wb", **kwargs: Any) -> None:
         if mode not in ("wb", "xb"):
@@ -177,13 +219,27 @@ class PyftpWriteFile(AbstractBufferedFile):  # type: ignore[misc]
         self._spool: IO[bytes] | None = None
         super().__init__(fs, path, mode=mode, **kwargs)
 
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if self.forced:
+            raise ValueError("This file has been force-flushed, can only close")
+        self._initiate_upload()
+        assert self._spool is not None
+        n = self._spool.write(data)
+        self.loc += n
+        return n
+
     def _initiate_upload(self) -> None:
-        self._spool = tempfile.NamedTemporaryFile(prefix="pyftp-fs-", suffix=".upload",
-                                                  delete=False)
+        if self._spool is None:
+            self._spool = tempfile.NamedTemporaryFile(
+                prefix="pyftp-fs-", suffix=".upload", delete=False,
+                buffering=self.SPOOL_BUFFER)
 
     def _upload_chunk(self, final: bool = False) -> bool:
+        self._initiate_upload()
         assert self._spool is not None
-        self._spool.write(self.buffer.getbuffer())
+        self._spool.write(self.buffer.getbuffer())  # empty unless a caller filled it
         if final:
             self._spool.close()
             if self.autocommit:

@@ -3,7 +3,7 @@
 Every path is absolute on the server (``/reports/a.csv``); each operation borrows a
 pooled connection (:mod:`.pool`) and maps pyftp's error classes to the builtin
 ``OSError`` subclasses fsspec callers expect. Bulk ``get``, ``put`` and ``copy`` come
-from :mod:`.bulk`.
+from :mod:`.bulk`, ``cat_file`` and ``cat_ranges`` from :mod:`.reads`.
 
 Import rule: the public client API (``pyftp.client``, ``pyftp.errors``), the
 protocol's constants, and fsspec.
@@ -28,20 +28,21 @@ from ..protocol import DEFAULT_PORT
 from . import pool as pools
 from .oserrors import as_oserror
 from .bulk import BulkTransfers
+from .reads import RangedReads
 from .files import (Copy, CopyCache, PyftpReadFile, PyftpWriteFile, download_into,
                     download_to_temp)
 
 __all__ = ["PyftpFileSystem"]
 
 
-class PyftpFileSystem(BulkTransfers, AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
+class PyftpFileSystem(BulkTransfers, RangedReads, AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """Files on a pyftp server, for fsspec: ``pyftp://[user@]host[:port]/path``.
 
     Options (as keyword arguments, ``storage_options`` or in the URL): ``host``,
     ``port`` (6971), ``user`` (or ``username``), ``password``, ``tls`` (True, or an
     ``ssl.SSLContext``), ``cafile``, ``insecure``, ``timeout`` (seconds, 30),
-    ``copy_ttl`` (seconds a verified download is shared by readers of the same file
-    version, 5; 0: never).
+    ``copy_ttl`` (on a server without ranged reads: seconds a verified download of a
+    whole file is shared by readers of the same file version, 5; 0: never).
     """
 
     protocol = "pyftp"
@@ -284,12 +285,6 @@ class PyftpFileSystem(BulkTransfers, AbstractFileSystem):  # type: ignore[misc] 
                 c.mkdir(posixpath.dirname(path), parents=True)
                 c.put(local, path, overwrite=overwrite)
         self._run(send, path)
-
-    def cat_file(self, path: str, start: int | None = None, end: int | None = None,
-                 **kwargs: Any) -> bytes:
-        copy = self.local_copy(path)
-        first, last, _ = slice(start, end).indices(copy.size)
-        return copy.read(first, last)
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         with self.open(path, "xb" if mode == "create" else "wb") as f:
