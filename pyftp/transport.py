@@ -19,14 +19,13 @@ protocol, digests and errors, and neither client nor server is imported here.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import threading
 import time
 from typing import Any, BinaryIO, Callable, TypeVar
 
 from .errors import ProtocolError, TransportError
-from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, POOL, Hasher, HashRing
+from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, Hasher, HashRing
 from .protocol import NEED_DATA, FrameDecoder, Header, encode_frame
 
 __all__ = ["Channel", "RateLimiter"]
