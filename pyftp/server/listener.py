@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
-from .storage import Storage
+from .storage import open_storage
 from ..transport import Channel
 from .session import Session, _fmt_peer
 from .throttle import LoginThrottle
@@ -49,6 +49,7 @@ Authenticator = Callable[[str, str], "Account | None"]
 class ServerConfig:
     """Everything a server needs, passed in (no globals). Sizes in bytes, times in s."""
 
+    #: a folder, or ``s3://BUCKET[/PREFIX]`` (an object store; needs ``pyftp[s3]``)
     root: str
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -85,6 +86,8 @@ class ServerConfig:
     #: refused connections are logged one by one only this often; the rest are counted
     #: and summed up in one line, so a flood cannot flood the log too
     refusal_log_interval: float = 10.0
+    #: the object store's URL for an ``s3://`` root (else AWS_ENDPOINT_URL / profile)
+    s3_endpoint: str | None = None
     logger: logging.Logger = field(default=log, repr=False)
 
 
@@ -93,8 +96,9 @@ class Server:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.storage = Storage(config.root, read_only=config.read_only,
-                               max_file_size=config.max_file_size, min_free=config.min_free)
+        self.storage = open_storage(config.root, read_only=config.read_only,
+                                    max_file_size=config.max_file_size,
+                                    min_free=config.min_free, s3_endpoint=config.s3_endpoint)
         self.log = config.logger
         self._listener: socket.socket | None = None
         self._sessions: set[Session] = set()

@@ -25,7 +25,8 @@ from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
-from ...protocol import is_partial_name, os_bytes, partial_name, wire_mtime
+from ...protocol import is_partial_name, partial_name, wire_mtime
+from .base import StorageBackend, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
@@ -93,7 +94,7 @@ class DigestCache:
                 self._items.popitem(last=False)
 
 
-class Storage:
+class Storage(StorageBackend):
     """The served folder. All methods take the session's cwd and a client path."""
 
     def __init__(self, root: str, *, read_only: bool = False,
@@ -110,20 +111,6 @@ class Storage:
         self.claims = Claims()
 
     # ------------------------------------------------------------------ the jail
-    def normalize(self, cwd: str, path: str) -> str:
-        """The absolute virtual path for ``path`` seen from ``cwd`` (no I/O)."""
-        if "\x00" in path:
-            raise BadRequestError("path contains a NUL byte")
-        if "\\" in path:
-            raise BadRequestError(f"path contains a backslash: {path!r}; use / between folders")
-        try:
-            os_bytes(path)
-        except UnicodeEncodeError as exc:
-            raise BadRequestError("path contains an unpaired surrogate that names no file") from exc
-        vpath = posixpath.normpath(posixpath.join(cwd, path))
-        # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
-        return "/" + vpath.lstrip("/")
-
     def place(self, cwd: str, path: str, *, follow: bool = True) -> tuple[str, Place]:
         """Walk a client path by descriptors: (virtual path, the open :class:`Place`).
 
@@ -131,11 +118,8 @@ class Storage:
         upload targets act on a symlink itself, never on what it points to), but the
         folders leading to it still are. The caller closes the place.
         """
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         try:
             return vpath, walk(self.root, parts, follow=follow)
         except Outside:
@@ -257,11 +241,8 @@ class Storage:
 
     def _makedirs(self, cwd: str, path: str) -> str:
         """mkdir -p, one folder at a time from the root, at most MAX_NEW_LEVELS new."""
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         made = 0
         fd = open_root(self.root)
         try:
