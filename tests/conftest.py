@@ -53,6 +53,8 @@ def pytest_generate_tests(metafunc):
                 if "root" in d.argnames:
                     users.add("root")
     local_only = "root" in users or metafunc.definition.get_closest_marker("local_only")
+    if metafunc.definition.get_closest_marker("s3_too"):
+        local_only = False  # a test that knows both backends
     backends = ["local"] if local_only or s3_unavailable() else ["local", "s3"]
     if metafunc.definition.get_closest_marker("s3"):
         backends = ["s3"]  # the object store's own tests (they skip without one)
