@@ -103,7 +103,16 @@ def fleet(s3_bucket):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_a_killed_server_s_upload_finishes_through_another(fleet, tmp_path):
+def stored_parts(bucket: str) -> int:
+    import boto3
+    from botocore.config import Config
+    s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+    ups = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return sum(len(s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+                   .get("Parts", [])) for u in ups if u["Key"].startswith("fleet"))
+
+
+def test_a_killed_server_s_upload_finishes_through_another(fleet, tmp_path, s3_bucket):
     address, servers = fleet
     data = os.urandom(48 * MiB + 7)
     src = tmp_path / "big.bin"
@@ -122,6 +131,8 @@ def test_a_killed_server_s_upload_finishes_through_another(fleet, tmp_path):
                 if holder is not None:
                     break
             assert holder is not None, "no single server carries the upload"
+            # the client is held here: the bytes already sent reach the store as parts
+            wait_for(lambda: stored_parts(s3_bucket) >= 2, 30, "parts in the store")
             holder.proc.send_signal(signal.SIGKILL)
             holder.proc.wait()
             killed.append(holder)
