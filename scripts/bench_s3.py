@@ -15,7 +15,6 @@ import concurrent.futures
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from botocore.config import Config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from balancer import start_haproxy  # noqa: E402  (tests/balancer.py)
 from pyftp import Client  # noqa: E402
 
 MiB = 1 << 20
@@ -44,45 +45,6 @@ def start_server(root: str) -> tuple[subprocess.Popen, int]:
             return p, int(m.group(1))
     p.kill()
     raise SystemExit("pyftp-server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_haproxy(ports: list[int], tmp: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    servers = "\n".join(f"    server s{i} 127.0.0.1:{p} check inter 200ms"
-                        for i, p in enumerate(ports))
-    cfg = os.path.join(tmp, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(f"""global
-    maxconn 256
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    retries 2
-    option redispatch
-frontend pyftp
-    bind 127.0.0.1:{port}
-    default_backend servers
-backend servers
-    balance roundrobin
-{servers}
-""")
-    p = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return p, port
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("haproxy did not start")
 
 
 def timed(fn) -> float:
@@ -176,7 +138,7 @@ def fleet_rows(bucket: str, tmp: str, mib: int, procs) -> list[tuple[str, str, s
         f.write(os.urandom(mib * MiB))
     rows = []
     for n in (1, 2, 3):
-        proxy, port = start_haproxy(ports[:n], tmp)
+        proxy, port = start_haproxy(ports[:n], tmp, timeout="60s")
         try:
             def one(i: int, n=n, port=port) -> None:
                 with Client("127.0.0.1", port, timeout=120) as c:

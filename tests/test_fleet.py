@@ -12,8 +12,6 @@ import concurrent.futures
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import tempfile
 
 import pytest
@@ -22,6 +20,7 @@ from conftest import s3_unavailable
 from helpers import sha, wait_for
 from pyftp import Client
 from pyftp.sync import put_file
+from balancer import start_haproxy
 from serverproc import ServerProcess
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
@@ -32,30 +31,6 @@ if s3_unavailable():
 if not shutil.which("haproxy"):
     pytest.skip("fleet not tested: haproxy is not installed "
                 "(apt-get install --no-install-recommends haproxy)", allow_module_level=True)
-
-HAPROXY = """global
-    maxconn 256
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 2
-    option redispatch
-frontend pyftp
-    bind 127.0.0.1:{port}
-    default_backend servers
-backend servers
-    balance roundrobin
-{servers}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def established_to(port: int) -> int:
     """Connections established to a local listening port (from /proc/net/tcp)."""
@@ -77,22 +52,7 @@ def fleet(s3_bucket):
     tmp = tempfile.mkdtemp(prefix="pyftp-fleet-")
     proxy = None
     try:
-        port = free_port()
-        lines = "\n".join(f"    server s{i} 127.0.0.1:{s.port} check inter 200ms"
-                          for i, s in enumerate(servers))
-        cfg = os.path.join(tmp, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(HAPROXY.format(port=port, servers=lines))
-        proxy = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def up() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, 20, "haproxy to listen")
+        proxy, port = start_haproxy([s.port for s in servers], tmp)
         yield ("127.0.0.1", port), servers
     finally:
         if proxy is not None:

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import abc
 import posixpath
+import re
 from typing import Callable
 
 from ...errors import BadRequestError, PermissionDeniedError
 from ...protocol import is_partial_name, os_bytes
 
 __all__ = ["StorageBackend", "open_storage", "normalize", "vparts", "is_s3_root",
-           "parse_s3_root"]
+           "parse_s3_root", "check_token"]
 
 S3_SCHEME = "s3://"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+def check_token(token: str | None) -> None:
+    """A put's resume token must have the form the server hands out (contract C1)."""
+    if token is not None and not _TOKEN.match(token):
+        raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
+                              "A-Z a-z 0-9 _ - (send the token the server gave)")
 
 
 def normalize(cwd: str, path: str) -> str:

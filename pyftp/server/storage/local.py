@@ -14,7 +14,6 @@ import errno
 import operator
 import os
 import posixpath
-import re
 import stat as stat_
 import threading
 from collections import OrderedDict
@@ -26,7 +25,7 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirecto
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
 from ...protocol import is_partial_name, partial_name, wire_mtime
-from .base import StorageBackend, normalize, vparts
+from .base import StorageBackend, check_token, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
@@ -37,7 +36,6 @@ __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW
 MAX_NEW_LEVELS = 256
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _os_error = os_error
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass(frozen=True)
@@ -401,9 +399,7 @@ class Storage(StorageBackend):
         what a trailer put must present to be offered a partial; :attr:`Upload.token`
         is the one to hand back to the client.
         """
-        if token is not None and not _TOKEN.match(token):
-            raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
-                                  "A-Z a-z 0-9 _ - (send the token the server gave)")
+        check_token(token)
         vpath, place = self.place(cwd, path, follow=False)
         try:
             self._writable(vpath)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import re
 import secrets
 import time
 import uuid
@@ -31,11 +30,12 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ... import digests
-from ...errors import (AlreadyExistsError, BadRequestError, BusyError,
+from ...errors import (AlreadyExistsError, BusyError,
                        ChecksumMismatchError, IsDirectoryError, RemoteError, TooLargeError)
 from ...protocol import is_partial_name, partial_name
+from .base import check_token
 from .s3 import MTIME_KEY, SHA_KEY, S3Storage, code_of, store_error
-from .uploads import Claim
+from .uploads import Claim, UploadBytes, owns
 
 __all__ = ["begin_upload", "clean_partials", "abort_uploads_at", "S3Upload", "PART_SIZE",
            "LEASE"]
@@ -46,7 +46,6 @@ PART_SIZE = 8 << 20
 PARTS_IN_FLIGHT = 3
 #: a claim not renewed for this long may be taken by another server's new put
 LEASE = 30.0
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _SERVER_ID = uuid.uuid4().hex[:12]
 _COPY_MAX = 5 << 30
 
@@ -65,9 +64,7 @@ def begin_upload(store: S3Storage, cwd: str, path: str, total: int,
                  trailer: bool = False, token: str | None = None) -> "S3Upload":
     """Check everything a put needs before any payload, claim the name, return the
     upload (same contract as :meth:`.local.Storage.begin_upload`)."""
-    if token is not None and not _TOKEN.match(token):
-        raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
-                              "A-Z a-z 0-9 _ - (send the token the server gave)")
+    check_token(token)
     vpath, parts = store.parts(cwd, path)
     try:
         store._writable(vpath)
@@ -104,7 +101,7 @@ def begin_upload(store: S3Storage, cwd: str, path: str, total: int,
     return up
 
 
-class S3Upload:
+class S3Upload(UploadBytes):
     """One put in progress into the store; the handlers drive it like a local upload."""
 
     def __init__(self, store: S3Storage, vpath: str, target: str, hidden: str, total: int,
@@ -161,16 +158,6 @@ class S3Upload:
             raise
         self._side_etag = r["ETag"]
 
-    def _owns(self, meta: dict) -> bool:
-        if meta.get("total") != self.total:
-            return False
-        recorded = meta.get("sha256")
-        if self.expected is not None and recorded is not None and recorded != self.expected:
-            return False
-        if self._asked_token is not None and meta.get("token") == self._asked_token:
-            return True
-        return not self.trailer and self.expected is not None and recorded == self.expected
-
     # ------------------------------------------------------------------ start
     def open(self, resume: bool) -> None:
         if self.small:
@@ -179,7 +166,7 @@ class S3Upload:
         if found is not None:
             meta, etag = found
             self._side_etag = etag
-            if resume and self._owns(meta) and isinstance(meta.get("upload_id"), str):
+            if resume and owns(self, meta) and isinstance(meta.get("upload_id"), str):
                 self.token = meta.get("token") or self.token
                 self.upload_id = meta["upload_id"]
                 self._write_side()  # take it over (compare-and-swap)
@@ -267,14 +254,6 @@ class S3Upload:
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    @property
-    def remaining(self) -> int:
-        return self.total - self.offset
-
-    @property
-    def hasher(self):
-        return self._hash
-
     def write(self, data, *, hashed: bool = False) -> None:
         if not hashed:
             self._hash.update(data)

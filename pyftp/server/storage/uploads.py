@@ -27,7 +27,7 @@ from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .jail import open_root, os_error, rename_noreplace, scan_tree
 
-__all__ = ["Upload", "Claims", "Claim", "clean_partials", "META_MIN", "TAKEOVER_WAIT"]
+__all__ = ["Upload", "UploadBytes", "owns", "Claims", "Claim", "clean_partials", "META_MIN", "TAKEOVER_WAIT"]
 
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
@@ -103,7 +103,43 @@ def _same(holder: Claim, claim: Claim) -> bool:
     return claim.sha256 is not None and claim.sha256 == holder.sha256
 
 
-class Upload:
+def owns(up, meta: dict) -> bool:
+    """Resume only the upload's own bytes: its token, or (v1) the same digest.
+
+    A trailer put has no digest to pin the content, so only the token the first put
+    was given proves the partial is its own; a v1 put's SHA-256 pins the whole
+    content, so the server's final check can never publish foreign bytes. ``up`` has
+    ``total``, ``expected``, ``trailer`` and ``_asked_token``; ``meta`` is the
+    partial's record (both backends keep the same fields).
+    """
+    if meta.get("total") != up.total:
+        return False
+    recorded = meta.get("sha256")
+    if up.expected is not None and recorded is not None and recorded != up.expected:
+        return False
+    if up._asked_token is not None and meta.get("token") == up._asked_token:
+        return True
+    return not up.trailer and up.expected is not None and recorded == up.expected
+
+
+class UploadBytes:
+    """What the handlers read of any backend's upload while bytes flow."""
+
+    total: int
+    offset: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.offset
+
+    @property
+    def hasher(self):
+        """The running SHA-256 of the upload: a receiver may feed it on another thread
+        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
+        return self._hash
+
+
+class Upload(UploadBytes):
     """One put in progress: a claimed partial held by descriptor, and a running hash."""
 
     def __init__(self, storage, vpath: str, dir_fd: int, name: str, total: int,
@@ -140,7 +176,7 @@ class Upload:
     def open(self, resume: bool) -> None:
         """Continue this upload's own partial if it proves it owns it, else start anew."""
         meta = self._read_meta() if resume else None
-        if meta is not None and self._owns(meta):
+        if meta is not None and owns(self, meta):
             try:
                 fd = os.open(self.partial, os.O_RDWR | _FILE_FLAGS, dir_fd=self.dir_fd)
             except OSError:
@@ -167,22 +203,6 @@ class Upload:
             self._write_meta()
         else:
             self._unlink(self.meta)  # an older upload's metadata must not describe this one
-
-    def _owns(self, meta: dict) -> bool:
-        """Resume only the upload's own bytes: its token, or (v1) the same digest.
-
-        A trailer put has no digest to pin the content, so only the token the first
-        put was given proves the partial is its own; a v1 put's SHA-256 pins the whole
-        content, so the server's final check can never publish foreign bytes.
-        """
-        if meta.get("total") != self.total:
-            return False
-        recorded = meta.get("sha256")
-        if self.expected is not None and recorded is not None and recorded != self.expected:
-            return False
-        if self._asked_token is not None and meta.get("token") == self._asked_token:
-            return True
-        return not self.trailer and self.expected is not None and recorded == self.expected
 
     def _read_meta(self) -> dict | None:
         try:
@@ -224,16 +244,6 @@ class Upload:
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    @property
-    def remaining(self) -> int:
-        return self.total - self.offset
-
-    @property
-    def hasher(self):
-        """The running SHA-256 of the partial: a receiver may feed it on another thread
-        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
-        return self._hash
-
     def write(self, data, *, hashed: bool = False) -> None:
         """Write received bytes at their place in the partial and (unless ``hashed``)
         feed the hash. Through the held descriptor: never a path."""
