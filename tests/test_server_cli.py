@@ -197,3 +197,12 @@ def test_an_unreachable_store_is_one_clear_line():
                       "--port", "0"], env=env)
     assert r.returncode == 2, r.stderr
     assert "cannot reach the object store" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_local_server_never_imports_boto3(tmp_path):
+    code = ("import sys; from pyftp.server import Server, ServerConfig; "
+            f"s = Server(ServerConfig(root={str(tmp_path)!r}, port=0)).start(); s.shutdown(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
