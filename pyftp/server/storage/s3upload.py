@@ -30,9 +30,8 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ... import digests
-from ...errors import (AlreadyExistsError, BusyError,
-                       ChecksumMismatchError, IsDirectoryError, RemoteError, TooLargeError)
-from ...protocol import is_partial_name, partial_name
+from ...errors import AlreadyExistsError, BusyError, IsDirectoryError, RemoteError, TooLargeError
+from ...protocol import is_partial_name, mtime_ns, partial_name
 from .base import check_token
 from .s3 import MTIME_KEY, SHA_KEY, S3Storage, code_of, store_error
 from .uploads import Claim, UploadBytes, owns
@@ -305,18 +304,9 @@ class S3Upload(UploadBytes):
 
     def _commit(self) -> str:
         digest = self._hash.hexdigest()
-        size = self.offset + self.received
-        if size != self.total:
-            self.discard()
-            raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} "
-                                        f"bytes, expected {self.total}; upload it again")
-        if self.expected and digest != self.expected:
-            self.discard()
-            raise ChecksumMismatchError(
-                f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
-                f"expected {self.expected[:12]}...; upload it again")
-        mtime_ns = time.time_ns() if self.mtime is None else round(float(self.mtime) * 1e6) * 1000
-        meta = {SHA_KEY: digest, MTIME_KEY: str(mtime_ns)}
+        self.verify(self.offset + self.received, digest)
+        ns = time.time_ns() if self.mtime is None else mtime_ns(self.mtime)
+        meta = {SHA_KEY: digest, MTIME_KEY: str(ns)}
         if self.small:
             self._publish_small(meta)
         else:

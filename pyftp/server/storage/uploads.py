@@ -127,6 +127,8 @@ class UploadBytes:
 
     total: int
     offset: int
+    vpath: str
+    expected: str | None
 
     @property
     def remaining(self) -> int:
@@ -137,6 +139,18 @@ class UploadBytes:
         """The running SHA-256 of the upload: a receiver may feed it on another thread
         (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
         return self._hash
+
+    def verify(self, size: int, digest: str) -> None:
+        """Refuse (and discard) an upload whose size or SHA-256 is not the announced one."""
+        if size != self.total:
+            self.discard()
+            raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} "
+                                        f"bytes, expected {self.total}; upload it again")
+        if self.expected and digest != self.expected:
+            self.discard()
+            raise ChecksumMismatchError(
+                f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
+                f"expected {self.expected[:12]}...; upload it again")
 
 
 class Upload(UploadBytes):
@@ -273,15 +287,7 @@ class Upload(UploadBytes):
         digest = self._hash.hexdigest()
         try:
             st = os.fstat(self._fd)
-            if st.st_size != self.total:
-                self.discard()
-                raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {st.st_size} "
-                                            f"bytes, expected {self.total}; upload it again")
-            if self.expected and digest != self.expected:
-                self.discard()
-                raise ChecksumMismatchError(
-                    f"checksum mismatch: {self.vpath} arrived with SHA-256 {digest[:12]}..., "
-                    f"expected {self.expected[:12]}...; upload it again")
+            self.verify(st.st_size, digest)
             if self.mtime is not None:
                 ns = mtime_ns(self.mtime)
                 os.utime(self._fd, ns=(ns, ns))
