@@ -145,6 +145,7 @@ def test_read_only_server_raises_permission_denied(make_server, files, tmp_path)
         assert c.hash("a.txt") == best(b"alpha\n")
 
 
+@pytest.mark.local_only  # free space is a disk's; an object store has none to check
 def test_too_large_and_no_space(make_server, tmp_path):
     src = tmp_path / "up.bin"
     src.write_bytes(b"x" * 100)

@@ -35,6 +35,10 @@ from helpers import RawConn, wait_for
 from pyftp import Client, digests
 from pyftp.protocol import MAX_SIZE, is_partial_name
 
+#: the catalogue runs on the served folder; attacks marked ``s3_too`` run on an object
+#: store as well (conftest's ``backend`` parameter)
+pytestmark = pytest.mark.local_only
+
 SECRET = b"TOP-SECRET-" + b"s" * 48
 SENTINEL = b"sentinel beside the root\n"
 GOOD = b"an ordinary file in the root\n"
@@ -68,6 +72,79 @@ class Arena:
     def sock(self) -> socket.socket:
         s = socket.create_connection(self.address, timeout=WAIT)
         return s
+
+    #: the served root is a prefix of an object store (no links, no FIFOs there)
+    s3 = False
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
+
+    def read(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+    def write(self, name: str, data: bytes) -> None:
+        (self.root / name).write_bytes(data)
+
+    def partials(self) -> list[str]:
+        return [p.name for p in self.root.iterdir() if is_partial_name(p.name)]
+
+    def snapshot(self) -> dict:
+        return _snapshot_outside(self.base, self.root)
+
+    def visible_files(self) -> dict[str, bytes]:
+        return _visible_files(self.root)
+
+
+class S3Arena(Arena):
+    """The same arena in a bucket: the root is ``PREFIX/root/``; the secret, a sibling
+    prefix extending the root's name (``root2/``) and keys outside sit around it."""
+
+    s3 = True
+
+    def __init__(self, s3, bucket: str, prefix: str, local: Path, make_server, **overrides):
+        self.client, self.bucket, self.prefix = s3, bucket, prefix
+        self.key_root = prefix + "root/"
+        for key, data in {"root/good.txt": GOOD, "root/victim.txt": VICTIM,
+                          "root/sub/inner.txt": GOOD, "secret": SECRET,
+                          "sentinel.txt": SENTINEL, "root2/sib.txt": SECRET,
+                          "outside/inner": SECRET}.items():
+            s3.put_object(Bucket=bucket, Key=prefix + key, Body=data)
+        s3.put_object(Bucket=bucket, Key="top-secret", Body=SECRET)
+        server = make_server(root=f"s3://{bucket}/{self.key_root}", **overrides)
+        super().__init__(local, local / "no-root", local, server)
+
+    def _keys(self, prefix: str) -> dict[str, str]:
+        out = {}
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix):
+            for o in page.get("Contents", ()):
+                out[o["Key"]] = o["ETag"]
+        return out
+
+    def exists(self, name: str) -> bool:
+        return self.key_root + name in self._keys(self.key_root + name)
+
+    def read(self, name: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self.key_root + name)[
+            "Body"].read()
+
+    def write(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.key_root + name, Body=data)
+
+    def partials(self) -> list[str]:
+        names = [k.rsplit("/", 1)[-1] for k in self._keys(self.key_root)]
+        ups = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.key_root)
+        return [n for n in names if is_partial_name(n)] + [
+            u["Key"] for u in ups.get("Uploads", ())]
+
+    def snapshot(self) -> dict:
+        every = self._keys("")
+        return {k: v for k, v in every.items() if not k.startswith(self.key_root)}
+
+    def visible_files(self) -> dict[str, bytes]:
+        return {k: self.client.get_object(Bucket=self.bucket, Key=k)["Body"].read()
+                for k in self._keys(self.key_root)
+                if not is_partial_name(k.rsplit("/", 1)[-1]) and not k.endswith("/")}
 
 
 class Attacker(RawConn):
@@ -130,11 +207,25 @@ def _visible_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def make_arena(tmp_path, make_server):
-    """``make_arena(**ServerConfig overrides)``: a fresh arena and server; checked after."""
+def make_arena(tmp_path, make_server, backend, request):
+    """``make_arena(**ServerConfig overrides)``: a fresh arena and server; checked after.
+
+    Attacks marked ``s3_too`` run on an arena in a bucket as well (no links there)."""
     made = []
 
     def make(**overrides) -> Arena:
+        if backend == "s3":
+            import boto3
+            from botocore.config import Config
+            from conftest import _prefixes
+            local = tmp_path / f"local{len(made)}"
+            local.mkdir()
+            a = S3Arena(boto3.client("s3", config=Config(s3={"addressing_style": "path"})),
+                        request.getfixturevalue("s3_bucket"), f"arena{next(_prefixes)}/",
+                        local, make_server, **overrides)
+            a.complete = {GOOD, VICTIM, PAYLOAD}
+            made.append((a, a.snapshot()))
+            return a
         base = tmp_path / f"arena{len(made)}"
         root = base / "root"
         (root / "sub").mkdir(parents=True)
@@ -156,15 +247,15 @@ def make_arena(tmp_path, make_server):
         local.mkdir()
         a = Arena(base, root, local, make_server(root=root, **overrides))
         a.complete = {GOOD, VICTIM, PAYLOAD}
-        made.append((a, _snapshot_outside(base, root)))
+        made.append((a, a.snapshot()))
         return a
     yield make
     for a, before in made:  # the four checks, after every attack
         _check_ordinary_client(a)                                            # (b)
-        assert _snapshot_outside(a.base, a.root) == before, "something outside the root changed"
+        assert a.snapshot() == before, "something outside the root changed"
         for blob in a.received:                                              # (c)
             assert SECRET[:16] not in blob, "a byte from outside the root reached the attacker"
-        for name, data in _visible_files(a.root).items():                    # (d)
+        for name, data in a.visible_files().items():                         # (d)
             assert data in a.complete, f"{name} was published with incomplete contents"
 
 
@@ -339,48 +430,57 @@ def _put(a: Attacker, path: str, data: bytes, *, total: int | None = None,
     return reply
 
 
+#: on an object store a put smaller than one part (8 MiB) is held in memory: only
+#: larger ones leave parts to resume from
+CUT_SIZE = {False: 1 << 20, True: 9 << 20}
+
+
+@pytest.mark.s3_too
 def test_payload_cut_short_by_disconnect(arena):
-    data = os.urandom(1 << 20)
+    data = os.urandom(CUT_SIZE[arena.s3] + 1)
     with arena.raw() as a:
         assert _put(a, "cut.bin", data)["ok"] is True
         a.send_frame({"op": "data", "size": len(data)})
-        a.send_raw(data[:300_000])
+        a.send_raw(data[:len(data) - 300_000])
     _wait_sessions_gone(arena)
-    assert not (arena.root / "cut.bin").exists()
-    partials = [p.name for p in arena.root.iterdir() if is_partial_name(p.name)]
-    assert partials, "the partial should be kept for a resume"
+    assert not arena.exists("cut.bin")
+    assert arena.partials(), "the partial should be kept for a resume"
 
 
+@pytest.mark.s3_too
 def test_disconnect_between_put_and_data(arena):
     with arena.raw() as a:
         assert _put(a, "nodata.bin", PAYLOAD)["ok"] is True
     _wait_sessions_gone(arena)
-    assert not (arena.root / "nodata.bin").exists()
+    assert not arena.exists("nodata.bin")
 
 
+@pytest.mark.s3_too
 def test_data_frame_of_the_wrong_size(arena):
     with arena.raw() as a:
         assert _put(a, "wrong.bin", PAYLOAD)["ok"] is True
         a.expect_error({"op": "data", "size": 3}, "bad_request", b"abc")
         a.expect_alive()
-    assert not (arena.root / "wrong.bin").exists()
+    assert not arena.exists("wrong.bin")
 
 
+@pytest.mark.s3_too
 def test_data_frame_replaced_by_another_op(arena):
     with arena.raw() as a:
         assert _put(a, "other.bin", PAYLOAD)["ok"] is True
         a.expect_error({"op": "rm", "path": "good.txt"}, "bad_request")
-    assert (arena.root / "good.txt").read_bytes() == GOOD
-    assert not (arena.root / "other.bin").exists()
+    assert arena.read("good.txt") == GOOD
+    assert not arena.exists("other.bin")
 
 
+@pytest.mark.s3_too
 def test_payload_not_matching_its_sha256(arena):
     with arena.raw() as a:
         assert _put(a, "forged.bin", PAYLOAD, sha=hashlib.sha256(b"other").hexdigest())["ok"]
         reply, _ = a.request({"op": "data"}, PAYLOAD)
         assert reply["error"] == "checksum_mismatch", reply
         a.expect_alive()
-    assert not (arena.root / "forged.bin").exists()
+    assert not arena.exists("forged.bin")
 
 
 def test_overwrite_without_permission_keeps_the_file(arena):
@@ -459,9 +559,12 @@ TRAVERSAL = {
 }
 
 
+@pytest.mark.s3_too
 @pytest.mark.parametrize("name", TRAVERSAL)
 def test_traversal(arena, name):
     path, get_code = TRAVERSAL[name]
+    if arena.s3 and ("symlink" in name or name == "sibling_prefix"):
+        pytest.skip("an object store holds no links")
     with arena.raw() as a:
         # reads: never a byte from outside
         a.expect_error({"op": "get", "path": path}, get_code)
@@ -778,9 +881,10 @@ def test_idle_connection_is_closed(make_arena):
         assert b.is_closed()
 
 
+@pytest.mark.s3_too
 def test_disconnect_in_the_middle_of_get(arena):
     big = os.urandom(8 << 20)
-    (arena.root / "big.bin").write_bytes(big)
+    arena.write("big.bin", big)
     arena.complete.add(big)
     for linger in (False, True):
         conn = arena.raw()
@@ -794,11 +898,13 @@ def test_disconnect_in_the_middle_of_get(arena):
     _wait_sessions_gone(arena)
 
 
+@pytest.mark.s3_too
 def test_disconnect_in_the_middle_of_a_resumed_put(arena):
     """Cut twice, then finish: only the whole, verified file is ever published."""
-    data = os.urandom(600_000)
+    unit = (8 << 20) + 12_345 if arena.s3 else 100_000  # past a part on an object store
+    data = os.urandom(6 * unit)
     digest = hashlib.sha256(data).hexdigest()
-    for cut in (100_000, 400_000):
+    for cut in (unit, 4 * unit):
         with arena.raw() as a:
             reply = _put(a, "resumed.bin", data)
             assert reply["ok"] is True
@@ -806,13 +912,13 @@ def test_disconnect_in_the_middle_of_a_resumed_put(arena):
             a.send_frame({"op": "data", "size": len(data) - offset})
             a.send_raw(data[offset:cut])
         _wait_sessions_gone(arena)
-        assert not (arena.root / "resumed.bin").exists()
+        assert not arena.exists("resumed.bin")
     with arena.raw() as a:
         reply = _put(a, "resumed.bin", data)
         assert reply["offset"] > 0, "the partial was not resumed"
         reply, _ = a.request({"op": "data"}, data[reply["offset"]:])
         assert reply["ok"] is True and reply["sha256"] == digest
-    assert (arena.root / "resumed.bin").read_bytes() == data
+    assert arena.read("resumed.bin") == data
     arena.complete.add(data)
 
 

@@ -14,7 +14,6 @@ import errno
 import operator
 import os
 import posixpath
-import re
 import stat as stat_
 import threading
 from collections import OrderedDict
@@ -25,7 +24,8 @@ from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
-from ...protocol import MAX_PATH, is_partial_name, os_bytes, partial_name, wire_mtime
+from ...protocol import MAX_PATH, is_partial_name, partial_name, wire_mtime
+from .base import StorageBackend, check_token, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
@@ -36,7 +36,6 @@ __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW
 MAX_NEW_LEVELS = 256
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _os_error = os_error
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def _lstat(place: Place, vpath: str) -> os.stat_result:
         raise _os_error(exc, vpath) from exc
 
 
-class Storage:
+class Storage(StorageBackend):
     """The served folder. All methods take the session's cwd and a client path."""
 
     def __init__(self, root: str, *, read_only: bool = False,
@@ -118,20 +117,6 @@ class Storage:
         self.claims = Claims()
 
     # ------------------------------------------------------------------ the jail
-    def normalize(self, cwd: str, path: str) -> str:
-        """The absolute virtual path for ``path`` seen from ``cwd`` (no I/O)."""
-        if "\x00" in path:
-            raise BadRequestError("path contains a NUL byte")
-        if "\\" in path:
-            raise BadRequestError(f"path contains a backslash: {path!r}; use / between folders")
-        try:
-            os_bytes(path)
-        except UnicodeEncodeError as exc:
-            raise BadRequestError("path contains an unpaired surrogate that names no file") from exc
-        vpath = posixpath.normpath(posixpath.join(cwd, path))
-        # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
-        return "/" + vpath.lstrip("/")
-
     def place(self, cwd: str, path: str, *, follow: bool = True) -> tuple[str, Place]:
         """Walk a client path by descriptors: (virtual path, the open :class:`Place`).
 
@@ -139,11 +124,8 @@ class Storage:
         upload targets act on a symlink itself, never on what it points to), but the
         folders leading to it still are. The caller closes the place.
         """
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         try:
             return vpath, walk(self.root, parts, follow=follow)
         except Outside:
@@ -265,11 +247,8 @@ class Storage:
 
     def _makedirs(self, cwd: str, path: str) -> str:
         """mkdir -p, one folder at a time from the root, at most MAX_NEW_LEVELS new."""
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         made = 0
         fd = open_root(self.root)
         try:
@@ -430,9 +409,7 @@ class Storage:
         is the one to hand back to the client. ``sha256`` is the expected digest in
         ``algorithm`` (the session's, section 14 of the protocol).
         """
-        if token is not None and not _TOKEN.match(token):
-            raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
-                                  "A-Z a-z 0-9 _ - (send the token the server gave)")
+        check_token(token)
         vpath, place = self.place(cwd, path, follow=False)
         try:
             self._writable(vpath)

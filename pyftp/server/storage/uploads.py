@@ -27,7 +27,8 @@ from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError, Remo
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .jail import open_root, os_error, rename_noreplace, scan_tree
 
-__all__ = ["Upload", "Claims", "Claim", "clean_partials", "META_MIN", "TAKEOVER_WAIT"]
+__all__ = ["Upload", "UploadBytes", "owns", "record", "Claims", "Claim", "clean_partials",
+           "META_MIN", "TAKEOVER_WAIT"]
 
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
@@ -105,7 +106,78 @@ def _same(holder: Claim, claim: Claim) -> bool:
             and claim.algorithm == holder.algorithm)
 
 
-class Upload:
+def owns(up: "UploadBytes", meta: dict) -> bool:
+    """Resume only the upload's own bytes: its token, or the same digest.
+
+    A trailer put has no digest to pin the content, so only the token the first put
+    was given proves the partial is its own, and it never resumes a partial pinned by
+    a digest; a put's digest pins the whole content, so the server's final check can
+    never publish foreign bytes. A digest recorded in another algorithm pins nothing
+    for this one. ``meta`` is the partial's record (:func:`record`: both backends keep
+    the same fields).
+    """
+    if meta.get("total") != up.total:
+        return False
+    pinned = meta.get("sha256") is not None or meta.get("digest") is not None
+    if up.trailer and pinned:
+        return False  # a partial pinned by its digest, which a trailer put lacks
+    recorded = None
+    if meta.get("algorithm", "sha256") == up.algorithm:
+        recorded = meta.get("sha256" if up.algorithm == "sha256" else "digest")
+    if up.expected is not None and recorded is not None and recorded != up.expected:
+        return False
+    if up._asked_token is not None and meta.get("token") == up._asked_token:
+        return True
+    return not up.trailer and up.expected is not None and recorded == up.expected
+
+
+def record(up: "UploadBytes") -> dict:
+    """The partial's record of an upload (total, expected digest, token): SHA-256 in
+    the version 1 form, another algorithm named beside its digest."""
+    if up.algorithm == "sha256":
+        return {"total": up.total, "sha256": up.expected, "token": up.token}
+    return {"total": up.total, "algorithm": up.algorithm, "digest": up.expected,
+            "token": up.token}
+
+
+class UploadBytes:
+    """What the handlers read of any backend's upload while bytes flow."""
+
+    total: int
+    offset: int
+    vpath: str
+    #: the expected digest, in :attr:`algorithm` (the session's, protocol section 14)
+    expected: str | None
+    algorithm: str
+    token: str
+    trailer: bool
+    _asked_token: str | None
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.offset
+
+    @property
+    def hasher(self):
+        """The running digest of the upload: a receiver may feed it on another thread
+        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
+        return self._hash
+
+    def verify(self, size: int, digest: str) -> None:
+        """Refuse (and discard) an upload whose size or digest is not the announced one."""
+        if size != self.total:
+            self.discard()
+            raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} "
+                                        f"bytes, expected {self.total}; upload it again")
+        if self.expected and digest != self.expected:
+            self.discard()
+            raise ChecksumMismatchError(
+                f"checksum mismatch: {self.vpath} arrived with "
+                f"{digests.label(self.algorithm)} {digest[:12]}..., "
+                f"expected {self.expected[:12]}...; upload it again")
+
+
+class Upload(UploadBytes):
     """One put in progress: a claimed partial held by descriptor, and a running hash."""
 
     def __init__(self, storage, vpath: str, dir_fd: int, name: str, total: int,
@@ -145,7 +217,7 @@ class Upload:
     def open(self, resume: bool) -> None:
         """Continue this upload's own partial if it proves it owns it, else start anew."""
         meta = self._read_meta() if resume else None
-        if meta is not None and self._owns(meta):
+        if meta is not None and owns(self, meta):
             try:
                 fd = os.open(self.partial, os.O_RDWR | _FILE_FLAGS, dir_fd=self.dir_fd)
             except OSError:
@@ -177,28 +249,6 @@ class Upload:
         else:
             self._unlink(self.meta)  # an older upload's metadata must not describe this one
 
-    def _owns(self, meta: dict) -> bool:
-        """Resume only the upload's own bytes: its token, or (v1) the same digest.
-
-        A trailer put has no digest to pin the content, so only the token the first
-        put was given proves the partial is its own; a v1 put's SHA-256 pins the whole
-        content, so the server's final check can never publish foreign bytes.
-        """
-        if meta.get("total") != self.total:
-            return False
-        pinned = meta.get("sha256") is not None or meta.get("digest") is not None
-        if self.trailer and pinned:
-            return False  # a partial pinned by its digest, which a trailer put lacks
-        # a digest recorded in another algorithm pins nothing for this one
-        recorded = None
-        if meta.get("algorithm", "sha256") == self.algorithm:
-            recorded = meta.get("sha256" if self.algorithm == "sha256" else "digest")
-        if self.expected is not None and recorded is not None and recorded != self.expected:
-            return False
-        if self._asked_token is not None and meta.get("token") == self._asked_token:
-            return True
-        return not self.trailer and self.expected is not None and recorded == self.expected
-
     def _read_meta(self) -> dict | None:
         try:
             fd = os.open(self.meta, os.O_RDONLY | _FILE_FLAGS, dir_fd=self.dir_fd)
@@ -217,11 +267,7 @@ class Upload:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE_FLAGS, 0o644,
                      dir_fd=self.dir_fd)
         with os.fdopen(fd, "w") as f:
-            if self.algorithm == "sha256":  # the version 1 form
-                json.dump({"total": self.total, "sha256": self.expected, "token": self.token}, f)
-            else:
-                json.dump({"total": self.total, "algorithm": self.algorithm,
-                           "digest": self.expected, "token": self.token}, f)
+            json.dump(record(self), f)
         os.replace(tmp, self.meta, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self._meta_written = True
 
@@ -243,16 +289,6 @@ class Upload:
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    @property
-    def remaining(self) -> int:
-        return self.total - self.offset
-
-    @property
-    def hasher(self):
-        """The running SHA-256 of the partial: a receiver may feed it on another thread
-        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
-        return self._hash
-
     def write(self, data, *, hashed: bool = False) -> None:
         """Write received bytes at their place in the partial and (unless ``hashed``)
         feed the hash. Through the held descriptor: never a path."""
@@ -282,16 +318,7 @@ class Upload:
         digest = self._hash.hexdigest()
         try:
             st = os.fstat(self._fd)
-            if st.st_size != self.total:
-                self.discard()
-                raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {st.st_size} "
-                                            f"bytes, expected {self.total}; upload it again")
-            if self.expected and digest != self.expected:
-                self.discard()
-                raise ChecksumMismatchError(
-                    f"checksum mismatch: {self.vpath} arrived with "
-                    f"{digests.label(self.algorithm)} {digest[:12]}..., "
-                    f"expected {self.expected[:12]}...; upload it again")
+            self.verify(st.st_size, digest)
             if self.mtime is not None:
                 ns = mtime_ns(self.mtime)
                 os.utime(self._fd, ns=(ns, ns))
