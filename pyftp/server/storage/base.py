@@ -18,7 +18,7 @@ from typing import Callable
 
 from ... import digests
 from ...errors import BadRequestError, PermissionDeniedError
-from ...protocol import is_partial_name, os_bytes
+from ...protocol import MAX_PATH, is_partial_name, os_bytes
 
 __all__ = ["StorageBackend", "open_storage", "normalize", "vparts", "is_s3_root",
            "parse_s3_root", "check_token"]
@@ -36,7 +36,12 @@ def check_token(token: str | None) -> None:
 
 def normalize(cwd: str, path: str) -> str:
     """The absolute virtual path for ``path`` seen from ``cwd`` (no I/O): ``..`` stops
-    at the root, so no client path can name anything above it."""
+    at the root, so no client path can name anything above it.
+
+    At most :data:`MAX_PATH` characters: every reply names virtual paths (an ok ``mv``
+    names two, each character up to 6 bytes of JSON), and two of that size still fit
+    one frame's header.
+    """
     if "\x00" in path:
         raise BadRequestError("path contains a NUL byte")
     if "\\" in path:
@@ -47,7 +52,13 @@ def normalize(cwd: str, path: str) -> str:
         raise BadRequestError("path contains an unpaired surrogate that names no file") from exc
     vpath = posixpath.normpath(posixpath.join(cwd, path))
     # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
-    return "/" + vpath.lstrip("/")
+    vpath = "/" + vpath.lstrip("/")
+    if len(vpath) > MAX_PATH:
+        raise BadRequestError(
+            f"path too long: {vpath[:40]}... is {len(vpath)} characters once joined to the "
+            f"current directory; paths are at most {MAX_PATH} (cd closer to it, or use "
+            "shorter names)")
+    return vpath
 
 
 def vparts(vpath: str) -> list[str]:

@@ -24,7 +24,7 @@ from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
-from ...protocol import MAX_PATH, is_partial_name, partial_name, wire_mtime
+from ...protocol import is_partial_name, partial_name, wire_mtime
 from .base import StorageBackend, check_token, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
@@ -155,13 +155,8 @@ class Storage(StorageBackend):
         return entry
 
     def chdir(self, cwd: str, path: str) -> str:
-        vpath = self.normalize(cwd, path)
-        if len(vpath) > MAX_PATH:
-            # the cwd is sent back in replies: grown by relative cd's past the limit,
-            # it would no longer fit a frame
-            raise BadRequestError(f"cd: the new directory would be a path of {len(vpath)} "
-                                  f"characters; paths are at most {MAX_PATH} (cd by a "
-                                  "shorter path, or give shorter names)")
+        # a cwd grown by relative cd's past the path limit is refused by normalize (it
+        # is sent back in replies, and would no longer fit a frame)
         vpath, place = self.place(cwd, path)
         with place:
             if not stat_.S_ISDIR(_lstat(place, vpath).st_mode):
