@@ -16,7 +16,9 @@ fuzzing, the benchmark smoke test).
 from __future__ import annotations
 
 import itertools
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +106,104 @@ def served(request, backend, root):
 
 
 _prefixes = itertools.count(1)
+
+
+class Remote:
+    """What the server serves, read and written beside it (the way an admin or another
+    tool would): the root folder, or the objects under the bucket prefix. Tests that
+    only seed and check files through this run on both backends."""
+
+    def __init__(self, served: str) -> None:
+        self.served = served
+        self.s3 = None
+        if served.startswith("s3://"):
+            bucket, _, prefix = served[len("s3://"):].partition("/")
+            self.bucket, self.prefix = bucket, (prefix.strip("/") + "/" if prefix else "")
+            self.s3 = _s3_client()
+        else:
+            self.root = Path(served)
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel.strip("/")
+
+    def write(self, rel: str, data: bytes = b"") -> None:
+        """A file (its folders made as needed); on a bucket an object without pyftp's
+        metadata, as another tool makes it."""
+        if self.s3 is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data)
+            return
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+    def mkdir(self, rel: str) -> None:
+        if self.s3 is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=self._key(rel) + "/", Body=b"")
+        else:
+            (self.root / rel).mkdir(parents=True, exist_ok=True)
+
+    def read(self, rel: str) -> bytes:
+        if self.s3 is not None:
+            return self.s3.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read()
+        return (self.root / rel).read_bytes()
+
+    def is_file(self, rel: str) -> bool:
+        if self.s3 is not None:
+            r = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self._key(rel), MaxKeys=1)
+            return any(o["Key"] == self._key(rel) for o in r.get("Contents", ()))
+        return (self.root / rel).is_file()
+
+    def is_dir(self, rel: str) -> bool:
+        if self.s3 is not None:
+            r = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self._key(rel) + "/",
+                                        MaxKeys=1)
+            return r.get("KeyCount", 0) > 0
+        return (self.root / rel).is_dir()
+
+    def exists(self, rel: str) -> bool:
+        return self.is_file(rel) or self.is_dir(rel)
+
+    def names(self, rel: str = "") -> list[str]:
+        """Every name in a folder, sorted, hidden partials included (on a bucket: the
+        keys and sub-prefixes one level down, the folder's own marker left out)."""
+        if self.s3 is None:
+            return sorted(os.listdir(self.root / rel))
+        base = self._key(rel) + "/" if rel.strip("/") else self.prefix
+        r = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=base, Delimiter="/")
+        found = [p["Prefix"][len(base):-1] for p in r.get("CommonPrefixes", ())]
+        found += [o["Key"][len(base):] for o in r.get("Contents", ()) if o["Key"] != base]
+        return sorted(found)
+
+    def mtime_ns(self, rel: str) -> int:
+        """The mtime the server keeps for ``rel`` (a folder on a bucket has none: 0)."""
+        if self.s3 is None:
+            return os.stat(self.root / rel).st_mtime_ns
+        if self.is_dir(rel):
+            return 0
+        h = self.s3.head_object(Bucket=self.bucket, Key=self._key(rel))
+        return int(h["Metadata"].get("pyftp-mtime-ns") or h["LastModified"].timestamp() * 1e9)
+
+    def mtime(self, rel: str) -> float:
+        """The mtime the server reports for ``rel``, as on the wire."""
+        from pyftp.protocol import wire_mtime
+        return wire_mtime(self.mtime_ns(rel))
+
+
+_S3 = []
+
+
+def _s3_client():
+    if not _S3:
+        import boto3
+        from botocore.config import Config
+        _S3.append(boto3.client("s3", config=Config(s3={"addressing_style": "path"})))
+    return _S3[0]
+
+
+@pytest.fixture
+def remote(served) -> Remote:
+    """The served root as a :class:`Remote`, on whichever backend this test runs."""
+    return Remote(served)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,7 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
-                       NotDirectoryError, NotEmptyError, NotFoundError, PermissionDeniedError)
+                       NotDirectoryError, NotEmptyError, NotFoundError, PermissionDeniedError,
+                       RemoteError)
 from ...protocol import is_partial_name, os_bytes, wire_mtime
 from .base import StorageBackend, normalize, vparts
 from .local import MAX_NEW_LEVELS, DigestCache
@@ -142,7 +143,15 @@ class S3Storage(StorageBackend):
         if kind == "file":
             raise NotDirectoryError(f"not a directory: {vpath}")
         if kind is None:
-            raise NotFoundError(f"not found: {vpath}")
+            raise self.missing(parts, vpath)
+
+    def missing(self, parts: list[str], vpath: str) -> RemoteError:
+        """The error for a path naming nothing: ``not_a_directory`` when a folder on
+        its way is a file (as a disk says), else ``not_found``. Only on that path."""
+        for i in range(1, len(parts)):
+            if self.head(self.key(parts[:i])) is not None:
+                return NotDirectoryError(f"not a directory: {vpath}")
+        return NotFoundError(f"not found: {vpath}")
 
     def remember(self, key: str, etag: str, known: dict[str, str], mtime_ns: int) -> None:
         with self._meta_lock:
@@ -180,7 +189,7 @@ class S3Storage(StorageBackend):
             return self._file_entry(name, self.key(parts), h)
         if kind == "dir":
             return {"name": name, "type": "dir", "size": 0, "mtime": 0.0}
-        raise NotFoundError(f"not found: {vpath}")
+        raise self.missing(parts, vpath)
 
     @_guarded
     def chdir(self, cwd: str, path: str) -> str:
@@ -189,7 +198,7 @@ class S3Storage(StorageBackend):
         if kind == "file":
             raise NotDirectoryError(f"not a directory: {vpath}")
         if kind is None:
-            raise NotFoundError(f"not found: {vpath}")
+            raise self.missing(parts, vpath)
         return vpath
 
     @_guarded
@@ -221,7 +230,7 @@ class S3Storage(StorageBackend):
         if not seen and parts:
             h = self.head(self.key(parts))
             if h is None:
-                raise NotFoundError(f"not found: {vpath}")
+                raise self.missing(parts, vpath)
             return [self._file_entry(parts[-1], self.key(parts), h)]  # like ls FILE
         entries.sort(key=lambda e: e["name"])
         return entries
@@ -236,7 +245,7 @@ class S3Storage(StorageBackend):
         if h is None:
             if self.is_dir(parts):
                 raise IsDirectoryError(f"is a directory: {vpath}")
-            raise NotFoundError(f"not found: {vpath}")
+            raise self.missing(parts, vpath)
         size, mtime_ns, known, etag = self.info(key, h)
         st = make_stat(size, mtime_ns, hash((key, etag)) & ((1 << 63) - 1))
         for algorithm, digest in known.items():
@@ -341,7 +350,7 @@ class S3Storage(StorageBackend):
         if kind == "dir":
             raise IsDirectoryError(f"is a directory: {vpath} (use rmdir)")
         if kind is None:
-            raise NotFoundError(f"not found: {vpath}")
+            raise self.missing(parts, vpath)
         self.s3.delete_object(Bucket=self.bucket, Key=self.key(parts))
         return vpath
 
@@ -368,7 +377,7 @@ class S3Storage(StorageBackend):
             raise NotDirectoryError(f"not a directory: {vpath} (use rm)")
         found = self._contents(parts)
         if found is None:
-            raise NotFoundError(f"not found: {vpath}")
+            raise self.missing(parts, vpath)
         empty, keys = found
         if not empty:
             raise NotEmptyError(f"directory not empty: {vpath}")
@@ -393,7 +402,7 @@ class S3Storage(StorageBackend):
             raise PermissionDeniedError("permission denied: the root folder cannot be moved")
         kind, h = self.kind(sparts)
         if kind is None:
-            raise NotFoundError(f"not found: {svpath}")
+            raise self.missing(sparts, svpath)
         if dvpath == svpath:
             return svpath, dvpath
         if dvpath.startswith(svpath + "/"):
