@@ -172,6 +172,10 @@ def test_the_jail_keeps_every_key_inside_the_prefix(make_server, store, tmp_path
     assert not any(k.endswith("escape.txt") and not k.startswith(prefix) for k in every)
 
 
+def test_an_object_store_reports_no_disk_usage(make_server, store):
+    assert make_server(root=store[0]).storage.disk_usage() is None
+
+
 def test_folders_on_an_object_store(make_server, store, tmp_path):
     url, s3, bucket, prefix = store
     srv = make_server(root=url)

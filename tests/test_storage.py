@@ -102,6 +102,13 @@ def test_a_normalised_path_is_at_most_4096_characters(store):
         store.chdir("/" + "a" * 4000, "b" * 100)
 
 
+def test_disk_usage_is_the_root_file_systems(store, layout):
+    total, free = store.disk_usage()
+    vfs = os.statvfs(layout / "share")
+    assert total == vfs.f_blocks * vfs.f_frsize > 0
+    assert 0 <= free <= total
+
+
 def test_percent_encoding_is_literal(store, layout):
     (layout / "share" / "%2e%2e").mkdir()
     (layout / "share" / "%2e%2e" / "x").write_bytes(b"lit")

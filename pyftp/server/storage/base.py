@@ -149,6 +149,11 @@ class StorageBackend(abc.ABC):
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         """Remove abandoned partial uploads older than ``ttl`` seconds; return how many."""
 
+    @abc.abstractmethod
+    def disk_usage(self) -> tuple[int, int] | None:
+        """(total bytes, free bytes) of what holds the files, or None when the backend
+        cannot say (an object store has no size)."""
+
     def close(self) -> None:
         """Let go of connections to a store (nothing for a folder)."""
 

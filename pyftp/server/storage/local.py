@@ -471,6 +471,12 @@ class Storage(StorageBackend):
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
 
+    def disk_usage(self) -> tuple[int, int] | None:
+        """(total, free) bytes of the file system holding the root; free is what an
+        unprivileged writer may still use."""
+        vfs = os.statvfs(self.root)
+        return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+
 
 def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
     """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""

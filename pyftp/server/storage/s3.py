@@ -438,3 +438,6 @@ class S3Storage(StorageBackend):
     def clean_partials(self, ttl: float, now: float | None = None) -> int:
         from .s3upload import clean_partials
         return clean_partials(self, ttl, now)
+
+    def disk_usage(self) -> tuple[int, int] | None:
+        return None  # a bucket has no capacity to report
