@@ -85,6 +85,9 @@ class Arena:
     def write(self, name: str, data: bytes) -> None:
         (self.root / name).write_bytes(data)
 
+    def is_dir(self, name: str) -> bool:
+        return (self.root / name).is_dir()
+
     def partials(self) -> list[str]:
         return [p.name for p in self.root.iterdir() if is_partial_name(p.name)]
 
@@ -130,6 +133,9 @@ class S3Arena(Arena):
 
     def write(self, name: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.key_root + name, Body=data)
+
+    def is_dir(self, name: str) -> bool:
+        return bool(self._keys(self.key_root + name + "/"))
 
     def partials(self) -> list[str]:
         names = [k.rsplit("/", 1)[-1] for k in self._keys(self.key_root)]
@@ -321,6 +327,7 @@ FRAMING = {
 }
 
 
+@pytest.mark.s3_too
 @pytest.mark.parametrize("name", FRAMING)
 def test_framing_attack_gets_bad_frame_and_close(arena, name):
     with arena.raw() as a:
@@ -333,6 +340,7 @@ def test_framing_attack_gets_bad_frame_and_close(arena, name):
         a.expect_closed()
 
 
+@pytest.mark.s3_too
 @pytest.mark.parametrize("when", ["before_hello", "after_hello"])
 def test_framing_attack_before_hello_too(arena, when):
     with arena.raw(hello=when == "after_hello") as a:
@@ -378,15 +386,19 @@ REQUESTS = {
 }
 
 
+@pytest.mark.s3_too
 @pytest.mark.parametrize("name", REQUESTS)
 def test_bad_request_is_refused_and_session_goes_on(arena, name):
+    if arena.s3 and name in ("get_a_fifo", "hash_a_fifo", "huge_total"):
+        pytest.skip("an object store holds no FIFOs and reports no free space")
     header, payload, code = REQUESTS[name]
     with arena.raw() as a:
         a.expect_error(header, code, payload)
         a.expect_alive()
-    assert not (arena.root / "x").exists() and not (arena.root / "big").exists()
+    assert not arena.exists("x") and not arena.exists("big")
 
 
+@pytest.mark.s3_too
 def test_op_before_hello_gets_auth_required_and_no_data(arena):
     with arena.raw(hello=False) as a:
         for header in ({"op": "ls"}, {"op": "get", "path": "good.txt"},
@@ -396,10 +408,11 @@ def test_op_before_hello_gets_auth_required_and_no_data(arena):
             assert reply["error"] == "auth_required" and payload == b"", reply
         reply, _ = a.request({"op": "hello", "version": 1})
         assert reply["ok"] is True
-    assert (arena.root / "good.txt").read_bytes() == GOOD
-    assert not (arena.root / "d").exists()
+    assert arena.read("good.txt") == GOOD
+    assert not arena.exists("d") and not arena.is_dir("d")
 
 
+@pytest.mark.s3_too
 def test_unsupported_version_is_refused(arena):
     with arena.raw(hello=False) as a:
         a.expect_error({"op": "hello", "version": 99}, "unsupported_version")
@@ -410,6 +423,7 @@ def test_unsupported_version_is_refused(arena):
     ("upper_huge_size", {"op": "upper", "size": MAX_SIZE}),
     ("upper_over_drain_limit", {"op": "upper", "size": 8 << 20}),
 ])
+@pytest.mark.s3_too
 def test_huge_announced_payload_is_not_read(arena, name, header):
     """A frame announcing more than the server will drain gets an error, then a close."""
     with arena.raw() as a:
@@ -483,28 +497,31 @@ def test_payload_not_matching_its_sha256(arena):
     assert not arena.exists("forged.bin")
 
 
+@pytest.mark.s3_too
 def test_overwrite_without_permission_keeps_the_file(arena):
     with arena.raw() as a:
         a.expect_error({"op": "put", "path": "good.txt", "total": len(PAYLOAD)}, "exists")
-    assert (arena.root / "good.txt").read_bytes() == GOOD
+    assert arena.read("good.txt") == GOOD
 
 
+@pytest.mark.s3_too
 def test_two_uploads_to_one_target(arena):
     with arena.raw() as a, arena.raw() as b:
         assert _put(a, "race.bin", PAYLOAD)["ok"] is True
         b.expect_error({"op": "put", "path": "race.bin", "total": 5}, "busy")
         reply, _ = a.request({"op": "data"}, PAYLOAD)
         assert reply["ok"] is True
-    assert (arena.root / "race.bin").read_bytes() == PAYLOAD
+    assert arena.read("race.bin") == PAYLOAD
 
 
+@pytest.mark.s3_too
 def test_too_large_is_answered_before_any_payload(make_arena):
     arena = make_arena(max_file_size=1000)
     with arena.raw() as a:
         # no data frame is sent: the answer must come from the header alone
         a.expect_error({"op": "put", "path": "big.bin", "total": 1001}, "too_large")
         a.expect_alive()
-    assert not (arena.root / "big.bin").exists()
+    assert not arena.exists("big.bin")
 
 
 def test_no_space_is_answered_before_any_payload(make_arena):
@@ -522,13 +539,14 @@ def test_no_space_is_answered_before_any_payload(make_arena):
     {"op": "rmdir", "path": "sub"},
     {"op": "mv", "src": "good.txt", "dst": "moved.txt"},
 ], ids=lambda h: h["op"])
+@pytest.mark.s3_too
 def test_read_only_server_refuses_writes_before_payload(make_arena, header):
     arena = make_arena(read_only=True)
     with arena.raw() as a:
         a.expect_error(header, "permission_denied")
         a.expect_alive()
-    assert (arena.root / "good.txt").read_bytes() == GOOD
-    assert (arena.root / "sub").is_dir() and not (arena.root / "ro").exists()
+    assert arena.read("good.txt") == GOOD
+    assert arena.is_dir("sub") and not arena.is_dir("ro") and not arena.exists("ro.bin")
 
 
 # --------------------------------------------------------------------- traversal
@@ -874,6 +892,7 @@ class _Plain:
             return True
 
 
+@pytest.mark.s3_too
 def test_idle_connection_is_closed(make_arena):
     arena = make_arena(idle_timeout=0.3)
     with arena.raw() as a, arena.raw(hello=False) as b:
@@ -923,6 +942,7 @@ def test_disconnect_in_the_middle_of_a_resumed_put(arena):
 
 
 # --------------------------------------------------------------------- logs
+@pytest.mark.s3_too
 def test_log_lines_cannot_be_forged(arena, caplog):
     """Names with line breaks must not start a fake line in the server log."""
     caplog.set_level(logging.INFO, logger="pyftp.server")
@@ -1119,13 +1139,15 @@ def test_attack6_concurrent_uploads_cannot_get_round_min_free(make_arena):
     assert wins == 0
 
 
+@pytest.mark.s3_too
 def test_attack9_two_moves_onto_one_new_name_never_both_succeed(arena):
+    """On an object store a move is copy + delete: it holds the name like an upload."""
     import threading
-    tries, wins = 200, 0
+    tries, wins = (40 if arena.s3 else 200), 0
     with arena.raw() as a, arena.raw() as b:
         for i in range(tries):
-            (arena.root / f"a{i}").write_bytes(GOOD)
-            (arena.root / f"b{i}").write_bytes(PAYLOAD)
+            arena.write(f"a{i}", GOOD)
+            arena.write(f"b{i}", PAYLOAD)
             gate, out = threading.Barrier(2), {}
 
             def move(conn, src, key):
@@ -1310,6 +1332,7 @@ def test_startup_serves_at_once_over_a_1000_level_tree(make_server, tmp_path):
         _remove_deep_tree(deep_root, ["m"] * 256)
 
 
+@pytest.mark.s3_too
 def test_login_deadline_counts_from_accept(make_arena):
     """Attack 5: a connection sending ``pwd`` over and over without logging in is closed
     at the login deadline, not kept open by its requests."""
@@ -1604,12 +1627,13 @@ def test_redteam_c_held_uploads_never_exhaust_the_servers_descriptors(tmp_path, 
         wait_for(served, WAIT, "an ordinary client to be served")
 
 
+@pytest.mark.s3_too
 def test_redteam_d_pipelined_gets_never_read_end_at_the_idle_timeout(make_arena):
     """A peer pipelines 200 gets of a 1 MiB file and never reads a byte: the server's
     send times out, the session ends and its slot is freed (held: 1 of 1)."""
     arena = make_arena(idle_timeout=1.0)
     big = os.urandom(1 << 20)
-    (arena.root / "big.bin").write_bytes(big)
+    arena.write("big.bin", big)
     arena.complete.add(big)
     s = arena.sock()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -311,3 +311,32 @@ def test_a_digest_in_another_algorithm_pins_nothing(make_server, store):
     with RawConn(a.address) as c:
         reply, _ = c.request({"op": "put", "path": "q.bin", "total": len(data), "trailer": True})
         assert reply["ok"] and reply["offset"] == 0 and "prefix_sha256" not in reply, reply
+
+
+def test_a_v1_resume_by_digest_gets_a_fresh_token_never_the_owners(make_server, store):
+    """Whoever knows a cut upload's total and SHA-256 may finish it (the digest pins the
+    bytes) but is never handed the owner's token (red-team case a, on a bucket)."""
+    url, s3, bucket, prefix = store
+    a, b = make_server(root=url), make_server(root=url)
+    data = os.urandom(17 * MiB)
+    owners = cut_after_parts(a, s3, bucket, prefix, "v.bin", data, 9 * MiB)
+    with RawConn(b.address) as c:
+        reply, _ = c.request({"op": "put", "path": "v.bin", "total": len(data),
+                              "sha256": sha(data)})
+        assert reply["ok"] and reply["offset"] == 8 * MiB, reply
+        assert reply["token"] != owners
+        c.send_frame({"op": "data", "size": len(data) - reply["offset"]}, data[reply["offset"]:])
+        assert c.read_frame()[0]["ok"] is True
+    assert s3.get_object(Bucket=bucket, Key=prefix + "v.bin")["Body"].read() == data
+
+
+def test_a_move_left_half_done_by_a_dead_server_does_not_hold_the_name(make_server, store):
+    url, s3, bucket, prefix = store
+    srv = make_server(root=url)
+    s3.put_object(Bucket=bucket, Key=prefix + "src.txt", Body=b"moved")
+    s3.put_object(Bucket=bucket, Key=prefix + ".dst.txt.pyftp-part.json",
+                  Body=b'{"move": true, "server": "gone", "lease": 0}')
+    with Client(*srv.address, timeout=10) as c:
+        c.mv("src.txt", "dst.txt")
+        assert [e.name for e in c.ls("/")] == ["dst.txt"]
+    assert keys(s3, bucket, prefix) == [prefix + "dst.txt"]

@@ -21,7 +21,7 @@ CLEAN = ["pyftp/__init__.py", "pyftp/__main__.py", "pyftp/_version.py", "pyftp/e
          "pyftp/transport.py", "pyftp/testing.py", "pyftp/sync", "pyftp/fs",
          "pyftp/server/auth.py", "pyftp/server/tls.py", "pyftp/server/throttle.py",
          "pyftp/server/listener.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
-         "pyftp/cli/server.py", "pyftp/cli/users.py"]
+         "pyftp/cli/server.py", "pyftp/cli/users.py", "pyftp/server/storage"]
 
 
 def test_the_package_carries_the_py_typed_marker():

@@ -11,17 +11,40 @@ Import rule: errors, protocol, digests. Never transport (no sockets here), never
 from __future__ import annotations
 
 import abc
+import io
 import os
 import posixpath
 import re
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ... import digests
 from ...errors import BadRequestError, PermissionDeniedError
 from ...protocol import MAX_PATH, is_partial_name, os_bytes
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .local import DigestCache
+    from .uploads import Claims, UploadBytes
+
 __all__ = ["StorageBackend", "open_storage", "normalize", "vparts", "is_s3_root",
-           "parse_s3_root", "check_token"]
+           "parse_s3_root", "check_token", "Entry", "Names", "HashObject", "RangeHasher"]
+
+#: one listing entry as the wire carries it (``name``, ``type``, ``size``, ``mtime``)
+Entry = dict[str, Any]
+#: the components of a virtual path (a name of its own: in a backend's class body,
+#: ``list`` is the method)
+Names = list[str]
+#: a hashlib or blake3 object (``update``, ``hexdigest``, ``copy``): both untyped here
+HashObject = Any
+
+
+class RangeHasher(Protocol):
+    """Hashes a range of a file while the handlers send it (:meth:`StorageBackend.range_hasher`)."""
+
+    hashed: int
+
+    def result(self) -> digests.Hasher: ...
+
+    def cancel(self) -> None: ...
 
 S3_SCHEME = "s3://"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -81,12 +104,16 @@ class StorageBackend(abc.ABC):
 
     root: str
     read_only: bool
+    max_file_size: int | None
+    min_free: int
+    digests: DigestCache
+    claims: Claims
 
     def normalize(self, cwd: str, path: str) -> str:
         return normalize(cwd, path)
 
     @abc.abstractmethod
-    def stat(self, cwd: str, path: str) -> dict:
+    def stat(self, cwd: str, path: str) -> Entry:
         """The listing entry of one path (``name``, ``type``, ``size``, ``mtime``)."""
 
     @abc.abstractmethod
@@ -94,28 +121,29 @@ class StorageBackend(abc.ABC):
         """The new cwd, or ``not_found``/``not_a_directory``."""
 
     @abc.abstractmethod
-    def list(self, cwd: str, path: str) -> list[dict]:
+    def list(self, cwd: str, path: str) -> list[Entry]:
         """A folder's entries sorted by name (partials hidden), or ``[entry]`` of a file."""
 
     @abc.abstractmethod
-    def open_read(self, cwd: str, path: str):
+    def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
         """(file, stat, virtual path): ``file`` supports ``fileno`` for files up to the
         handlers' small size, and ``seek``/``read`` (or ``fileno``) for ``sendfile``."""
 
     @abc.abstractmethod
-    def digest(self, f, st, algorithm: str = "sha256") -> str:
+    def digest(self, f: io.RawIOBase, st: os.stat_result, algorithm: str = "sha256") -> str:
         """The digest in ``algorithm`` of a file opened by :meth:`open_read`."""
 
     @abc.abstractmethod
     def hash(self, cwd: str, path: str, algorithm: str = "sha256") -> tuple[str, int, str]:
         """(digest in ``algorithm``, size, virtual path) of a file."""
 
-    def read_range(self, f, offset: int, count: int) -> bytes:
+    def read_range(self, f: io.RawIOBase, offset: int, count: int) -> bytes:
         """``count`` bytes of a file opened by :meth:`open_read`, from ``offset`` (short
         if the file is)."""
         return os.pread(f.fileno(), count, offset)
 
-    def range_hasher(self, f, h, start: int, stop: int):
+    def range_hasher(self, f: io.RawIOBase, h: HashObject, start: int,
+                     stop: int) -> RangeHasher:
         """Something hashing ``[start, stop)`` of ``f`` into ``h`` while the handlers
         send that range: ``result()`` (wait, return ``h``), ``cancel()``, ``hashed``."""
         return digests.FileHasher(f.fileno(), h, start, stop)
@@ -138,7 +166,7 @@ class StorageBackend(abc.ABC):
                      mtime: float | None = None,
                      owner: Callable[[], object] | None = None,
                      trailer: bool = False, token: str | None = None,
-                     algorithm: str = "sha256"):
+                     algorithm: str = "sha256") -> UploadBytes:
         """Check everything a put needs before any payload and claim the target;
         return an upload (``offset``, ``token``, ``prefix_sha256``, ``remaining``,
         ``hasher``, ``write``, ``restart``, ``commit``, ``abort``, ``discard``).

@@ -18,14 +18,15 @@ import stat as stat_
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+import io
+from typing import Any, Callable
 
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
 from ...protocol import is_partial_name, partial_name, wire_mtime
-from .base import StorageBackend, check_token, normalize, vparts
+from .base import Entry, Names, StorageBackend, check_token, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
                    scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
@@ -49,7 +50,7 @@ class Resolved:
 _by_name = operator.itemgetter("name")
 
 
-def entry_for(name: str, st: os.stat_result) -> dict | None:
+def entry_for(name: str, st: os.stat_result) -> Entry | None:
     """The wire form of one listing entry, or None for what pyftp does not serve."""
     if stat_.S_ISDIR(st.st_mode):
         kind, size = "dir", 0
@@ -69,11 +70,11 @@ class DigestCache:
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(st: os.stat_result) -> tuple:
+    def key(st: os.stat_result) -> tuple[int, int, int, int, int]:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def get(self, st: os.stat_result, algorithm: str = "sha256") -> str | None:
@@ -146,7 +147,7 @@ class Storage(StorageBackend):
             raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
 
     # ------------------------------------------------------------------ queries
-    def stat(self, cwd: str, path: str) -> dict:
+    def stat(self, cwd: str, path: str) -> Entry:
         vpath, place = self.place(cwd, path)
         with place:
             entry = entry_for(posixpath.basename(vpath) or "/", _lstat(place, vpath))
@@ -163,7 +164,7 @@ class Storage(StorageBackend):
                 raise NotDirectoryError(f"not a directory: {vpath}")
         return vpath
 
-    def list(self, cwd: str, path: str) -> list[dict]:
+    def list(self, cwd: str, path: str) -> list[Entry]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
         vpath, place = self.place(cwd, path)
         with place:
@@ -186,7 +187,7 @@ class Storage(StorageBackend):
         entries.sort(key=_by_name)
         return entries
 
-    def open_read(self, cwd: str, path: str):
+    def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
         """Open a regular file for reading; return (file, stat, virtual path)."""
         vpath, place = self.place(cwd, path)
         with place:
@@ -206,7 +207,7 @@ class Storage(StorageBackend):
             raise PermissionDeniedError(f"not a regular file: {vpath}")
         return os.fdopen(fd, "rb", buffering=0), st, vpath
 
-    def digest(self, f, st: os.stat_result, algorithm: str = "sha256") -> str:
+    def digest(self, f: io.RawIOBase, st: os.stat_result, algorithm: str = "sha256") -> str:
         """The digest of an open file, from the cache when the file is unchanged."""
         known = self.digests.get(st, algorithm)
         if known is not None:
@@ -214,7 +215,7 @@ class Storage(StorageBackend):
         h = digests.new(algorithm)
         # pread: its own read position, so a concurrent sendfile of the same file is unaffected
         pos = digests.hash_into(h, f.fileno())
-        digest = h.hexdigest()
+        digest: str = h.hexdigest()
         if pos == st.st_size:
             self.digests.put(st, digest, algorithm)
         return digest
@@ -274,7 +275,7 @@ class Storage(StorageBackend):
             os.close(fd)
         return vpath
 
-    def _descend(self, fd: int, name: str, parts: list[str]) -> int:
+    def _descend(self, fd: int, name: str, parts: Names) -> int:
         try:
             return os.open(name, DIR_FLAGS, dir_fd=fd)
         except OSError as exc:
@@ -282,7 +283,7 @@ class Storage(StorageBackend):
                 raise
             return self._through_link(parts)
 
-    def _through_link(self, parts: list[str]) -> int:
+    def _through_link(self, parts: Names) -> int:
         """A folder reached through an admin's link while making folders."""
         shown = "/".join(parts)
         _vp, place = self.place("/", "/" + shown)
@@ -446,7 +447,7 @@ class Storage(StorageBackend):
             raise AlreadyExistsError(f"already exists: {vpath} (use overwrite to replace it)")
 
     def _claim(self, place: Place, vpath: str, total: int, sha256: str | None,
-               **kw) -> Upload:
+               **kw: Any) -> Upload:
         """Claim the partial, keyed by what it is (folder identity + name), not by path:
         a second put reaching the same partial by any path gets ``busy``."""
         dst = os.fstat(place.fd)
@@ -478,7 +479,7 @@ class Storage(StorageBackend):
         return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
 
 
-def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
+def _entries(root: str, fd: int, parts: Names) -> list[Entry]:
     """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
     entries = []
     with os.scandir(fd) as it:

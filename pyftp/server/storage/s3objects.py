@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import stat as stat_
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,7 +17,12 @@ from ...errors import (BusyError, InternalError, NotFoundError, PermissionDenied
                        RemoteError, TooLargeError)
 
 __all__ = ["MTIME_KEY", "MISSING", "digest_key", "recorded", "code_of", "store_error",
-           "make_stat", "ObjectReader", "RangeTap"]
+           "make_stat", "ObjectReader", "RangeTap", "S3Client", "Answer"]
+
+#: a boto3 S3 client: boto3 is untyped, so this is the one place ``Any`` stands for it
+S3Client = Any
+#: what a boto3 call answers (a JSON-like dict of the store's reply)
+Answer = dict[str, Any]
 
 MTIME_KEY = "pyftp-mtime-ns"
 MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
@@ -44,7 +50,7 @@ def digest_key(algorithm: str) -> str:
     return "pyftp-" + algorithm
 
 
-def recorded(meta: dict) -> dict[str, str]:
+def recorded(meta: dict[str, str]) -> dict[str, str]:
     """{algorithm: digest} of the digests an object's metadata holds."""
     found = {}
     for name in digests.KNOWN:
@@ -77,13 +83,14 @@ class ObjectReader(io.RawIOBase):
     pass, so a ranged get costs one ranged GET of exactly its bytes.
     """
 
-    def __init__(self, s3, bucket: str, key: str, etag: str, size: int, vpath: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, key: str, etag: str, size: int,
+                 vpath: str) -> None:
         super().__init__()
         self.s3, self.bucket, self.key, self.etag = s3, bucket, key, etag
         self.size, self.vpath = size, vpath
         self.pos = 0
         self.end = size
-        self._body = None
+        self._body: Any = None  # botocore's StreamingBody (untyped)
         self._body_pos = -1
         self._tap: RangeTap | None = None
 
@@ -100,7 +107,7 @@ class ObjectReader(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
-    def _stream(self, start: int, end: int | None = None):
+    def _stream(self, start: int, end: int | None = None) -> Any:
         """The body of one GET of ``[start, end)`` (to the end of the object)."""
         last = "" if end is None else str(end - 1)
         try:
@@ -120,7 +127,7 @@ class ObjectReader(io.RawIOBase):
         left = self.end - self.pos
         want = left if n is None or n < 0 else min(n, left)
         try:
-            data = self._body.read(want)
+            data: bytes = self._body.read(want)
         except (BotoCoreError, OSError) as exc:
             raise store_error(exc, self.vpath) from exc
         if self._tap is not None:
@@ -135,20 +142,21 @@ class ObjectReader(io.RawIOBase):
             return b""
         body = self._stream(offset, offset + count)
         try:
-            return body.read(count)
+            data: bytes = body.read(count)
+            return data
         except (BotoCoreError, OSError) as exc:
             raise store_error(exc, self.vpath) from exc
         finally:
             body.close()
 
-    def tap(self, h, start: int, stop: int) -> "RangeTap":
+    def tap(self, h: Any, start: int, stop: int) -> "RangeTap":
         """Bound the reads to ``[start, stop)`` and feed them to ``h`` as they pass."""
         self._close_body()
         self.end = stop
         self._tap = RangeTap(self, h, start)
         return self._tap
 
-    def hash_whole(self, h) -> None:
+    def hash_whole(self, h: Any) -> None:
         """Feed the whole object to ``h`` through its own GET (``read`` may be in use
         on another thread)."""
         body = self._stream(0)
@@ -173,7 +181,7 @@ class RangeTap:
     :class:`pyftp.digests.FileHasher`: ``result``, ``cancel``, ``hashed``). A read out
     of order stops the feed, so ``hashed`` falls short and the get fails."""
 
-    def __init__(self, reader: ObjectReader, h, start: int) -> None:
+    def __init__(self, reader: ObjectReader, h: Any, start: int) -> None:
         self.reader, self.h, self.next, self.hashed = reader, h, start, 0
         self.broken = False
 
@@ -185,7 +193,7 @@ class RangeTap:
         self.next += len(data)
         self.hashed += len(data)
 
-    def result(self):
+    def result(self) -> Any:
         return self.h
 
     def cancel(self) -> None:

@@ -26,7 +26,7 @@ import json
 import secrets
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,11 +35,13 @@ from ...errors import AlreadyExistsError, BusyError, IsDirectoryError, RemoteErr
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .base import check_token
 from .s3 import S3Storage
-from .s3objects import MTIME_KEY, code_of, digest_key, store_error
-from .uploads import Claim, UploadBytes, owns, record
+from .s3objects import MTIME_KEY, Answer, code_of, digest_key, store_error
+from .uploads import Claim, Record, UploadBytes, owns, record
 
-__all__ = ["begin_upload", "clean_partials", "abort_uploads_at", "S3Upload", "PART_SIZE",
-           "LEASE"]
+_R = TypeVar("_R")
+
+__all__ = ["begin_upload", "clean_partials", "abort_uploads_at", "move_file", "S3Upload",
+           "PART_SIZE", "LEASE"]
 
 #: bytes per part of a multipart upload (S3's minimum is 5 MiB but for the last)
 PART_SIZE = 8 << 20
@@ -120,8 +122,8 @@ class S3Upload(UploadBytes):
         self.offset = self.received = 0
         self._hash = digests.new(algorithm)
         self._buf = bytearray()
-        self._parts: list[dict] = []
-        self._pending: list[tuple[int, concurrent.futures.Future]] = []
+        self._parts: list[Answer] = []
+        self._pending: list[tuple[int, concurrent.futures.Future[Answer]]] = []
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.upload_id: str | None = None
         self._side_etag: str | None = None
@@ -130,7 +132,7 @@ class S3Upload(UploadBytes):
         self.claim_key = (store.bucket, hidden)
 
     # ------------------------------------------------------------------ claim
-    def _read_side(self) -> tuple[dict, str] | None:
+    def _read_side(self) -> tuple[Record, str] | None:
         try:
             r = self.s3.get_object(Bucket=self.bucket, Key=self.side)
             meta = json.loads(r["Body"].read(65536))
@@ -218,7 +220,7 @@ class S3Upload(UploadBytes):
         self._rebase([{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in kept[:n]])
         return True
 
-    def _rebase(self, parts: list[dict]) -> None:
+    def _rebase(self, parts: list[Answer]) -> None:
         """Hash the kept parts (complete them, read them once) and restart the upload
         with copies of them, so the rest can follow and all of it is verified."""
         self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.hidden,
@@ -258,7 +260,7 @@ class S3Upload(UploadBytes):
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    def write(self, data, *, hashed: bool = False) -> None:
+    def write(self, data: bytes | memoryview, *, hashed: bool = False) -> None:
         if not hashed:
             self._hash.update(data)
         self._buf += data
@@ -293,7 +295,7 @@ class S3Upload(UploadBytes):
             self._pool = None
         self._pending.clear()
 
-    def _guard(self, fn, *args):
+    def _guard(self, fn: Callable[..., _R], *args: Any) -> _R:
         try:
             return fn(*args)
         except (ClientError, BotoCoreError) as exc:
@@ -308,7 +310,7 @@ class S3Upload(UploadBytes):
             self.release()
 
     def _commit(self) -> str:
-        digest = self._hash.hexdigest()
+        digest: str = self._hash.hexdigest()
         self.verify(self.offset + self.received, digest)
         ns = time.time_ns() if self.mtime is None else mtime_ns(self.mtime)
         meta = {digest_key(self.algorithm): digest, MTIME_KEY: str(ns)}
@@ -321,7 +323,7 @@ class S3Upload(UploadBytes):
             self.store.info(self.target, h)
         return digest
 
-    def _publish_small(self, meta: dict) -> None:
+    def _publish_small(self, meta: dict[str, str]) -> None:
         cond = {} if self.overwrite else {"IfNoneMatch": "*"}
         try:
             self.s3.put_object(Bucket=self.bucket, Key=self.target, Body=bytes(self._buf),
@@ -332,7 +334,7 @@ class S3Upload(UploadBytes):
                                          "uploading)") from None
             raise
 
-    def _publish_large(self, meta: dict) -> None:
+    def _publish_large(self, meta: dict[str, str]) -> None:
         if self._buf or not (self._parts or self._pending):
             self._queue_part(len(self._buf))
         self._settle(0)
@@ -405,6 +407,73 @@ class S3Upload(UploadBytes):
             self.store.claims.release(self.claim_key)
 
 
+#: how long a move waits for another move or upload to the same name to finish
+MOVE_WAIT = 5.0
+
+
+def move_file(store: S3Storage, sparts: list[str], dparts: list[str], dvpath: str,
+              overwrite: bool) -> None:
+    """Copy + delete a file, holding the destination's name the way an upload does: on
+    this server by its claim, across servers by a create-only sidecar with a lease. So
+    two moves onto one new name never both succeed: the second finds the first's file
+    and gets ``exists``. Not atomic: for a moment both names exist (a crash between the
+    steps leaves both)."""
+    hidden = store.dir_prefix(dparts[:-1]) + partial_name(dparts[-1])
+    key = (store.bucket, hidden)
+    store.claims.take_when_free(key, Claim(0, None, None, None), dvpath, MOVE_WAIT)
+    try:
+        etag = _hold_name(store, hidden + ".json", dvpath)
+        try:
+            kind, _h = store.kind(dparts)
+            if kind == "dir":
+                raise IsDirectoryError(f"is a directory: {dvpath}; a directory is never "
+                                       "replaced")
+            if kind is not None and not overwrite:
+                raise AlreadyExistsError(f"already exists: {dvpath} (pass overwrite to "
+                                         "replace it)")
+            store.s3.copy({"Bucket": store.bucket, "Key": store.key(sparts)}, store.bucket,
+                          store.key(dparts))
+            store.s3.delete_object(Bucket=store.bucket, Key=store.key(sparts))
+        finally:
+            if etag is not None:
+                store.s3.delete_object(Bucket=store.bucket, Key=hidden + ".json",
+                                       IfMatch=_bare(etag))
+    finally:
+        store.claims.release(key)
+
+
+def _hold_name(store: S3Storage, side: str, vpath: str) -> str | None:
+    """Create the sidecar ``side`` create-only (a live upload or a move on another
+    server holds it: wait for it, a bounded time); return its ETag."""
+    body = json.dumps({"move": True, "server": _SERVER_ID,
+                       "lease": time.time() + LEASE}).encode()
+    deadline = time.monotonic() + MOVE_WAIT
+    while True:
+        try:
+            etag: str = store.s3.put_object(Bucket=store.bucket, Key=side, Body=body,
+                                            IfNoneMatch="*")["ETag"]
+            return etag
+        except ClientError as exc:
+            if not _taken(exc):
+                raise
+        _drop_if_stale(store, side)
+        if time.monotonic() > deadline:
+            raise BusyError(f"busy: another upload or move to {vpath} is in progress (on "
+                            "this or another server); try again later")
+        time.sleep(0.02)  # another server's move takes a few requests: poll, bounded
+
+
+def _drop_if_stale(store: S3Storage, side: str) -> None:
+    """Delete a move's sidecar whose lease has passed (its server died mid-move)."""
+    try:
+        r = store.s3.get_object(Bucket=store.bucket, Key=side)
+        meta = json.loads(r["Body"].read(65536))
+        if isinstance(meta, dict) and meta.get("move") and meta.get("lease", 0) < time.time():
+            store.s3.delete_object(Bucket=store.bucket, Key=side, IfMatch=_bare(r["ETag"]))
+    except (ClientError, ValueError):
+        pass  # gone meanwhile, or taken: the caller tries again
+
+
 def abort_uploads_at(store: S3Storage, key: str) -> None:
     """Abort every multipart upload at ``key`` (a partial in a folder being removed)."""
     r = store.s3.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
@@ -429,7 +498,7 @@ def clean_partials(store: S3Storage, ttl: float, now: float | None = None) -> in
             return True
         try:
             meta = json.loads(s3.get_object(Bucket=bucket, Key=hidden + ".json")["Body"].read())
-            return meta.get("lease", 0) > now
+            return float(meta.get("lease", 0)) > now
         except (ClientError, ValueError, AttributeError):
             return False
     for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket,

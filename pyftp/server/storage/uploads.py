@@ -19,13 +19,23 @@ import secrets
 import stat as stat_
 import threading
 import time
+import abc
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ... import digests
 from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError, RemoteError
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .jail import open_root, os_error, rename_noreplace, scan_tree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .local import Storage
+
+#: what identifies a partial: (st_dev, st_ino of its folder, name) on a disk,
+#: (bucket, hidden key) in an object store
+ClaimKey = tuple[Any, ...]
+#: a partial's record (:func:`record`), as JSON
+Record = dict[str, Any]
 
 __all__ = ["Upload", "UploadBytes", "owns", "record", "Claims", "Claim", "clean_partials",
            "META_MIN", "TAKEOVER_WAIT"]
@@ -47,7 +57,7 @@ class Claim:
     sha256: str | None
     token: str | None
     owner: Callable[[], object] | None
-    upload: "Upload | None" = None
+    upload: "UploadBytes | None" = None
     algorithm: str = "sha256"  #: the algorithm of ``sha256`` (the expected digest)
 
 
@@ -55,10 +65,10 @@ class Claims:
     """The uploads in flight, one per partial: key (st_dev, st_ino of folder, name)."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple, Claim] = {}
+        self._held: dict[ClaimKey, Claim] = {}
         self._cond = threading.Condition(threading.Lock())
 
-    def take(self, key: tuple, claim: Claim, vpath: str) -> None:
+    def take(self, key: ClaimKey, claim: Claim, vpath: str) -> None:
         """Claim ``key``, taking over a dead holder of the same upload, else ``busy``.
 
         A holder is taken over (its connection cut) only by a put that proves it is
@@ -75,22 +85,32 @@ class Claims:
                 raise BusyError(f"busy: another upload to {vpath} is in progress; try again later")
             self._held[key] = claim
 
-    def release(self, key: tuple) -> None:
+    def take_when_free(self, key: ClaimKey, claim: Claim, vpath: str, timeout: float) -> None:
+        """Claim ``key`` once its holder lets go (a short operation such as a move
+        waits its turn instead of failing); ``busy`` after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: key not in self._held, timeout):
+                raise BusyError(f"busy: another upload or move to {vpath} is in progress; "
+                                "try again later")
+            self._held[key] = claim
+
+    def release(self, key: ClaimKey) -> None:
         with self._cond:
             self._held.pop(key, None)
             self._cond.notify_all()
 
-    def reserved(self, but: "Upload | None" = None) -> int:
+    def reserved(self, but: "UploadBytes | None" = None) -> int:
         """Bytes the uploads in flight (other than ``but``) announced, not yet written."""
         with self._cond:
-            ups = [c.upload for c in self._held.values() if c.upload not in (None, but)]
+            ups = [c.upload for c in self._held.values()
+                   if c.upload is not None and c.upload is not but]
         return sum(max(0, u.remaining - u.received) for u in ups)
 
     def in_folder(self, st: os.stat_result) -> bool:
         with self._cond:
             return any(k[:2] == (st.st_dev, st.st_ino) for k in self._held)
 
-    def keys(self) -> set:
+    def keys(self) -> set[ClaimKey]:
         with self._cond:
             return set(self._held)
 
@@ -106,7 +126,7 @@ def _same(holder: Claim, claim: Claim) -> bool:
             and claim.algorithm == holder.algorithm)
 
 
-def owns(up: "UploadBytes", meta: dict) -> bool:
+def owns(up: "UploadBytes", meta: Record) -> bool:
     """Resume only the upload's own bytes: its token, or the same digest.
 
     A trailer put has no digest to pin the content, so only the token the first put
@@ -131,7 +151,7 @@ def owns(up: "UploadBytes", meta: dict) -> bool:
     return not up.trailer and up.expected is not None and recorded == up.expected
 
 
-def record(up: "UploadBytes") -> dict:
+def record(up: "UploadBytes") -> Record:
     """The partial's record of an upload (total, expected digest, token): SHA-256 in
     the version 1 form, another algorithm named beside its digest."""
     if up.algorithm == "sha256":
@@ -140,7 +160,7 @@ def record(up: "UploadBytes") -> dict:
             "token": up.token}
 
 
-class UploadBytes:
+class UploadBytes(abc.ABC):
     """What the handlers read of any backend's upload while bytes flow."""
 
     total: int
@@ -151,17 +171,41 @@ class UploadBytes:
     algorithm: str
     token: str
     trailer: bool
+    received: int
+    #: the digest of the kept bytes of a resumed trailer upload, for the client to check
+    prefix_sha256: str | None
     _asked_token: str | None
+    _hash: Any  # a hashlib or blake3 object (untyped)
 
     @property
     def remaining(self) -> int:
         return self.total - self.offset
 
     @property
-    def hasher(self):
+    def hasher(self) -> Any:
         """The running digest of the upload: a receiver may feed it on another thread
         (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
         return self._hash
+
+    @abc.abstractmethod
+    def write(self, data: bytes | memoryview, *, hashed: bool = False) -> None:
+        """Store received bytes (and, unless ``hashed``, feed the running digest)."""
+
+    @abc.abstractmethod
+    def restart(self) -> None:
+        """Start from byte 0 (the client's prefix differed from the kept one)."""
+
+    @abc.abstractmethod
+    def commit(self) -> str:
+        """Verify and publish; return the digest."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Stop without publishing (keeping what may be resumed)."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Remove what this upload stored."""
 
     def verify(self, size: int, digest: str) -> None:
         """Refuse (and discard) an upload whose size or digest is not the announced one."""
@@ -180,9 +224,9 @@ class UploadBytes:
 class Upload(UploadBytes):
     """One put in progress: a claimed partial held by descriptor, and a running hash."""
 
-    def __init__(self, storage, vpath: str, dir_fd: int, name: str, total: int,
+    def __init__(self, storage: Storage, vpath: str, dir_fd: int, name: str, total: int,
                  sha256: str | None, *, overwrite: bool, mtime: float | None,
-                 trailer: bool, token: str | None, key: tuple,
+                 trailer: bool, token: str | None, key: ClaimKey,
                  algorithm: str = "sha256") -> None:
         self.storage = storage
         self.vpath = vpath
@@ -208,7 +252,7 @@ class Upload(UploadBytes):
         self.offset = 0
         self.received = 0
         self._fd: int | None = None
-        self._ident: tuple | None = None
+        self._ident: tuple[int, int] | None = None
         self._hash = digests.new(algorithm)
         self._released = False
         self._meta_written = True  # until open() starts a new partial without it
@@ -249,7 +293,7 @@ class Upload(UploadBytes):
         else:
             self._unlink(self.meta)  # an older upload's metadata must not describe this one
 
-    def _read_meta(self) -> dict | None:
+    def _read_meta(self) -> Record | None:
         try:
             fd = os.open(self.meta, os.O_RDONLY | _FILE_FLAGS, dir_fd=self.dir_fd)
         except OSError:
@@ -289,10 +333,11 @@ class Upload(UploadBytes):
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    def write(self, data, *, hashed: bool = False) -> None:
+    def write(self, data: bytes | memoryview, *, hashed: bool = False) -> None:
         """Write received bytes at their place in the partial and (unless ``hashed``)
         feed the hash. Through the held descriptor: never a path."""
         fd = self._fd
+        assert fd is not None
         view = memoryview(data)
         if not hashed:
             self._hash.update(view)
@@ -315,7 +360,7 @@ class Upload(UploadBytes):
         now is (and :attr:`vpath` becomes that place, for the reply).
         """
         assert self._fd is not None
-        digest = self._hash.hexdigest()
+        digest: str = self._hash.hexdigest()
         try:
             st = os.fstat(self._fd)
             self.verify(st.st_size, digest)
