@@ -6,7 +6,8 @@
 
 Runs ``pyftp-server --root s3://BUCKET/...`` processes on 127.0.0.1 (and HAProxy in
 front of 2 and 3 of them), a fresh bucket removed at the end. Prints one table (MiB/s,
-seconds). Every transfer is checked (SHA-256 for pyftp, bytes compared for boto3).
+seconds). Every transfer is checked (pyftp: the negotiated digest, BLAKE3 where built,
+or --digest; boto3: bytes compared).
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def main() -> int:
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--small", type=int, default=1000)
     ap.add_argument("--fleet-mib", type=int, default=256, help="per client, 3 clients")
+    ap.add_argument("--digest", default=None, help="the digest pyftp negotiates "
+                    "(sha256 or blake3; default: the client's preference)")
     args = ap.parse_args()
     if not os.environ.get("AWS_ENDPOINT_URL"):
         raise SystemExit('no store: eval "$(scripts/s3-store start)" first')
@@ -98,7 +101,8 @@ def main() -> int:
         # pyftp, one server
         p, port = start_server(f"s3://{bucket}/pyftp")
         procs.append(p)
-        with Client("127.0.0.1", port, timeout=120) as c:
+        with Client("127.0.0.1", port, timeout=120, digest=args.digest) as c:
+            rows.append(("digest", "negotiated by pyftp", c.algorithm))
             t = timed(lambda: c.put(big, "big.bin"))
             rows.append((f"{args.big_mib} MiB put", "pyftp on S3, 1 server", f"{size / MiB / t:.0f} MiB/s"))
             t = timed(lambda: c.get("big.bin", big + ".g"))
