@@ -175,11 +175,16 @@ class Remote:
         return sorted(found)
 
     def mtime_ns(self, rel: str) -> int:
-        """The mtime the server keeps for ``rel`` (a folder on a bucket has none: 0)."""
+        """The mtime the server keeps for ``rel`` (on a bucket a folder's is when its
+        marker was made; one only implied by keys under it has none: 0)."""
         if self.s3 is None:
             return os.stat(self.root / rel).st_mtime_ns
-        if self.is_dir(rel):
-            return 0
+        if self.is_dir(rel):  # a folder's time is its marker's (as a HEAD says), if any
+            try:
+                h = self.s3.head_object(Bucket=self.bucket, Key=self._key(rel) + "/")
+            except self.s3.exceptions.ClientError:
+                return 0
+            return int(h["LastModified"].timestamp() * 1e9)
         h = self.s3.head_object(Bucket=self.bucket, Key=self._key(rel))
         return int(h["Metadata"].get("pyftp-mtime-ns") or h["LastModified"].timestamp() * 1e9)
 

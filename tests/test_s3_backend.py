@@ -340,3 +340,28 @@ def test_a_move_left_half_done_by_a_dead_server_does_not_hold_the_name(make_serv
         c.mv("src.txt", "dst.txt")
         assert [e.name for e in c.ls("/")] == ["dst.txt"]
     assert keys(s3, bucket, prefix) == [prefix + "dst.txt"]
+
+
+def test_trees_round_trip_with_their_times_and_folders_are_not_from_1970(make_server, store,
+                                                                       tmp_path):
+    """mtime lives in metadata, so put -r / get -r / mirror work as on a folder; a
+    folder's time is when its marker was made."""
+    from pyftp import sync
+    url, s3, bucket, prefix = store
+    srv = make_server(root=url)
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "empty").mkdir()
+    for rel, t in (("top.txt", 1_600_000_000_123_456_000), ("a/b/deep.bin", 1_500_000_000)):
+        (src / rel).write_bytes(os.urandom(1000))
+        os.utime(src / rel, ns=(t, t))
+    with Client(*srv.address, timeout=10) as c:
+        assert sync.put_tree(c, src, "/t").ok
+        assert sync.get_tree(c, "/t", tmp_path / "back").ok
+        assert sync.mirror(c, src, "/t", reverse=True).sent == []  # nothing changed
+    for rel in ("top.txt", "a/b/deep.bin"):
+        assert (tmp_path / "back" / rel).read_bytes() == (src / rel).read_bytes()
+        assert abs((tmp_path / "back" / rel).stat().st_mtime_ns
+                   - (src / rel).stat().st_mtime_ns) < 1000
+    for rel in ("a", "a/b", "empty"):
+        assert (tmp_path / "back" / rel).stat().st_mtime > 1_700_000_000

@@ -18,8 +18,6 @@ import functools
 import io
 import os
 import posixpath
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Callable, Concatenate, ParamSpec, TypeVar
 
 import boto3
@@ -34,8 +32,8 @@ from ...protocol import is_partial_name, os_bytes, wire_mtime
 from .base import (Entry, HashObject, Names, RangeHasher, StorageBackend, normalize,
                    vparts)
 from .local import MAX_NEW_LEVELS, DigestCache
-from .s3objects import (MISSING, MTIME_KEY, Answer, ObjectReader, S3Client, code_of,
-                        make_stat, recorded, store_error)
+from .s3objects import (MISSING, MTIME_KEY, Answer, ObjectReader, S3Client, SeenObjects,
+                        code_of, make_stat, recorded, store_error)
 from .uploads import Claims
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,8 +75,7 @@ class S3Storage(StorageBackend):
         self.min_free = 0
         self.digests = DigestCache()
         self.claims = Claims()
-        self._meta: OrderedDict[tuple[str, str], tuple[dict[str, str], int]] = OrderedDict()
-        self._meta_lock = threading.Lock()
+        self.seen = SeenObjects()
         self.s3 = client or boto3.session.Session().client(
             "s3", endpoint_url=endpoint,
             config=Config(s3={"addressing_style": "path"}, max_pool_connections=64,
@@ -165,15 +162,18 @@ class S3Storage(StorageBackend):
                 return NotDirectoryError(f"not a directory: {vpath}")
         return NotFoundError(f"not found: {vpath}")
 
-    def remember(self, key: str, etag: str, known: dict[str, str], mtime_ns: int) -> None:
-        with self._meta_lock:
-            self._meta[(key, etag)] = (known, mtime_ns)
-            while len(self._meta) > 8192:
-                self._meta.popitem(last=False)
-
-    def _known(self, key: str, etag: str) -> tuple[dict[str, str], int] | None:
-        with self._meta_lock:
-            return self._meta.get((key, etag))
+    def folder_mtime(self, parts: Names) -> float:
+        """A folder's wire mtime: when its marker was made (the root, or a folder only
+        implied by other tools' keys, has none: 0). One HEAD per folder, remembered."""
+        if not parts:
+            return 0.0
+        marker = self.dir_prefix(parts)
+        ns = self.seen.folder(marker)
+        if ns is None:
+            h = self.head(marker)
+            ns = int(h["LastModified"].timestamp() * 1e9) if h is not None else 0
+            self.seen.put_folder(marker, ns)
+        return wire_mtime(ns)
 
     def info(self, key: str, h: Answer) -> tuple[int, int, dict[str, str], str]:
         """(size, mtime_ns, {algorithm: digest}, etag) of a HEAD or GET answer."""
@@ -184,7 +184,7 @@ class S3Storage(StorageBackend):
             mtime_ns = int(h["LastModified"].timestamp() * 1e9)
         known = recorded(meta)
         etag = h.get("ETag", "")
-        self.remember(key, etag, known, mtime_ns)
+        self.seen.put(key, etag, known, mtime_ns)
         return h["ContentLength"], mtime_ns, known, etag
 
     def _file_entry(self, name: str, key: str, h: Answer) -> Entry:
@@ -200,7 +200,7 @@ class S3Storage(StorageBackend):
         if kind == "file" and h is not None:
             return self._file_entry(name, self.key(parts), h)
         if kind == "dir":
-            return {"name": name, "type": "dir", "size": 0, "mtime": 0.0}
+            return {"name": name, "type": "dir", "size": 0, "mtime": self.folder_mtime(parts)}
         raise self.missing(parts, vpath)
 
     @_guarded
@@ -224,13 +224,14 @@ class S3Storage(StorageBackend):
                 seen = True
                 name = cp["Prefix"][len(dp):-1]
                 if name and not is_partial_name(name):
-                    entries.append({"name": name, "type": "dir", "size": 0, "mtime": 0.0})
+                    entries.append({"name": name, "type": "dir", "size": 0,
+                                    "mtime": self.folder_mtime([*parts, name])})
             for obj in page.get("Contents", ()):
                 seen = True
                 name = obj["Key"][len(dp):]
                 if not name or is_partial_name(name):
                     continue  # the folder's marker, partial uploads
-                known = self._known(obj["Key"], obj["ETag"])
+                known = self.seen.get(obj["Key"], obj["ETag"])
                 if known is None:
                     h = self.head(obj["Key"])
                     if h is None:
@@ -403,6 +404,7 @@ class S3Storage(StorageBackend):
                 abort_uploads_at(self, k)
         for k in sorted(keys, key=len, reverse=True):  # the marker last
             self.s3.delete_object(Bucket=self.bucket, Key=k)
+        self.seen.forget_folder(dp)
         return vpath
 
     # ------------------------------------------------------------------ mv

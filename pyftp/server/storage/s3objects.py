@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 import stat as stat_
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,7 +19,7 @@ from ...errors import (BusyError, InternalError, NotFoundError, PermissionDenied
                        RemoteError, TooLargeError)
 
 __all__ = ["MTIME_KEY", "MISSING", "digest_key", "recorded", "code_of", "store_error",
-           "make_stat", "ObjectReader", "RangeTap", "S3Client", "Answer"]
+           "make_stat", "ObjectReader", "RangeTap", "S3Client", "Answer", "SeenObjects"]
 
 #: a boto3 S3 client: boto3 is untyped, so this is the one place ``Any`` stands for it
 S3Client = Any
@@ -72,6 +74,43 @@ def make_stat(size: int, mtime_ns: int, ident: int, *, folder: bool = False) -> 
     return os.stat_result((mode, ident, 0x53_33, 1, 0, 0, size, sec, sec, sec),
                           {"st_atime_ns": mtime_ns, "st_mtime_ns": mtime_ns,
                            "st_ctime_ns": mtime_ns})
+
+
+class SeenObjects:
+    """What this server has seen of objects, so listings need no HEAD for them again:
+    digests and mtime by key and ETag (a changed object has another ETag), and folder
+    times by marker key. Bounded; thread-safe."""
+
+    SIZE = 8192
+
+    def __init__(self) -> None:
+        self._files: OrderedDict[tuple[str, str], tuple[dict[str, str], int]] = OrderedDict()
+        self._folders: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: str, etag: str, known: dict[str, str], mtime_ns: int) -> None:
+        with self._lock:
+            self._files[(key, etag)] = (known, mtime_ns)
+            while len(self._files) > self.SIZE:
+                self._files.popitem(last=False)
+
+    def get(self, key: str, etag: str) -> tuple[dict[str, str], int] | None:
+        with self._lock:
+            return self._files.get((key, etag))
+
+    def folder(self, marker: str) -> int | None:
+        with self._lock:
+            return self._folders.get(marker)
+
+    def put_folder(self, marker: str, mtime_ns: int) -> None:
+        with self._lock:
+            self._folders[marker] = mtime_ns
+            while len(self._folders) > self.SIZE:
+                self._folders.popitem(last=False)
+
+    def forget_folder(self, marker: str) -> None:
+        with self._lock:
+            self._folders.pop(marker, None)
 
 
 class ObjectReader(io.RawIOBase):
