@@ -172,10 +172,6 @@ def test_the_jail_keeps_every_key_inside_the_prefix(make_server, store, tmp_path
     assert not any(k.endswith("escape.txt") and not k.startswith(prefix) for k in every)
 
 
-def test_an_object_store_reports_no_disk_usage(make_server, store):
-    assert make_server(root=store[0]).storage.disk_usage() is None
-
-
 def test_folders_on_an_object_store(make_server, store, tmp_path):
     url, s3, bucket, prefix = store
     srv = make_server(root=url)
@@ -365,3 +361,16 @@ def test_trees_round_trip_with_their_times_and_folders_are_not_from_1970(make_se
                    - (src / rel).stat().st_mtime_ns) < 1000
     for rel in ("a", "a/b", "empty"):
         assert (tmp_path / "back" / rel).stat().st_mtime > 1_700_000_000
+
+
+def test_names_listings_and_no_disk_usage(make_server, store):
+    """``list_names`` (ls with names: a folder's name ends in /) and ``disk_usage``
+    (df: a bucket has no capacity to report) on the object store."""
+    url, s3, bucket, prefix = store
+    s3.put_object(Bucket=bucket, Key=prefix + "b.txt", Body=b"b")
+    s3.put_object(Bucket=bucket, Key=prefix + "a/x", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=prefix + "a.txt", Body=b"a")
+    storage = make_server(root=url).storage
+    assert storage.list_names("/", "/") == ["a/", "a.txt", "b.txt"]
+    assert storage.list_names("/", "a") == ["x"]
+    assert storage.disk_usage() is None

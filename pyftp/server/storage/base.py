@@ -124,6 +124,12 @@ class StorageBackend(abc.ABC):
     def list(self, cwd: str, path: str) -> list[Entry]:
         """A folder's entries sorted by name (partials hidden), or ``[entry]`` of a file."""
 
+    def list_names(self, cwd: str, path: str) -> Names:
+        """The names a listing would show, sorted, a folder's ending in ``/`` (``ls``
+        with ``names``; a backend may override it with a cheaper scan)."""
+        return [e["name"] + "/" if e["type"] == "dir" else e["name"]
+                for e in self.list(cwd, path)]
+
     @abc.abstractmethod
     def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
         """(file, stat, virtual path): ``file`` supports ``fileno`` for files up to the

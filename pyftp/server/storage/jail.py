@@ -9,8 +9,8 @@ leads out is refused. What a walk returns is the descriptor of the folder holdin
 last component plus that component's name; every operation then acts relative to it
 (``dir_fd=``), never on a path string.
 
-Also here: the OSError -> pyftp error table, and an atomic rename that never replaces
-(``renameat2(RENAME_NOREPLACE)``, else link + unlink).
+Also here: the OSError -> pyftp error table, an atomic rename that never replaces
+(``renameat2(RENAME_NOREPLACE)``, else link + unlink), and the share's disk usage.
 
 Import rule: errors and protocol only. Never transport (no sockets here).
 """
@@ -29,7 +29,7 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, InternalE
 from ...protocol import os_bytes
 
 __all__ = ["Place", "Outside", "walk", "open_root", "rename_noreplace", "os_error",
-           "DIR_FLAGS", "MAX_HOPS"]
+           "disk_usage", "DIR_FLAGS", "MAX_HOPS"]
 
 #: how a folder is opened during a walk: never through a link
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -199,6 +199,13 @@ try:
 except (OSError, AttributeError):  # pragma: no cover - libc without renameat2
     _renameat2 = None
 _RENAME_NOREPLACE = 1
+
+
+def disk_usage(path: str) -> tuple[int, int]:
+    """(total, free) bytes of the file system holding ``path``, as ``df`` shows them;
+    free is what an unprivileged writer may still use (df's Avail)."""
+    vfs = os.statvfs(path)
+    return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
 
 
 def rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> None:

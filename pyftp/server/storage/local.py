@@ -27,8 +27,8 @@ from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirecto
                        PermissionDeniedError, TooLargeError)
 from ...protocol import is_partial_name, partial_name, wire_mtime
 from .base import Entry, Names, StorageBackend, check_token, normalize, vparts
-from .jail import (DIR_FLAGS, Outside, Place, open_root, os_error, rename_noreplace,
-                   scan_tree, walk)
+from .jail import (DIR_FLAGS, Outside, Place, disk_usage, open_root, os_error,
+                   rename_noreplace, scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
 
 __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW_LEVELS"]
@@ -472,11 +472,7 @@ class Storage(StorageBackend):
         """Remove partial uploads untouched for ``ttl`` seconds; return how many."""
         return clean_partials(self.root, self.claims, ttl, now)
 
-    def disk_usage(self) -> tuple[int, int] | None:
-        """(total, free) bytes of the file system holding the root; free is what an
-        unprivileged writer may still use."""
-        vfs = os.statvfs(self.root)
-        return vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+    def disk_usage(self) -> tuple[int, int] | None: return disk_usage(self.root)
 
 
 def _entries(root: str, fd: int, parts: Names) -> list[Entry]:
