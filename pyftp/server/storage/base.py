@@ -11,11 +11,10 @@ Import rule: errors, protocol, digests. Never transport (no sockets here), never
 from __future__ import annotations
 
 import abc
-import io
 import os
 import posixpath
 import re
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Protocol
 
 from ... import digests
 from ...errors import BadRequestError, PermissionDeniedError
@@ -131,24 +130,24 @@ class StorageBackend(abc.ABC):
                 for e in self.list(cwd, path)]
 
     @abc.abstractmethod
-    def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
+    def open_read(self, cwd: str, path: str) -> tuple[BinaryIO, os.stat_result, str]:
         """(file, stat, virtual path): ``file`` supports ``fileno`` for files up to the
         handlers' small size, and ``seek``/``read`` (or ``fileno``) for ``sendfile``."""
 
     @abc.abstractmethod
-    def digest(self, f: io.RawIOBase, st: os.stat_result, algorithm: str = "sha256") -> str:
+    def digest(self, f: BinaryIO, st: os.stat_result, algorithm: str = "sha256") -> str:
         """The digest in ``algorithm`` of a file opened by :meth:`open_read`."""
 
     @abc.abstractmethod
     def hash(self, cwd: str, path: str, algorithm: str = "sha256") -> tuple[str, int, str]:
         """(digest in ``algorithm``, size, virtual path) of a file."""
 
-    def read_range(self, f: io.RawIOBase, offset: int, count: int) -> bytes:
+    def read_range(self, f: BinaryIO, offset: int, count: int) -> bytes:
         """``count`` bytes of a file opened by :meth:`open_read`, from ``offset`` (short
         if the file is)."""
         return os.pread(f.fileno(), count, offset)
 
-    def range_hasher(self, f: io.RawIOBase, h: HashObject, start: int,
+    def range_hasher(self, f: BinaryIO, h: HashObject, start: int,
                      stop: int) -> RangeHasher:
         """Something hashing ``[start, stop)`` of ``f`` into ``h`` while the handlers
         send that range: ``result()`` (wait, return ``h``), ``cancel()``, ``hashed``."""

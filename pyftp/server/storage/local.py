@@ -18,8 +18,7 @@ import stat as stat_
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-import io
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
@@ -187,7 +186,7 @@ class Storage(StorageBackend):
         entries.sort(key=_by_name)
         return entries
 
-    def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
+    def open_read(self, cwd: str, path: str) -> tuple[BinaryIO, os.stat_result, str]:
         """Open a regular file for reading; return (file, stat, virtual path)."""
         vpath, place = self.place(cwd, path)
         with place:
@@ -207,7 +206,7 @@ class Storage(StorageBackend):
             raise PermissionDeniedError(f"not a regular file: {vpath}")
         return os.fdopen(fd, "rb", buffering=0), st, vpath
 
-    def digest(self, f: io.RawIOBase, st: os.stat_result, algorithm: str = "sha256") -> str:
+    def digest(self, f: BinaryIO, st: os.stat_result, algorithm: str = "sha256") -> str:
         """The digest of an open file, from the cache when the file is unchanged."""
         known = self.digests.get(st, algorithm)
         if known is not None:

@@ -15,10 +15,9 @@ Import rule: errors, protocol, digests, boto3. Never transport (no sockets here)
 from __future__ import annotations
 
 import functools
-import io
 import os
 import posixpath
-from typing import TYPE_CHECKING, Callable, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Callable, Concatenate, ParamSpec, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -249,7 +248,7 @@ class S3Storage(StorageBackend):
         return entries
 
     @_guarded
-    def open_read(self, cwd: str, path: str) -> tuple[io.RawIOBase, os.stat_result, str]:
+    def open_read(self, cwd: str, path: str) -> tuple[BinaryIO, os.stat_result, str]:
         """(file, stat, vpath): a small object fetched whole into an in-memory file
         (``pread`` works on it), a large one as a reader streaming ranged GETs."""
         vpath, parts = self.parts(cwd, path)
@@ -265,9 +264,11 @@ class S3Storage(StorageBackend):
             self.digests.put(st, digest, algorithm)
         if size <= SMALL_READ:
             return self._fetch_small(key, etag, size, vpath), st, vpath
-        return ObjectReader(self.s3, self.bucket, key, etag, size, vpath), st, vpath
+        # a BinaryIO to the handlers (read, seek, close; no fileno, as for a pipe)
+        reader = ObjectReader(self.s3, self.bucket, key, etag, size, vpath)
+        return cast(BinaryIO, reader), st, vpath
 
-    def _fetch_small(self, key: str, etag: str, size: int, vpath: str) -> io.RawIOBase:
+    def _fetch_small(self, key: str, etag: str, size: int, vpath: str) -> BinaryIO:
         r = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)
         data = r["Body"].read()
         if len(data) != size:
@@ -278,7 +279,7 @@ class S3Storage(StorageBackend):
         f.seek(0)
         return f
 
-    def digest(self, f: io.RawIOBase, st: os.stat_result, algorithm: str = "sha256") -> str:
+    def digest(self, f: BinaryIO, st: os.stat_result, algorithm: str = "sha256") -> str:
         """From the metadata (through the cache :meth:`open_read` filled); else the
         object is read once and the digest kept in this server's cache (not written
         back: a metadata rewrite is a copy, which would cut readers of the old ETag)."""
@@ -300,12 +301,12 @@ class S3Storage(StorageBackend):
         with f:
             return self.digest(f, st, algorithm), st.st_size, vpath
 
-    def read_range(self, f: io.RawIOBase, offset: int, count: int) -> bytes:
+    def read_range(self, f: BinaryIO, offset: int, count: int) -> bytes:
         if isinstance(f, ObjectReader):
             return f.read_range(offset, count)
         return super().read_range(f, offset, count)
 
-    def range_hasher(self, f: io.RawIOBase, h: HashObject, start: int,
+    def range_hasher(self, f: BinaryIO, h: HashObject, start: int,
                      stop: int) -> RangeHasher:
         if isinstance(f, ObjectReader):
             return f.tap(h, start, stop)
