@@ -435,14 +435,16 @@ def move_file(store: S3Storage, sparts: list[str], dparts: list[str], dvpath: st
                           store.key(dparts))
             store.s3.delete_object(Bucket=store.bucket, Key=store.key(sparts))
         finally:
-            if etag is not None:
+            try:
                 store.s3.delete_object(Bucket=store.bucket, Key=hidden + ".json",
                                        IfMatch=_bare(etag))
+            except (ClientError, BotoCoreError):
+                pass  # left to its lease (30 s) and the janitor; the move's outcome stands
     finally:
         store.claims.release(key)
 
 
-def _hold_name(store: S3Storage, side: str, vpath: str) -> str | None:
+def _hold_name(store: S3Storage, side: str, vpath: str) -> str:
     """Create the sidecar ``side`` create-only (a live upload or a move on another
     server holds it: wait for it, a bounded time); return its ETag."""
     body = json.dumps({"move": True, "server": _SERVER_ID,
