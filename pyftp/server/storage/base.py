@@ -111,6 +111,10 @@ class StorageBackend(abc.ABC):
     def normalize(self, cwd: str, path: str) -> str:
         return normalize(cwd, path)
 
+    def _writable(self, vpath: str) -> None:
+        if self.read_only:
+            raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
+
     @abc.abstractmethod
     def stat(self, cwd: str, path: str) -> Entry:
         """The listing entry of one path (``name``, ``type``, ``size``, ``mtime``)."""

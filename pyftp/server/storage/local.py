@@ -141,10 +141,6 @@ class Storage(StorageBackend):
         with place:
             return Resolved(vpath, os.path.join(self.root, *place.parts))
 
-    def _writable(self, vpath: str) -> None:
-        if self.read_only:
-            raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
-
     # ------------------------------------------------------------------ queries
     def stat(self, cwd: str, path: str) -> Entry:
         vpath, place = self.place(cwd, path)

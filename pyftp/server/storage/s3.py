@@ -108,10 +108,6 @@ class S3Storage(StorageBackend):
     def dir_prefix(self, parts: Names) -> str:
         return self.prefix + "".join(p + "/" for p in parts)
 
-    def _writable(self, vpath: str) -> None:
-        if self.read_only:
-            raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
-
     # ------------------------------------------------------------------ objects
     def head(self, key: str) -> Answer | None:
         try:
@@ -264,8 +260,7 @@ class S3Storage(StorageBackend):
             self.digests.put(st, digest, algorithm)
         if size <= SMALL_READ:
             return self._fetch_small(key, etag, size, vpath), st, vpath
-        # a BinaryIO to the handlers (read, seek, close; no fileno, as for a pipe)
-        reader = ObjectReader(self.s3, self.bucket, key, etag, size, vpath)
+        reader = ObjectReader(self.s3, self.bucket, key, etag, size, vpath)  # no fileno
         return cast(BinaryIO, reader), st, vpath
 
     def _fetch_small(self, key: str, etag: str, size: int, vpath: str) -> BinaryIO:
