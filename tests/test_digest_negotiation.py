@@ -25,8 +25,8 @@ def b3(data: bytes) -> str:
 
 
 # ---------------------------------------------------------------------- the wire
-def test_a_hello_without_digests_is_version_1_byte_for_byte(server, root):
-    (root / "a.txt").write_bytes(b"alpha\n")
+def test_a_hello_without_digests_is_version_1_byte_for_byte(server, remote):
+    remote.write("a.txt", b"alpha\n")
     with RawConn(server.address, hello=False) as conn:
         reply, _ = conn.request({"op": "hello", "version": 1})
         assert set(reply) == {"ok", "version", "server", "features"}
@@ -40,8 +40,8 @@ def test_a_hello_without_digests_is_version_1_byte_for_byte(server, root):
 
 
 @needs_blake3
-def test_a_negotiated_session_names_the_algorithm_everywhere(server, root):
-    (root / "a.txt").write_bytes(b"alpha\n")
+def test_a_negotiated_session_names_the_algorithm_everywhere(server, remote):
+    remote.write("a.txt", b"alpha\n")
     with RawConn(server.address, hello=False) as conn:
         reply, _ = conn.request({"op": "hello", "version": 1, "digests": ["blake3", "sha256"]})
         assert reply["digest"] == "blake3" and {"digests", "ranges"} <= set(reply["features"])
@@ -74,7 +74,7 @@ def test_no_digest_in_common_is_bad_request_and_hello_may_be_retried(make_server
 # ---------------------------------------------------------------------- the matrix
 @pytest.mark.parametrize("server_has", [None, ("sha256",)])
 @pytest.mark.parametrize("wanted", [None, "sha256", "blake3"])
-def test_negotiation_matrix(make_server, root, tmp_path, wanted, server_has):
+def test_negotiation_matrix(make_server, tmp_path, wanted, server_has):
     if wanted == "blake3" and "blake3" not in digests.ALGORITHMS:
         pytest.skip("this build has no blake3 package")
     srv = make_server(digests=server_has)
@@ -153,8 +153,8 @@ def test_resume_with_each_algorithm(server, root, tmp_path, algorithm):
 
 
 @pytest.mark.parametrize("algorithm", digests.ALGORITHMS)
-def test_hash_with_each_algorithm(server, root, algorithm):
-    (root / "h.bin").write_bytes(b"x" * 1000)
+def test_hash_with_each_algorithm(server, remote, algorithm):
+    remote.write("h.bin", b"x" * 1000)
     with Client(*server.address, timeout=10, digest=algorithm) as c:
         assert c.hash_many(["h.bin", "nope"])[0] == digests.hash_bytes(b"x" * 1000, algorithm)
         assert c.hash("h.bin") == digests.hash_bytes(b"x" * 1000, algorithm)
@@ -162,9 +162,9 @@ def test_hash_with_each_algorithm(server, root, algorithm):
 
 # ---------------------------------------------------------------------- ranges
 @pytest.mark.parametrize("size", [1000, 600_000])  # one write, and sendfile + a hasher
-def test_get_range_start_middle_end_and_empty(server, root, size):
+def test_get_range_start_middle_end_and_empty(server, remote, size):
     data = os.urandom(size)
-    (root / "f.bin").write_bytes(data)
+    remote.write("f.bin", data)
     with Client(*server.address, timeout=10) as c:
         assert c.get_range("f.bin", 0, 10) == data[:10]
         assert c.get_range("f.bin", size // 2, size // 3) == data[size // 2:size // 2 + size // 3]
@@ -176,8 +176,8 @@ def test_get_range_start_middle_end_and_empty(server, root, size):
         assert c.get_range("f.bin", 1, 2) == data[1:3]  # the connection is still in step
 
 
-def test_a_range_carries_the_digest_of_the_range(server, root):
-    (root / "f.txt").write_bytes(b"alpha\n")
+def test_a_range_carries_the_digest_of_the_range(server, remote):
+    remote.write("f.txt", b"alpha\n")
     with RawConn(server.address, hello=False) as conn:
         reply, _ = conn.request({"op": "hello", "version": 1, "digests": ["sha256"]})
         head, data = conn.request({"op": "get", "path": "f.txt", "offset": 1, "length": 3})
@@ -192,7 +192,7 @@ def _pyftp(*args, cwd):
 
 
 @pytest.mark.slow
-def test_cli_digest_forces_one_and_json_names_it(server, root, tmp_path):
+def test_cli_digest_forces_one_and_json_names_it(server, tmp_path):
     (tmp_path / "a.txt").write_bytes(b"hello\n")
     host, port = server.address
     for algorithm in digests.ALGORITHMS:

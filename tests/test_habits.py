@@ -396,6 +396,7 @@ def test_hello_timeout_default_is_the_clients():
     assert client_parser().parse_args(["--hello-timeout", "2m", "h"]).hello_timeout == 120
 
 
+@pytest.mark.local_only  # a bucket cannot say its size: df answers unsupported
 def test_cli_df(server, local):
     host, port = server.address
     r = pyftp(f"{host}:{port}", "-c", "df -h", cwd=local)

@@ -203,13 +203,13 @@ def test_file_hasher_without_a_free_slot_hashes_in_the_caller(tmp_path):
 
 
 # ---------------------------------------------------------------- large files end to end
-def test_large_get_and_put_round_trip_verified(client, root, tmp_path):
+def test_large_get_and_put_round_trip_verified(client, remote, tmp_path):
     data = os.urandom(BIG)
     src = tmp_path / "up.bin"
     src.write_bytes(data)
     res = client.put(src, "big.bin")
     assert res.sha256 == best(data) and res.offset == 0
-    assert (root / "big.bin").read_bytes() == data
+    assert remote.read("big.bin") == data
     got = client.get("big.bin", tmp_path / "down.bin")
     assert got.sha256 == best(data)
     assert (tmp_path / "down.bin").read_bytes() == data
@@ -233,34 +233,34 @@ def _trailer_put(c: RawConn, path: str, data: bytes, *, digest: str | None = Non
     return c.read_frame()[0]
 
 
-def test_trailer_put_publishes_a_matching_file(server, root):
+def test_trailer_put_publishes_a_matching_file(server, remote):
     data = os.urandom(5000)
     with RawConn(server.address) as c:
         final = _trailer_put(c, "t.bin", data)
         assert final == {"ok": True, "total": 5000, "sha256": sha(data), "path": "/t.bin"}
         assert c.request({"op": "pwd"})[0]["ok"] is True  # still in step
-    assert (root / "t.bin").read_bytes() == data
+    assert remote.read("t.bin") == data
 
 
-def test_trailer_put_with_a_wrong_digest_publishes_nothing(server, root):
-    (root / "t.bin").write_bytes(b"the good old file")
+def test_trailer_put_with_a_wrong_digest_publishes_nothing(server, remote):
+    remote.write("t.bin", b"the good old file")
     with RawConn(server.address) as c:
         final = _trailer_put(c, "t.bin", b"new bytes", digest="0" * 64, overwrite=True)
         assert final["ok"] is False and final["error"] == "checksum_mismatch"
         assert c.request({"op": "pwd"})[0]["ok"] is True
-    assert (root / "t.bin").read_bytes() == b"the good old file"
-    assert not (root / partial_name("t.bin")).exists()
+    assert remote.read("t.bin") == b"the good old file"
+    assert remote.names() == ["t.bin"]  # no partial
 
 
-def test_trailer_and_sha256_together_are_refused(server, root):
+def test_trailer_and_sha256_together_are_refused(server, remote):
     with RawConn(server.address) as c:
         reply, _ = c.request({"op": "put", "path": "t.bin", "total": 1, "trailer": True,
                               "sha256": "0" * 64})
     assert reply["error"] == "bad_request" and "not both" in reply["message"]
-    assert not list(root.iterdir())
+    assert remote.names() == []
 
 
-def test_a_malformed_verify_frame_is_refused_and_closes(server, root):
+def test_a_malformed_verify_frame_is_refused_and_closes(server, remote):
     with RawConn(server.address, timeout=5) as c:
         reply, _ = c.request({"op": "put", "path": "t.bin", "total": 3, "trailer": True})
         assert reply["offset"] == 0
@@ -269,7 +269,7 @@ def test_a_malformed_verify_frame_is_refused_and_closes(server, root):
         final, _ = c.read_frame()
         assert final["error"] == "bad_request" and "verify" in final["message"]
         assert c.is_closed()
-    assert not (root / "t.bin").exists()
+    assert not remote.exists("t.bin")
 
 
 def _leave_partial(server, data: bytes, upto: int) -> str:

@@ -248,7 +248,7 @@ def test_names_that_are_not_utf8_display_escaped(sh, root):
     assert "bad\\xff name.txt" in text and "\\x1b[31mred" in text and "\x1b" not in text
 
 
-def test_json_output_one_object_per_command(server, root, local):
+def test_json_output_one_object_per_command(server, local):
     h = make_shell(server, local, json_output=True)
     (local / "a.txt").write_bytes(b"abc")
     try:

@@ -26,7 +26,6 @@ boto3 = pytest.importorskip("boto3",
 from botocore.config import Config  # noqa: E402  (after the importorskip above)
 from botocore.exceptions import ClientError  # noqa: E402
 
-from helpers import wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -252,25 +251,6 @@ def test_store_script_runs_a_cluster_of_its_own():
 
 
 # ------------------------------------------------------------------ HAProxy
-HAPROXY_CONFIG = """\
-global
-    maxconn 256
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 2
-    option redispatch
-frontend pyftp
-    bind 127.0.0.1:{port}
-    default_backend servers
-backend servers
-    balance roundrobin
-{servers}
-"""
-
-
 class NameServer:
     """A TCP listener that answers every connection with its own name, then closes."""
 
@@ -300,58 +280,37 @@ class NameServer:
         self.sock.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ask(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
         return c.recv(64)
 
 
-def accepting(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(shutil.which("haproxy") is None,
                     reason="HAProxy is not installed (apt-get install haproxy)")
 def test_haproxy_balances_and_fails_over():
+    from balancer import start_haproxy  # the fleet test's balancer, config and all
     backends = [NameServer("one"), NameServer("two")]
-    servers = "\n".join(f"    server {b.name.decode()} 127.0.0.1:{b.port} check inter 200ms"
-                        for b in backends)
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = os.path.join(tmp, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(HAPROXY_CONFIG.format(port=port, servers=servers))
-        proxy = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: accepting(port) or proxy.poll() is not None, what="haproxy to listen")
-            assert proxy.poll() is None, proxy.stdout.read().decode(errors="replace")
-            answers = [ask(port) for _ in range(10)]
-            assert set(answers) == {b"one", b"two"}, answers  # round robin reaches both
-
-            backends[0].close()  # one server dies: new connections go to the other
-            answers = []
-            for _ in range(200):  # bounded: the health check marks it down in ~200 ms
-                answers.append(ask(port))
-                if answers[-5:] == [b"two"] * 5:
-                    break
-            assert answers[-5:] == [b"two"] * 5, answers
-        finally:
-            proxy.terminate()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            proxy, port = start_haproxy([b.port for b in backends], tmp)
             try:
-                proxy.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
-                proxy.wait(timeout=10)
-            proxy.stdout.close()
-            for b in backends:
-                b.close()
+                answers = [ask(port) for _ in range(10)]
+                assert set(answers) == {b"one", b"two"}, answers  # round robin reaches both
+
+                backends[0].close()  # one server dies: new connections go to the other
+                answers = []
+                for _ in range(200):  # bounded: the health check marks it down in ~200 ms
+                    answers.append(ask(port))
+                    if answers[-5:] == [b"two"] * 5:
+                        break
+                assert answers[-5:] == [b"two"] * 5, answers
+            finally:
+                proxy.terminate()
+                try:
+                    proxy.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proxy.kill()
+                    proxy.wait(timeout=10)
+    finally:
+        for b in backends:
+            b.close()

@@ -58,11 +58,12 @@ def conn(server):
 
 
 @pytest.fixture
-def files(root):
-    (root / "a.txt").write_bytes(b"alpha\n")
-    (root / "sub").mkdir()
-    (root / "sub" / "b.txt").write_bytes(b"beta")
-    return root
+def files(remote):
+    """a.txt and sub/b.txt in what the server serves (a folder or a bucket prefix)."""
+    remote.write("a.txt", b"alpha\n")
+    remote.mkdir("sub")
+    remote.write("sub/b.txt", b"beta")
+    return remote
 
 
 # ------------------------------------------------------------------ hello
@@ -105,11 +106,11 @@ def test_op_before_hello_is_refused(server, op):
         assert reply["ok"] is True
 
 
-def test_put_before_hello_creates_nothing(server, root):
+def test_put_before_hello_creates_nothing(server, remote):
     with RawConn(server.address, hello=False) as c:
         reply, _ = c.request({"op": "put", "path": "x", "total": 3})
         assert error_of(reply) == "auth_required"
-    assert os.listdir(root) == []
+    assert remote.names() == []
 
 
 def test_hello_twice(conn):
@@ -133,11 +134,9 @@ def test_ls(conn, files):
     assert reply == {"ok": True, "size": len(payload)}
     import json
     entries = json.loads(payload.decode("utf-8"))
-    st = os.stat(files / "a.txt")
     assert entries == [
-        {"name": "a.txt", "type": "file", "size": 6, "mtime": ((st.st_mtime_ns + 500) // 1000 / 1e6)},
-        {"name": "sub", "type": "dir", "size": 0,
-         "mtime": ((os.stat(files / "sub").st_mtime_ns + 500) // 1000 / 1e6)}]
+        {"name": "a.txt", "type": "file", "size": 6, "mtime": files.mtime("a.txt")},
+        {"name": "sub", "type": "dir", "size": 0, "mtime": files.mtime("sub")}]
     reply, payload = conn.request({"op": "ls", "path": "sub"})
     assert [e["name"] for e in json.loads(payload)] == ["b.txt"]
     reply, payload = conn.request({"op": "ls", "path": "sub/b.txt"})
@@ -163,27 +162,27 @@ def test_cd_and_pwd(conn, files):
 
 def test_mkdir_rm_rmdir_mv(conn, files):
     assert conn.request({"op": "mkdir", "path": "new"})[0] == {"ok": True, "path": "/new"}
-    assert (files / "new").is_dir()
+    assert files.is_dir("new")
     reply, _ = conn.request({"op": "mkdir", "path": "p/q/r", "parents": True})
     assert reply == {"ok": True, "path": "/p/q/r"}
     assert conn.request({"op": "mv", "src": "a.txt", "dst": "new/a2.txt"})[0] == {
         "ok": True, "src": "/a.txt", "dst": "/new/a2.txt"}
-    assert (files / "new" / "a2.txt").read_bytes() == b"alpha\n"
+    assert files.read("new/a2.txt") == b"alpha\n"
     reply, _ = conn.request({"op": "mv", "src": "sub/b.txt", "dst": "new/a2.txt"})
     assert error_of(reply) == "exists"
     reply, _ = conn.request({"op": "mv", "src": "sub/b.txt", "dst": "new/a2.txt",
                              "overwrite": True})
-    assert reply["ok"] and (files / "new" / "a2.txt").read_bytes() == b"beta"
+    assert reply["ok"] and files.read("new/a2.txt") == b"beta"
     assert conn.request({"op": "rm", "path": "new/a2.txt"})[0] == {"ok": True, "path": "/new/a2.txt"}
     assert conn.request({"op": "rmdir", "path": "new"})[0] == {"ok": True, "path": "/new"}
-    assert not (files / "new").exists()
+    assert not files.exists("new")
 
 
 def test_get(conn, files):
     reply, payload, digest = get(conn, "a.txt")
     assert reply["ok"] is True
     assert (reply["size"], reply["offset"], reply["total"]) == (6, 0, 6)
-    assert reply["mtime"] == ((os.stat(files / "a.txt").st_mtime_ns + 500) // 1000 / 1e6)
+    assert reply["mtime"] == files.mtime("a.txt")
     assert payload == b"alpha\n"
     assert digest == {"ok": True, "sha256": sha(b"alpha\n")}
 
@@ -201,39 +200,39 @@ def test_get_with_offset(conn, files):
     assert conn.request({"op": "pwd"})[0]["ok"]
 
 
-def test_get_of_a_large_file_with_offset(conn, root):
+def test_get_of_a_large_file_with_offset(conn, remote):
     data = os.urandom(600 * 1024 + 5)  # beyond the one-write small-file form
-    (root / "big").write_bytes(data)
+    remote.write("big", data)
     reply, payload, digest = get(conn, "big", offset=1000)
     assert reply["size"] == len(data) - 1000 and payload == data[1000:]
     assert digest == {"ok": True, "sha256": sha(data)}
 
 
-def test_put(conn, root):
+def test_put(conn, remote):
     data = b"hello put"
     reply, _ = conn.request({"op": "put", "path": "p.txt", "total": len(data),
                              "sha256": sha(data), "mtime": 1_500_000_000.25})
     assert without_token(reply) == {"ok": True, "offset": 0}
-    assert not (root / "p.txt").exists()
+    assert not remote.exists("p.txt")
     conn.send_frame({"op": "data", "size": len(data)}, data)
     final, _ = conn.read_frame()
     assert final == {"ok": True, "total": len(data), "sha256": sha(data), "path": "/p.txt"}
-    assert (root / "p.txt").read_bytes() == data
+    assert remote.read("p.txt") == data
     # mtime travels in seconds with 6 decimals: exact to the microsecond
-    assert os.stat(root / "p.txt").st_mtime_ns == 1_500_000_000_250_000_000
-    assert os.listdir(root) == ["p.txt"]
+    assert remote.mtime_ns("p.txt") == 1_500_000_000_250_000_000
+    assert remote.names() == ["p.txt"]
 
 
-def test_put_without_sha256(conn, root):
+def test_put_without_sha256(conn, remote):
     final = put(conn, "n.txt", b"abc", sha256=None)
     assert final["ok"] and final["sha256"] == sha(b"abc")
-    assert (root / "n.txt").read_bytes() == b"abc"
+    assert remote.read("n.txt") == b"abc"
 
 
 def test_put_overwrite(conn, files):
     final = put(conn, "a.txt", b"new", overwrite=True)
     assert final["ok"] is True
-    assert (files / "a.txt").read_bytes() == b"new"
+    assert files.read("a.txt") == b"new"
 
 
 def test_hash(conn, files):
@@ -287,7 +286,7 @@ def test_bad_request_leaves_the_connection_usable(conn, files, req):
     reply, _ = conn.read_frame()
     assert error_of(reply) == "bad_request"
     assert conn.request({"op": "stat", "path": "a.txt"})[0]["ok"] is True
-    assert os.listdir(files) == ["a.txt", "sub"] or sorted(os.listdir(files)) == ["a.txt", "sub"]
+    assert files.names() == ["a.txt", "sub"]
 
 
 def test_upper_with_invalid_utf8(conn):
@@ -340,7 +339,7 @@ def test_not_found(conn, files):
                 {"op": "put", "path": "missing/x", "total": 1}):
         reply, _ = conn.request(req)
         assert error_of(reply) == "not_found", req
-        assert "missing" in reply["message"] and str(files) not in reply["message"]
+        assert "missing" in reply["message"] and files.served not in reply["message"]
 
 
 def test_exists(conn, files):
@@ -348,8 +347,8 @@ def test_exists(conn, files):
     assert error_of(conn.request({"op": "mv", "src": "a.txt", "dst": "sub/b.txt"})[0]) == "exists"
     reply = put(conn, "a.txt", b"would replace")
     assert error_of(reply) == "exists"
-    assert (files / "a.txt").read_bytes() == b"alpha\n"
-    assert sorted(os.listdir(files)) == ["a.txt", "sub"]  # no partial either
+    assert files.read("a.txt") == b"alpha\n"
+    assert files.names() == ["a.txt", "sub"]  # no partial either
 
 
 def test_is_a_directory(conn, files):
@@ -373,7 +372,7 @@ def test_not_a_directory(conn, files):
 def test_not_empty(conn, files):
     reply, _ = conn.request({"op": "rmdir", "path": "sub"})
     assert error_of(reply) == "not_empty"
-    assert (files / "sub" / "b.txt").exists()
+    assert files.exists("sub/b.txt")
 
 
 def test_permission_denied_on_a_read_only_server(make_server, files):
@@ -387,7 +386,7 @@ def test_permission_denied_on_a_read_only_server(make_server, files):
             assert "read-only" in reply["message"]
         # reading still works
         assert get(c, "a.txt")[1] == b"alpha\n"
-    assert sorted(os.listdir(files)) == ["a.txt", "sub"]
+    assert files.names() == ["a.txt", "sub"]
 
 
 def test_permission_denied_for_symlinks_out(conn, root, tmp_path):
@@ -410,7 +409,7 @@ def test_permission_denied_for_symlinks_out(conn, root, tmp_path):
     assert sorted(os.listdir(outside)) == ["secret"]
 
 
-def test_dotdot_and_absolute_paths_stay_in_the_root(conn, root, tmp_path):
+def test_dotdot_and_absolute_paths_stay_in_the_root(conn, remote, tmp_path):
     (tmp_path / "secret").write_bytes(b"secret")
     for path in ("../secret", "/../secret", "../../../../" + str(tmp_path / "secret"),
                  str(tmp_path / "secret")):
@@ -418,17 +417,17 @@ def test_dotdot_and_absolute_paths_stay_in_the_root(conn, root, tmp_path):
         assert error_of(reply) == "not_found", path
     final = put(conn, "../../escape.txt", b"x")
     assert final["ok"] and final["path"] == "/escape.txt"
-    assert (root / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
+    assert remote.is_file("escape.txt") and not (tmp_path / "escape.txt").exists()
 
 
-def test_reserved_partial_names_are_refused(conn, root):
+def test_reserved_partial_names_are_refused(conn):
     for req in ({"op": "get", "path": partial_name("x")},
                 {"op": "put", "path": partial_name("x"), "total": 1},
                 {"op": "rm", "path": partial_name("x") + ".json"}):
         assert error_of(conn.request(req)[0]) == "permission_denied"
 
 
-def test_busy_on_two_concurrent_puts_to_one_path(server, root):
+def test_busy_on_two_concurrent_puts_to_one_path(server, remote):
     data = b"first upload"
     with RawConn(server.address) as a, RawConn(server.address) as b:
         reply, _ = a.request({"op": "put", "path": "x.bin", "total": len(data),
@@ -440,16 +439,16 @@ def test_busy_on_two_concurrent_puts_to_one_path(server, root):
         assert a.read_frame()[0]["ok"] is True
         # once the first is done, the path is free again
         assert put(b, "x.bin", b"two", overwrite=True)["ok"] is True
-    assert (root / "x.bin").read_bytes() == b"two"
+    assert remote.read("x.bin") == b"two"
 
 
-def test_too_large_upload(make_server, root):
+def test_too_large_upload(make_server, remote):
     s = make_server(max_file_size=10)
     with RawConn(s.address) as c:
         reply, _ = c.request({"op": "put", "path": "big", "total": 11})
         assert error_of(reply) == "too_large" and "10 bytes" in reply["message"]
         assert put(c, "fits", b"0123456789")["ok"] is True
-    assert os.listdir(root) == ["fits"]
+    assert remote.names() == ["fits"]
 
 
 def test_too_large_upper_is_drained_and_the_connection_goes_on(make_server):
@@ -484,25 +483,25 @@ def test_checksum_mismatch_keeps_a_good_old_file(conn, files):
     conn.send_frame({"op": "data", "size": len(data)}, data)
     final, _ = conn.read_frame()
     assert error_of(final) == "checksum_mismatch"
-    assert (files / "a.txt").read_bytes() == b"alpha\n"
-    assert sorted(os.listdir(files)) == ["a.txt", "sub"]
+    assert files.read("a.txt") == b"alpha\n"
+    assert files.names() == ["a.txt", "sub"]
     assert conn.request({"op": "pwd"})[0]["ok"] is True
 
 
-def test_checksum_mismatch_creates_no_target(conn, root):
+def test_checksum_mismatch_creates_no_target(conn, remote):
     reply, _ = conn.request({"op": "put", "path": "n", "total": 3, "sha256": sha(b"xyz")})
     conn.send_frame({"op": "data", "size": 3}, b"abc")
     assert error_of(conn.read_frame()[0]) == "checksum_mismatch"
-    assert os.listdir(root) == []
+    assert remote.names() == []
 
 
-def test_data_frame_of_the_wrong_size(conn, root):
+def test_data_frame_of_the_wrong_size(conn, remote):
     reply, _ = conn.request({"op": "put", "path": "w", "total": 3, "sha256": sha(b"abc")})
     conn.send_frame({"op": "data", "size": 2}, b"ab")
     final, _ = conn.read_frame()
     assert error_of(final) == "bad_request" and "3 bytes" in final["message"]
     assert conn.request({"op": "pwd"})[0]["ok"] is True
-    assert os.listdir(root) == []
+    assert remote.names() == []
     assert put(conn, "w", b"abc")["ok"] is True  # the claim was released
 
 
@@ -543,15 +542,15 @@ def test_disconnect_mid_payload_keeps_the_partial_and_resume_continues(server, r
     assert os.listdir(root) == ["r.bin"]
 
 
-def test_disconnect_mid_payload_keeps_a_good_old_file(server, root):
-    (root / "keep.txt").write_bytes(b"good")
+def test_disconnect_mid_payload_keeps_a_good_old_file(server, remote):
+    remote.write("keep.txt", b"good")
     c = RawConn(server.address)
     c.request({"op": "put", "path": "keep.txt", "total": 100, "sha256": sha(b"x" * 100),
                "overwrite": True})
     c.send_frame({"op": "data", "size": 100}, b"x" * 50)
     c.close()
     wait_for(lambda: server.session_count == 0, what="the session to end")
-    assert (root / "keep.txt").read_bytes() == b"good"
+    assert remote.read("keep.txt") == b"good"
 
 
 def test_resume_false_starts_over(server, root):
@@ -569,20 +568,20 @@ def test_resume_false_starts_over(server, root):
 
 # ------------------------------------------------------------------ sizes and names
 
-def test_zero_byte_file_both_ways(conn, root):
+def test_zero_byte_file_both_ways(conn, remote):
     final = put(conn, "empty", b"")
     assert final == {"ok": True, "total": 0, "sha256": sha(b""), "path": "/empty"}
-    assert (root / "empty").read_bytes() == b""
+    assert remote.read("empty") == b""
     reply, payload, digest = get(conn, "empty")
     assert (reply["size"], reply["total"], payload) == (0, 0, b"")
     assert digest["sha256"] == sha(b"")
 
 
-def test_file_spanning_many_chunks(conn, root):
+def test_file_spanning_many_chunks(conn, remote):
     data = os.urandom(5 * 1024 * 1024 + 12345)
     final = put(conn, "big.bin", data)
     assert final["ok"] and final["sha256"] == sha(data)
-    assert sha((root / "big.bin").read_bytes()) == sha(data)
+    assert sha(remote.read("big.bin")) == sha(data)
     reply, payload, digest = get(conn, "big.bin")
     assert reply["size"] == len(data) and sha(payload) == sha(data)
     assert digest["sha256"] == sha(data)
@@ -590,10 +589,10 @@ def test_file_spanning_many_chunks(conn, root):
 
 @pytest.mark.parametrize("name", ["with space.txt", "café menu.txt", "日本語 ファイル.md",
                                   "emoji 🎉.bin", "%2e%2e", "-dash", "'quote\""])
-def test_unicode_and_space_names(conn, root, name):
+def test_unicode_and_space_names(conn, remote, name):
     data = name.encode("utf-8") * 3
     assert put(conn, name, data)["ok"] is True
-    assert (root / name).read_bytes() == data
+    assert remote.read(name) == data
     import json
     assert [e["name"] for e in json.loads(conn.request({"op": "ls"})[1])] == [name]
     assert get(conn, name)[1] == data
@@ -628,7 +627,7 @@ def test_listing_of_3000_entries(conn, root):
     assert listed == [f"f{i:04d}" for i in range(3000)]
 
 
-def test_25_concurrent_clients(server, root):
+def test_25_concurrent_clients(server, remote):
     errors: list = []
     blobs = {i: os.urandom(50_000 + i * 997) for i in range(25)}
     start = threading.Barrier(25)
@@ -652,9 +651,9 @@ def test_25_concurrent_clients(server, root):
     for t in threads:
         t.join(60)
     assert not errors
-    assert sorted(os.listdir(root)) == sorted(f"c{i}.bin" for i in range(25))
+    assert remote.names() == sorted(f"c{i}.bin" for i in range(25))
     for i, data in blobs.items():
-        assert (root / f"c{i}.bin").read_bytes() == data
+        assert remote.read(f"c{i}.bin") == data
 
 
 def test_a_silent_client_does_not_block_others(server, files):
@@ -759,10 +758,10 @@ def test_server_shutdown_ends_idle_sessions(make_server):
         c.close()
 
 
-def test_a_name_too_long_is_refused_before_the_payload(conn, root):
+def test_a_name_too_long_is_refused_before_the_payload(conn, remote):
     reply, _ = conn.request({"op": "put", "path": "n" * 300, "total": 10, "sha256": sha(b"x" * 10)})
     assert error_of(reply) == "bad_request" and "invalid name" in reply["message"]
-    assert os.listdir(root) == []
+    assert remote.names() == []
     assert conn.request({"op": "pwd"})[0]["ok"] is True
 
 

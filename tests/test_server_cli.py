@@ -182,3 +182,45 @@ def test_auth_fail_cap_is_an_option_with_help():
     parser = server_parser()
     assert "--auth-fail-cap" in parser.format_help()
     assert parser.parse_args(["--root", ".", "--auth-fail-cap", "5s"]).auth_fail_cap == 5.0
+
+
+def _server_exit(argv: list[str], prelude: str = "", env: dict | None = None):
+    code = (f"import sys; {prelude}from pyftp.cli import server_main; "
+            f"sys.exit(server_main({argv!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_an_s3_root_without_boto3_names_the_extra():
+    # boto3 made unimportable: the local server never needs it, an s3:// root says so
+    r = _server_exit(["--root", "s3://bucket/prefix", "--port", "0"],
+                     prelude="sys.modules['boto3'] = None; ")
+    assert r.returncode == 2, r.stderr
+    assert "pip install 'pyftp[s3]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_s3_endpoint_needs_an_s3_root(tmp_path):
+    r = _server_exit(["--root", str(tmp_path), "--s3-endpoint", "http://127.0.0.1:1"])
+    assert r.returncode == 2 and "--s3-endpoint needs an s3://" in r.stderr
+
+
+def test_an_unreachable_store_is_one_clear_line():
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    pytest.importorskip("boto3")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = _server_exit(["--root", "s3://bucket", "--s3-endpoint", f"http://127.0.0.1:{port}",
+                      "--port", "0"], env=env)
+    assert r.returncode == 2, r.stderr
+    assert "cannot reach the object store" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_local_server_never_imports_boto3(tmp_path):
+    code = ("import sys; from pyftp.server import Server, ServerConfig; "
+            f"s = Server(ServerConfig(root={str(tmp_path)!r}, port=0)).start(); s.shutdown(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

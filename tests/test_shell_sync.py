@@ -240,7 +240,7 @@ def test_mirror_reverse_twice_sends_nothing_and_delete_removes_exactly_the_extra
     assert_same_tree(local / "site", root / "www")
 
 
-def test_mirror_json_is_one_object_with_the_counts(server, root, local):
+def test_mirror_json_is_one_object_with_the_counts(server, local):
     make_tree(local / "site")
     h = make_shell(server, local, json_output=True, err_console=Console(file=StringIO()))
     try:
@@ -349,7 +349,7 @@ def test_nothing_to_move_draws_nothing():
     assert rec.calls == []
 
 
-def test_shell_draws_a_file_bar_and_a_job_bar_in_each_mode(server, root, local):
+def test_shell_draws_a_file_bar_and_a_job_bar_in_each_mode(server, local):
     make_tree(local / "site")
     rich_out = StringIO()
     err = Console(file=rich_out, width=120, force_terminal=True, color_system=None)

@@ -87,6 +87,28 @@ def test_bad_characters_are_refused(store, path, why):
         store.resolve("/", path)
 
 
+def test_a_normalised_path_is_at_most_4096_characters(store):
+    """Both backends normalise through one function: the limit holds on each."""
+    from pyftp.server.storage.base import normalize
+    cwd = "/" + "/".join(["d" * 200] * 19)  # 3819 characters
+    assert len(normalize(cwd, "x" * 276)) == 4096
+    assert normalize(cwd, "../" * 19 + "y" * 4000) == "/" + "y" * 4000
+    for path in ("x" * 277, "x/" * 139):
+        with pytest.raises(errors.BadRequestError, match="path too long.*at most 4096"):
+            normalize(cwd, path)
+    with pytest.raises(errors.BadRequestError, match="at most 4096"):
+        store.stat(cwd, "x" * 277)
+    with pytest.raises(errors.BadRequestError, match="at most 4096"):
+        store.chdir("/" + "a" * 4000, "b" * 100)
+
+
+def test_disk_usage_is_the_root_file_systems(store, layout):
+    total, free = store.disk_usage()
+    vfs = os.statvfs(layout / "share")
+    assert total == vfs.f_blocks * vfs.f_frsize > 0
+    assert 0 <= free <= total
+
+
 def test_percent_encoding_is_literal(store, layout):
     (layout / "share" / "%2e%2e").mkdir()
     (layout / "share" / "%2e%2e" / "x").write_bytes(b"lit")

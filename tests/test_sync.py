@@ -205,7 +205,7 @@ def test_get_tree_of_a_file_or_a_missing_folder_is_a_clear_error(connect, root, 
 
 # ---------------------------------------------------------------------- mirror
 
-def test_mirror_reverse_twice_sends_nothing_the_second_time(connect, root, tmp_path):
+def test_mirror_reverse_twice_sends_nothing_the_second_time(connect, tmp_path):
     src = tmp_path / "src"
     make_tree(src)
     c = connect()

@@ -17,6 +17,7 @@ import warnings
 import pytest
 import trustme
 
+from conftest import Remote
 from helpers import RawConn, best
 from pyftp import Client
 from pyftp.server.tls import server_tls_context
@@ -55,29 +56,30 @@ def tls_client(server, cafile, **kw) -> Client:
     return Client(*server.address, tls=True, cafile=cafile, timeout=TIMEOUT, **kw)
 
 
-def _roundtrip(c: Client, root, tmp_path, size: int, name: str) -> None:
+def _roundtrip(c: Client, remote: Remote, tmp_path, size: int, name: str) -> None:
+    """Put and get ``size`` bytes, checking what the server stored too."""
     data = os.urandom(size)
     src = tmp_path / f"{name}.src"
     src.write_bytes(data)
     res = c.put(src, name)
     assert res.sha256 == best(data)
-    assert (root / name).read_bytes() == data
+    assert remote.read(name) == data
     out = tmp_path / f"{name}.out"
     c.get(name, out)
     assert out.read_bytes() == data
 
 
-def test_put_and_get_over_tls(tls_server, pems, root, tmp_path):
+def test_put_and_get_over_tls(tls_server, pems, remote, tmp_path):
     with tls_client(tls_server, pems[0]) as c:
         assert "tls" in c.server_info["features"]
         assert isinstance(c.socket, ssl.SSLSocket)
         assert c.socket.version() in ("TLSv1.2", "TLSv1.3")
         for size, name in ((0, "empty"), (1000, "small"), (3 * 1024 * 1024 + 7, "big")):
-            _roundtrip(c, root, tmp_path, size, name)
+            _roundtrip(c, remote, tmp_path, size, name)
         assert [e.name for e in c.ls()] == ["big", "empty", "small"]
 
 
-def test_untrusted_certificate_is_refused(tls_server, root):
+def test_untrusted_certificate_is_refused(tls_server):
     with pytest.raises(ConnectError, match="not trusted"):
         Client(*tls_server.address, tls=True, timeout=TIMEOUT)  # system CAs only
     other_ctx = ssl.create_default_context()
@@ -95,25 +97,25 @@ def test_certificate_for_another_name_is_refused(make_server, ca, pems, tmp_path
         tls_client(server, pems[0])
 
 
-def test_insecure_is_an_explicit_opt_out(tls_server, root, tmp_path):
+def test_insecure_is_an_explicit_opt_out(tls_server, remote, tmp_path):
     with Client(*tls_server.address, insecure=True, timeout=TIMEOUT) as c:
-        _roundtrip(c, root, tmp_path, 5000, "insecure.bin")
+        _roundtrip(c, remote, tmp_path, 5000, "insecure.bin")
 
 
-def test_plain_client_against_tls_server_fails_fast(tls_server, pems, root, tmp_path):
+def test_plain_client_against_tls_server_fails_fast(tls_server, pems, remote, tmp_path):
     with pytest.raises(ConnectError) as err:
         Client(*tls_server.address, timeout=TIMEOUT)
     assert "--tls" in str(err.value) and "timed out" not in str(err.value)
     with tls_client(tls_server, pems[0]) as c:  # still serving
-        _roundtrip(c, root, tmp_path, 2000, "after.bin")
+        _roundtrip(c, remote, tmp_path, 2000, "after.bin")
 
 
-def test_tls_client_against_plain_server_fails_fast(server, pems, root, tmp_path):
+def test_tls_client_against_plain_server_fails_fast(server, pems, remote, tmp_path):
     with pytest.raises(ConnectError) as err:
         tls_client(server, pems[0])
     assert "TLS" in str(err.value) and "timed out" not in str(err.value)
     with Client(*server.address, timeout=TIMEOUT) as c:  # still serving
-        _roundtrip(c, root, tmp_path, 2000, "after.bin")
+        _roundtrip(c, remote, tmp_path, 2000, "after.bin")
 
 
 def test_raw_frame_at_tls_server_is_closed(tls_server):
@@ -223,7 +225,7 @@ def test_tls_server_from_the_command_line(pems, root, tmp_path):
     with ServerProcess("--root", str(root), "--tls-cert", certfile, "--tls-key", keyfile) as srv:
         assert "; TLS" in srv.stderr
         with Client(*srv.address, tls=True, cafile=cafile, timeout=TIMEOUT) as c:
-            _roundtrip(c, root, tmp_path, 100_000, "cli.bin")
+            _roundtrip(c, Remote(str(root)), tmp_path, 100_000, "cli.bin")
         with pytest.raises(ConnectError, match="--tls"):
             Client(*srv.address, timeout=TIMEOUT)
         assert srv.stop() == 0

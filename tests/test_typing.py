@@ -19,11 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: pyftp/, CI runs scripts/typecheck instead
 CLEAN = ["pyftp/__init__.py", "pyftp/__main__.py", "pyftp/_version.py", "pyftp/errors.py",
          "pyftp/digests.py", "pyftp/transport.py", "pyftp/testing.py", "pyftp/protocol",
-         "pyftp/client", "pyftp/sync", "pyftp/ui", "pyftp/fs",
-         "pyftp/server/__init__.py", "pyftp/server/auth.py", "pyftp/server/tls.py",
-         "pyftp/server/throttle.py", "pyftp/server/listener.py", "pyftp/server/session.py",
-         "pyftp/server/handlers.py", "pyftp/cli/__init__.py", "pyftp/cli/args.py",
-         "pyftp/cli/server.py", "pyftp/cli/users.py"]
+         "pyftp/client", "pyftp/sync", "pyftp/ui", "pyftp/fs", "pyftp/shell", "pyftp/cli",
+         "pyftp/server"]
 
 
 def test_the_package_carries_the_py_typed_marker():

@@ -35,7 +35,13 @@ def server_parser() -> argparse.ArgumentParser:
                     "Manage logins with: pyftp-server user {add,del,list} ... --users FILE",
         epilog="Ctrl-C or SIGTERM stops the server cleanly (transfers in flight get a "
                "grace period; unfinished uploads are never published).")
-    p.add_argument("--root", required=True, metavar="DIR", help="the folder to serve")
+    p.add_argument("--root", required=True, metavar="DIR",
+                   help="the folder to serve, or s3://BUCKET[/PREFIX] (an S3-compatible "
+                        "store; needs pip install 'pyftp[s3]'; credentials as the AWS tools "
+                        "take them)")
+    p.add_argument("--s3-endpoint", metavar="URL", default=None,
+                   help="the object store's URL for an s3:// root (default: "
+                        "AWS_ENDPOINT_URL or the AWS profile's)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; 0.0.0.0 or :: for all)")
     p.add_argument("--port", type=parse_port, default=DEFAULT_PORT,
@@ -115,8 +121,14 @@ class _UsageError(Exception):
 
 def _checked_root(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The served folder, absolute; the option values argparse cannot check alone."""
-    root: str = os.path.abspath(args.root)
-    if not os.path.isdir(root):
+    root: str
+    if args.root.startswith("s3://"):
+        root = args.root
+    elif args.s3_endpoint:
+        parser.error("--s3-endpoint needs an s3://BUCKET[/PREFIX] --root")
+    else:
+        root = os.path.abspath(args.root)
+    if not root.startswith("s3://") and not os.path.isdir(root):
         parser.error(f"--root {args.root}: no such folder (create it first: mkdir -p {args.root})")
     for name in ("max_clients", "max_per_ip", "max_auth_failures"):
         if getattr(args, name) < 1:
@@ -158,7 +170,8 @@ def _build_config(args: argparse.Namespace, root: str) -> tuple[ServerConfig, st
         max_file_size=args.max_file_size, limit_rate=args.limit_rate,
         partial_ttl=args.partial_ttl, authenticator=authenticator,
         max_auth_failures=args.max_auth_failures, auth_fail_cap=args.auth_fail_cap,
-        ssl_context=ssl_context, shutdown_grace=args.shutdown_grace, min_free=args.min_free)
+        ssl_context=ssl_context, shutdown_grace=args.shutdown_grace, min_free=args.min_free,
+        s3_endpoint=args.s3_endpoint)
     return config, users_note
 
 
@@ -166,8 +179,13 @@ def _run(config: ServerConfig, args: argparse.Namespace, users_note: str) -> int
     """Start, announce, serve until SIGTERM/SIGINT (a second one cuts transfers), stop."""
     import select
     import signal
+    from ..errors import PyftpError
     from ..server import Server
-    server = Server(config)
+    try:
+        server = Server(config)
+    except (RuntimeError, ValueError, PyftpError) as exc:  # the store cannot be served
+        print(f"pyftp-server: --root {config.root}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     # handlers go in before the startup line: a supervisor may signal as soon as it
     # reads that line, and the default handlers would kill us with a traceback
     signals: list[int] = []

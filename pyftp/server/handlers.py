@@ -27,7 +27,7 @@ from ..protocol import (FEATURES, NEGOTIATED_FEATURES, VERSION, GetArgs, HelloAr
 if TYPE_CHECKING:
     from ..transport import Channel
     from .listener import Account, Authenticator, Server, ServerConfig
-    from .storage import Storage
+    from .storage import StorageBackend
 
 __all__ = ["Handlers", "SpoolBudget"]
 
@@ -82,7 +82,7 @@ class Handlers:
     # what the session supplies (declared here for type checkers; set by Session)
     server: Server
     config: ServerConfig
-    storage: Storage
+    storage: StorageBackend
     chan: Channel
     cwd: str
     user: str | None
@@ -305,18 +305,19 @@ class Handlers:
         return digest
 
     def _send_range(self, f: BinaryIO, reply: JSONObject, offset: int, count: int) -> None:
-        """A ranged get: the bytes, then the digest of exactly those bytes (hashed from
-        disk on a second thread while ``sendfile`` sends them, for a large range)."""
+        """A ranged get: the bytes, then the digest of exactly those bytes (for a large
+        range, hashed as the storage sees fit while ``sendfile`` sends them: from disk
+        on a second thread, or as an object store's bytes pass)."""
         h = digests.new(self.algorithm or "sha256")
         if count <= SMALL_FILE:
-            data = os.pread(f.fileno(), count, offset)
+            data = self.storage.read_range(f, offset, count)
             if len(data) != count:
                 raise BusyError("busy: the file changed while being read; try again")
             h.update(data)
             self.chan.send_bytes(encode_frame(reply) + data + encode_frame(
                 ok(**digest_fields(h.hexdigest(), self.algorithm))))
             return
-        hasher = digests.FileHasher(f.fileno(), h, offset, offset + count)
+        hasher = self.storage.range_hasher(f, h, offset, offset + count)
         try:
             self._stream(f, reply, offset, count)
             hasher.result()

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
-from .storage import Storage
+from .storage import open_storage
 from ..transport import Channel
 from .handlers import SpoolBudget
 from .session import Session, _fmt_peer
@@ -64,6 +64,7 @@ Authenticator = Callable[[str, str], "Account | None"]
 class ServerConfig:
     """Everything a server needs, passed in (no globals). Sizes in bytes, times in s."""
 
+    #: a folder, or ``s3://BUCKET[/PREFIX]`` (an object store; needs ``pyftp[s3]``)
     root: str
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -106,6 +107,8 @@ class ServerConfig:
     #: the digests this server offers in hello negotiation (None: all this build has,
     #: :data:`pyftp.digests.ALGORITHMS`); SHA-256 stays available to version 1 clients
     digests: tuple[str, ...] | None = None
+    #: the object store's URL for an ``s3://`` root (else AWS_ENDPOINT_URL / profile)
+    s3_endpoint: str | None = None
     logger: logging.Logger = field(default=log, repr=False)
 
 
@@ -114,8 +117,9 @@ class Server:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.storage = Storage(config.root, read_only=config.read_only,
-                               max_file_size=config.max_file_size, min_free=config.min_free)
+        self.storage = open_storage(config.root, read_only=config.read_only,
+                                    max_file_size=config.max_file_size,
+                                    min_free=config.min_free, s3_endpoint=config.s3_endpoint)
         self.log = config.logger
         self._listener: socket.socket | None = None
         self._sessions: set[Session] = set()

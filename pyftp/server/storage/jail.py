@@ -20,6 +20,8 @@ import ctypes
 import errno
 import os
 import stat as stat_
+from collections.abc import Iterator
+from typing import Any
 
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, InternalError,
                        IsDirectoryError, NoSpaceError, NotDirectoryError, NotEmptyError,
@@ -88,7 +90,7 @@ class Place:
     def __enter__(self) -> "Place":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -189,6 +191,7 @@ def walk(root: str, parts: list[str], *, follow: bool) -> Place:
 
 
 # ------------------------------------------------------------------ renames
+_renameat2: Any  # a libc function, or None where libc lacks it
 try:
     _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
@@ -234,7 +237,7 @@ def _ident(fd: int) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _up(fd: int, names: list[str], idents: list, base_fd: int) -> int:
+def _up(fd: int, names: list[str], idents: list[tuple[int, int] | None], base_fd: int) -> int:
     """The parent of the folder ``fd`` (at ``names``): by '..' if that leads to the
     very folder the walk came down through, else walked again from ``base_fd``.
     Takes ``fd`` over; on failure it is closed."""
@@ -252,7 +255,7 @@ def _up(fd: int, names: list[str], idents: list, base_fd: int) -> int:
     return fd
 
 
-def scan_tree(base_fd: int):
+def scan_tree(base_fd: int) -> Iterator[tuple[int, list[os.DirEntry[str]] | None]]:
     """Yield ``(fd, entries)`` for the folder ``base_fd`` and every folder below it.
 
     Iterative (a tree a thousand levels deep is no deeper for it than a flat one) and
@@ -265,7 +268,9 @@ def scan_tree(base_fd: int):
     """
     # depth-first: an entry's parent is on the current path when it is popped
     stack: list[tuple[int, str | None]] = [(0, None)]
-    fd, names, idents = os.dup(base_fd), [], [_ident(base_fd)]
+    names: list[str] = []
+    idents: list[tuple[int, int] | None] = [_ident(base_fd)]
+    fd = os.dup(base_fd)
     try:
         while stack:
             depth, name = stack.pop()

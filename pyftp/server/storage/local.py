@@ -10,22 +10,23 @@ Import rule: errors, protocol, digests. Never transport (no sockets here).
 """
 from __future__ import annotations
 
+import builtins
 import errno
 import operator
 import os
 import posixpath
-import re
 import stat as stat_
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, BinaryIO, Callable, TypeVar
 
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,
                        PermissionDeniedError, TooLargeError)
-from ...protocol import MAX_PATH, is_partial_name, os_bytes, partial_name, wire_mtime
+from ...protocol import is_partial_name, partial_name, wire_mtime
+from .base import Entry, Names, StorageBackend, check_token, normalize, vparts
 from .jail import (DIR_FLAGS, Outside, Place, disk_usage, open_root, os_error,
                    rename_noreplace, scan_tree, walk)
 from .uploads import Claim, Claims, Upload, clean_partials
@@ -36,7 +37,6 @@ __all__ = ["Storage", "Upload", "Resolved", "DigestCache", "entry_for", "MAX_NEW
 MAX_NEW_LEVELS = 256
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _os_error = os_error
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class Resolved:
 
 
 _by_name = operator.itemgetter("name")
+#: what a folder scan gives per entry: the entry, or its name (ls with names)
+_S = TypeVar("_S", Entry, str)
 
 
 def _name_of(shown: str) -> str:
@@ -55,7 +57,7 @@ def _name_of(shown: str) -> str:
     return shown[:-1] if shown.endswith("/") else shown
 
 
-def entry_for(name: str, st: os.stat_result) -> dict | None:
+def entry_for(name: str, st: os.stat_result) -> Entry | None:
     """The wire form of one listing entry, or None for what pyftp does not serve."""
     if stat_.S_ISDIR(st.st_mode):
         kind, size = "dir", 0
@@ -75,11 +77,11 @@ class DigestCache:
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(st: os.stat_result) -> tuple:
+    def key(st: os.stat_result) -> tuple[int, int, int, int, int]:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def get(self, st: os.stat_result, algorithm: str = "sha256") -> str | None:
@@ -106,7 +108,7 @@ def _lstat(place: Place, vpath: str) -> os.stat_result:
         raise _os_error(exc, vpath) from exc
 
 
-class Storage:
+class Storage(StorageBackend):
     """The served folder. All methods take the session's cwd and a client path."""
 
     def __init__(self, root: str, *, read_only: bool = False,
@@ -123,20 +125,6 @@ class Storage:
         self.claims = Claims()
 
     # ------------------------------------------------------------------ the jail
-    def normalize(self, cwd: str, path: str) -> str:
-        """The absolute virtual path for ``path`` seen from ``cwd`` (no I/O)."""
-        if "\x00" in path:
-            raise BadRequestError("path contains a NUL byte")
-        if "\\" in path:
-            raise BadRequestError(f"path contains a backslash: {path!r}; use / between folders")
-        try:
-            os_bytes(path)
-        except UnicodeEncodeError as exc:
-            raise BadRequestError("path contains an unpaired surrogate that names no file") from exc
-        vpath = posixpath.normpath(posixpath.join(cwd, path))
-        # normpath keeps a leading '//' (POSIX allows it) and clamps '..' at '/'
-        return "/" + vpath.lstrip("/")
-
     def place(self, cwd: str, path: str, *, follow: bool = True) -> tuple[str, Place]:
         """Walk a client path by descriptors: (virtual path, the open :class:`Place`).
 
@@ -144,11 +132,8 @@ class Storage:
         upload targets act on a symlink itself, never on what it points to), but the
         folders leading to it still are. The caller closes the place.
         """
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         try:
             return vpath, walk(self.root, parts, follow=follow)
         except Outside:
@@ -164,12 +149,8 @@ class Storage:
         with place:
             return Resolved(vpath, os.path.join(self.root, *place.parts))
 
-    def _writable(self, vpath: str) -> None:
-        if self.read_only:
-            raise PermissionDeniedError(f"permission denied: the server is read-only ({vpath})")
-
     # ------------------------------------------------------------------ queries
-    def stat(self, cwd: str, path: str) -> dict:
+    def stat(self, cwd: str, path: str) -> Entry:
         vpath, place = self.place(cwd, path)
         with place:
             entry = entry_for(posixpath.basename(vpath) or "/", _lstat(place, vpath))
@@ -178,41 +159,37 @@ class Storage:
         return entry
 
     def chdir(self, cwd: str, path: str) -> str:
-        vpath = self.normalize(cwd, path)
-        if len(vpath) > MAX_PATH:
-            # the cwd is sent back in replies: grown by relative cd's past the limit,
-            # it would no longer fit a frame
-            raise BadRequestError(f"cd: the new directory would be a path of {len(vpath)} "
-                                  f"characters; paths are at most {MAX_PATH} (cd by a "
-                                  "shorter path, or give shorter names)")
+        # a cwd grown by relative cd's past the path limit is refused by normalize (it
+        # is sent back in replies, and would no longer fit a frame)
         vpath, place = self.place(cwd, path)
         with place:
             if not stat_.S_ISDIR(_lstat(place, vpath).st_mode):
                 raise NotDirectoryError(f"not a directory: {vpath}")
         return vpath
 
-    def list(self, cwd: str, path: str) -> list[dict]:
+    def list(self, cwd: str, path: str) -> list[Entry]:
         """The entries of a directory, sorted by name; partials and escapes left out."""
-        entries = self._scan(cwd, path, _entries)
+        entries = self._scan(cwd, path, _entries, _same)
         entries.sort(key=_by_name)
         return entries
 
-    def list_names(self, cwd: str, path: str) -> list[str]:
+    def list_names(self, cwd: str, path: str) -> Names:
         """The names a directory listing would show, sorted, a folder's ending in ``/``.
 
         What :meth:`list` shows, without a stat per entry: the directory's own type
         records say file or folder (only a link is walked, to see where it leads).
         """
-        names = self._scan(cwd, path, _names)
+        names = self._scan(cwd, path, _names, _name_in)
         names.sort(key=_name_of)  # by name: "a" before "a.txt" whatever the suffix
         return names
 
-    def _scan(self, cwd: str, path: str, scan: Callable[[str, int, list[str]], list]) -> list:
+    def _scan(self, cwd: str, path: str, scan: Callable[[str, int, Names], builtins.list[_S]],
+              one: Callable[[Entry], _S]) -> builtins.list[_S]:
         vpath, place = self.place(cwd, path)
         with place:
-            return _scan_place(self.root, place, vpath, scan)
+            return _scan_place(self.root, place, vpath, scan, one)
 
-    def open_read(self, cwd: str, path: str):
+    def open_read(self, cwd: str, path: str) -> tuple[BinaryIO, os.stat_result, str]:
         """Open a regular file for reading; return (file, stat, virtual path)."""
         vpath, place = self.place(cwd, path)
         with place:
@@ -232,7 +209,7 @@ class Storage:
             raise PermissionDeniedError(f"not a regular file: {vpath}")
         return os.fdopen(fd, "rb", buffering=0), st, vpath
 
-    def digest(self, f, st: os.stat_result, algorithm: str = "sha256") -> str:
+    def digest(self, f: BinaryIO, st: os.stat_result, algorithm: str = "sha256") -> str:
         """The digest of an open file, from the cache when the file is unchanged."""
         known = self.digests.get(st, algorithm)
         if known is not None:
@@ -240,7 +217,7 @@ class Storage:
         h = digests.new(algorithm)
         # pread: its own read position, so a concurrent sendfile of the same file is unaffected
         pos = digests.hash_into(h, f.fileno())
-        digest = h.hexdigest()
+        digest: str = h.hexdigest()
         if pos == st.st_size:
             self.digests.put(st, digest, algorithm)
         return digest
@@ -268,11 +245,8 @@ class Storage:
 
     def _makedirs(self, cwd: str, path: str) -> str:
         """mkdir -p, one folder at a time from the root, at most MAX_NEW_LEVELS new."""
-        vpath = self.normalize(cwd, path)
-        parts = [p for p in vpath.split("/") if p]
-        for part in parts:
-            if is_partial_name(part):
-                raise PermissionDeniedError(f"permission denied: {vpath} is a reserved name")
+        vpath = normalize(cwd, path)
+        parts = vparts(vpath)
         made = 0
         fd = open_root(self.root)
         try:
@@ -303,7 +277,7 @@ class Storage:
             os.close(fd)
         return vpath
 
-    def _descend(self, fd: int, name: str, parts: list[str]) -> int:
+    def _descend(self, fd: int, name: str, parts: Names) -> int:
         try:
             return os.open(name, DIR_FLAGS, dir_fd=fd)
         except OSError as exc:
@@ -311,7 +285,7 @@ class Storage:
                 raise
             return self._through_link(parts)
 
-    def _through_link(self, parts: list[str]) -> int:
+    def _through_link(self, parts: Names) -> int:
         """A folder reached through an admin's link while making folders."""
         shown = "/".join(parts)
         _vp, place = self.place("/", "/" + shown)
@@ -433,9 +407,7 @@ class Storage:
         is the one to hand back to the client. ``sha256`` is the expected digest in
         ``algorithm`` (the session's, section 14 of the protocol).
         """
-        if token is not None and not _TOKEN.match(token):
-            raise BadRequestError("put: field 'token' must be 1 to 64 characters from "
-                                  "A-Z a-z 0-9 _ - (send the token the server gave)")
+        check_token(token)
         vpath, place = self.place(cwd, path, follow=False)
         try:
             self._writable(vpath)
@@ -477,7 +449,7 @@ class Storage:
             raise AlreadyExistsError(f"already exists: {vpath} (use overwrite to replace it)")
 
     def _claim(self, place: Place, vpath: str, total: int, sha256: str | None,
-               **kw) -> Upload:
+               **kw: Any) -> Upload:
         """Claim the partial, keyed by what it is (folder identity + name), not by path:
         a second put reaching the same partial by any path gets ``busy``."""
         dst = os.fstat(place.fd)
@@ -505,10 +477,18 @@ class Storage:
     def disk_usage(self) -> tuple[int, int] | None: return disk_usage(self.root)
 
 
-def _scan_place(root: str, place: Place, vpath: str,
-                scan: Callable[[str, int, list[str]], list]) -> list:
-    """``scan(root, fd, parts)`` of the folder at ``place``; of a file, its one entry in
-    the form ``scan`` gives (like ``ls FILE``)."""
+def _same(entry: Entry) -> Entry:
+    return entry
+
+
+def _name_in(entry: Entry) -> str:
+    return str(entry["name"])
+
+
+def _scan_place(root: str, place: Place, vpath: str, scan: Callable[[str, int, Names], list[_S]],
+                one: Callable[[Entry], _S]) -> list[_S]:
+    """``scan(root, fd, parts)`` of the folder at ``place``; of a file, ``one`` of its
+    entry (like ``ls FILE``)."""
     try:
         fd = os.open(place.name, DIR_FLAGS, dir_fd=place.fd) if place.name \
             else os.dup(place.fd)
@@ -516,7 +496,7 @@ def _scan_place(root: str, place: Place, vpath: str,
         entry = entry_for(posixpath.basename(vpath), _lstat(place, vpath))
         if entry is None:
             raise NotFoundError(f"not a regular file or directory: {vpath}") from None
-        return [entry] if scan is _entries else [entry["name"]]
+        return [one(entry)]
     except OSError as exc:
         raise _os_error(exc, vpath) from exc
     try:
@@ -527,7 +507,8 @@ def _scan_place(root: str, place: Place, vpath: str,
         os.close(fd)
 
 
-def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
+
+def _entries(root: str, fd: int, parts: Names) -> list[Entry]:
     """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
     entries = []
     with os.scandir(fd) as it:
@@ -550,7 +531,7 @@ def _entries(root: str, fd: int, parts: list[str]) -> list[dict]:
     return entries
 
 
-def _names(root: str, fd: int, parts: list[str]) -> list[str]:
+def _names(root: str, fd: int, parts: Names) -> list[str]:
     """:func:`_entries`' names alone (a folder's with ``/``), from the type records."""
     names = []
     with os.scandir(fd) as it:

@@ -19,15 +19,26 @@ import secrets
 import stat as stat_
 import threading
 import time
+import abc
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ... import digests
 from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError, RemoteError
 from ...protocol import is_partial_name, mtime_ns, partial_name
 from .jail import open_root, os_error, rename_noreplace, scan_tree
 
-__all__ = ["Upload", "Claims", "Claim", "clean_partials", "META_MIN", "TAKEOVER_WAIT"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .local import Storage
+
+#: what identifies a partial: (st_dev, st_ino of its folder, name) on a disk,
+#: (bucket, hidden key) in an object store
+ClaimKey = tuple[Any, ...]
+#: a partial's record (:func:`record`), as JSON
+Record = dict[str, Any]
+
+__all__ = ["Upload", "UploadBytes", "owns", "record", "Claims", "Claim", "clean_partials",
+           "META_MIN", "TAKEOVER_WAIT"]
 
 #: how long a put taking over an upload waits for the cut connection to let go
 TAKEOVER_WAIT = 5.0
@@ -46,7 +57,7 @@ class Claim:
     sha256: str | None
     token: str | None
     owner: Callable[[], object] | None
-    upload: "Upload | None" = None
+    upload: "UploadBytes | None" = None
     algorithm: str = "sha256"  #: the algorithm of ``sha256`` (the expected digest)
 
 
@@ -54,10 +65,10 @@ class Claims:
     """The uploads in flight, one per partial: key (st_dev, st_ino of folder, name)."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple, Claim] = {}
+        self._held: dict[ClaimKey, Claim] = {}
         self._cond = threading.Condition(threading.Lock())
 
-    def take(self, key: tuple, claim: Claim, vpath: str) -> None:
+    def take(self, key: ClaimKey, claim: Claim, vpath: str) -> None:
         """Claim ``key``, taking over a dead holder of the same upload, else ``busy``.
 
         A holder is taken over (its connection cut) only by a put that proves it is
@@ -74,22 +85,32 @@ class Claims:
                 raise BusyError(f"busy: another upload to {vpath} is in progress; try again later")
             self._held[key] = claim
 
-    def release(self, key: tuple) -> None:
+    def take_when_free(self, key: ClaimKey, claim: Claim, vpath: str, timeout: float) -> None:
+        """Claim ``key`` once its holder lets go (a short operation such as a move
+        waits its turn instead of failing); ``busy`` after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: key not in self._held, timeout):
+                raise BusyError(f"busy: another upload or move to {vpath} is in progress; "
+                                "try again later")
+            self._held[key] = claim
+
+    def release(self, key: ClaimKey) -> None:
         with self._cond:
             self._held.pop(key, None)
             self._cond.notify_all()
 
-    def reserved(self, but: "Upload | None" = None) -> int:
+    def reserved(self, but: "UploadBytes | None" = None) -> int:
         """Bytes the uploads in flight (other than ``but``) announced, not yet written."""
         with self._cond:
-            ups = [c.upload for c in self._held.values() if c.upload not in (None, but)]
+            ups = [c.upload for c in self._held.values()
+                   if c.upload is not None and c.upload is not but]
         return sum(max(0, u.remaining - u.received) for u in ups)
 
     def in_folder(self, st: os.stat_result) -> bool:
         with self._cond:
             return any(k[:2] == (st.st_dev, st.st_ino) for k in self._held)
 
-    def keys(self) -> set:
+    def keys(self) -> set[ClaimKey]:
         with self._cond:
             return set(self._held)
 
@@ -105,12 +126,107 @@ def _same(holder: Claim, claim: Claim) -> bool:
             and claim.algorithm == holder.algorithm)
 
 
-class Upload:
+def owns(up: "UploadBytes", meta: Record) -> bool:
+    """Resume only the upload's own bytes: its token, or the same digest.
+
+    A trailer put has no digest to pin the content, so only the token the first put
+    was given proves the partial is its own, and it never resumes a partial pinned by
+    a digest; a put's digest pins the whole content, so the server's final check can
+    never publish foreign bytes. A digest recorded in another algorithm pins nothing
+    for this one. ``meta`` is the partial's record (:func:`record`: both backends keep
+    the same fields).
+    """
+    if meta.get("total") != up.total:
+        return False
+    pinned = meta.get("sha256") is not None or meta.get("digest") is not None
+    if up.trailer and pinned:
+        return False  # a partial pinned by its digest, which a trailer put lacks
+    recorded = None
+    if meta.get("algorithm", "sha256") == up.algorithm:
+        recorded = meta.get("sha256" if up.algorithm == "sha256" else "digest")
+    if up.expected is not None and recorded is not None and recorded != up.expected:
+        return False
+    if up._asked_token is not None and meta.get("token") == up._asked_token:
+        return True
+    return not up.trailer and up.expected is not None and recorded == up.expected
+
+
+def record(up: "UploadBytes") -> Record:
+    """The partial's record of an upload (total, expected digest, token): SHA-256 in
+    the version 1 form, another algorithm named beside its digest."""
+    if up.algorithm == "sha256":
+        return {"total": up.total, "sha256": up.expected, "token": up.token}
+    return {"total": up.total, "algorithm": up.algorithm, "digest": up.expected,
+            "token": up.token}
+
+
+class UploadBytes(abc.ABC):
+    """What the handlers read of any backend's upload while bytes flow."""
+
+    total: int
+    offset: int
+    vpath: str
+    #: the expected digest, in :attr:`algorithm` (the session's, protocol section 14)
+    expected: str | None
+    algorithm: str
+    token: str
+    trailer: bool
+    received: int
+    #: the digest of the kept bytes of a resumed trailer upload, for the client to check
+    prefix_sha256: str | None
+    _asked_token: str | None
+    _hash: Any  # a hashlib or blake3 object (untyped)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.offset
+
+    @property
+    def hasher(self) -> Any:
+        """The running digest of the upload: a receiver may feed it on another thread
+        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
+        return self._hash
+
+    @abc.abstractmethod
+    def write(self, data: bytes | memoryview, *, hashed: bool = False) -> None:
+        """Store received bytes (and, unless ``hashed``, feed the running digest)."""
+
+    @abc.abstractmethod
+    def restart(self) -> None:
+        """Start from byte 0 (the client's prefix differed from the kept one)."""
+
+    @abc.abstractmethod
+    def commit(self) -> str:
+        """Verify and publish; return the digest."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Stop without publishing (keeping what may be resumed)."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Remove what this upload stored."""
+
+    def verify(self, size: int, digest: str) -> None:
+        """Refuse (and discard) an upload whose size or digest is not the announced one."""
+        if size != self.total:
+            self.discard()
+            raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {size} "
+                                        f"bytes, expected {self.total}; upload it again")
+        if self.expected and digest != self.expected:
+            self.discard()
+            raise ChecksumMismatchError(
+                f"checksum mismatch: {self.vpath} arrived with "
+                f"{digests.label(self.algorithm)} {digest[:12]}..., "
+                f"expected {self.expected[:12]}...; upload it again")
+
+
+class Upload(UploadBytes):
     """One put in progress: a claimed partial held by descriptor, and a running hash."""
 
-    def __init__(self, storage, vpath: str, dir_fd: int, name: str, total: int,
+    def __init__(self, storage: Storage, vpath: str, dir_fd: int, name: str, total: int,
                  sha256: str | None, *, overwrite: bool, mtime: float | None,
-                 trailer: bool, token: str | None, key: tuple,
+                 trailer: bool, token: str | None, key: ClaimKey,
                  algorithm: str = "sha256") -> None:
         self.storage = storage
         self.vpath = vpath
@@ -136,7 +252,7 @@ class Upload:
         self.offset = 0
         self.received = 0
         self._fd: int | None = None
-        self._ident: tuple | None = None
+        self._ident: tuple[int, int] | None = None
         self._hash = digests.new(algorithm)
         self._released = False
         self._meta_written = True  # until open() starts a new partial without it
@@ -145,7 +261,7 @@ class Upload:
     def open(self, resume: bool) -> None:
         """Continue this upload's own partial if it proves it owns it, else start anew."""
         meta = self._read_meta() if resume else None
-        if meta is not None and self._owns(meta):
+        if meta is not None and owns(self, meta):
             try:
                 fd = os.open(self.partial, os.O_RDWR | _FILE_FLAGS, dir_fd=self.dir_fd)
             except OSError:
@@ -177,29 +293,7 @@ class Upload:
         else:
             self._unlink(self.meta)  # an older upload's metadata must not describe this one
 
-    def _owns(self, meta: dict) -> bool:
-        """Resume only the upload's own bytes: its token, or (v1) the same digest.
-
-        A trailer put has no digest to pin the content, so only the token the first
-        put was given proves the partial is its own; a v1 put's SHA-256 pins the whole
-        content, so the server's final check can never publish foreign bytes.
-        """
-        if meta.get("total") != self.total:
-            return False
-        pinned = meta.get("sha256") is not None or meta.get("digest") is not None
-        if self.trailer and pinned:
-            return False  # a partial pinned by its digest, which a trailer put lacks
-        # a digest recorded in another algorithm pins nothing for this one
-        recorded = None
-        if meta.get("algorithm", "sha256") == self.algorithm:
-            recorded = meta.get("sha256" if self.algorithm == "sha256" else "digest")
-        if self.expected is not None and recorded is not None and recorded != self.expected:
-            return False
-        if self._asked_token is not None and meta.get("token") == self._asked_token:
-            return True
-        return not self.trailer and self.expected is not None and recorded == self.expected
-
-    def _read_meta(self) -> dict | None:
+    def _read_meta(self) -> Record | None:
         try:
             fd = os.open(self.meta, os.O_RDONLY | _FILE_FLAGS, dir_fd=self.dir_fd)
         except OSError:
@@ -217,11 +311,7 @@ class Upload:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE_FLAGS, 0o644,
                      dir_fd=self.dir_fd)
         with os.fdopen(fd, "w") as f:
-            if self.algorithm == "sha256":  # the version 1 form
-                json.dump({"total": self.total, "sha256": self.expected, "token": self.token}, f)
-            else:
-                json.dump({"total": self.total, "algorithm": self.algorithm,
-                           "digest": self.expected, "token": self.token}, f)
+            json.dump(record(self), f)
         os.replace(tmp, self.meta, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self._meta_written = True
 
@@ -243,20 +333,11 @@ class Upload:
         self.prefix_sha256 = None
 
     # ------------------------------------------------------------------ bytes
-    @property
-    def remaining(self) -> int:
-        return self.total - self.offset
-
-    @property
-    def hasher(self):
-        """The running SHA-256 of the partial: a receiver may feed it on another thread
-        (then it writes with ``hashed=True``) so hashing overlaps the socket and disk."""
-        return self._hash
-
-    def write(self, data, *, hashed: bool = False) -> None:
+    def write(self, data: bytes | memoryview, *, hashed: bool = False) -> None:
         """Write received bytes at their place in the partial and (unless ``hashed``)
         feed the hash. Through the held descriptor: never a path."""
         fd = self._fd
+        assert fd is not None
         view = memoryview(data)
         if not hashed:
             self._hash.update(view)
@@ -279,19 +360,10 @@ class Upload:
         now is (and :attr:`vpath` becomes that place, for the reply).
         """
         assert self._fd is not None
-        digest = self._hash.hexdigest()
+        digest: str = self._hash.hexdigest()
         try:
             st = os.fstat(self._fd)
-            if st.st_size != self.total:
-                self.discard()
-                raise ChecksumMismatchError(f"checksum mismatch: {self.vpath} has {st.st_size} "
-                                            f"bytes, expected {self.total}; upload it again")
-            if self.expected and digest != self.expected:
-                self.discard()
-                raise ChecksumMismatchError(
-                    f"checksum mismatch: {self.vpath} arrived with "
-                    f"{digests.label(self.algorithm)} {digest[:12]}..., "
-                    f"expected {self.expected[:12]}...; upload it again")
+            self.verify(st.st_size, digest)
             if self.mtime is not None:
                 ns = mtime_ns(self.mtime)
                 os.utime(self._fd, ns=(ns, ns))
