@@ -141,13 +141,17 @@ def owns(up: "UploadBytes", meta: Record) -> bool:
     pinned = meta.get("sha256") is not None or meta.get("digest") is not None
     if up.trailer and pinned:
         return False  # a partial pinned by its digest, which a trailer put lacks
+    same_algorithm = meta.get("algorithm", "sha256") == up.algorithm
     recorded = None
-    if meta.get("algorithm", "sha256") == up.algorithm:
+    if same_algorithm:
         recorded = meta.get("sha256" if up.algorithm == "sha256" else "digest")
     if up.expected is not None and recorded is not None and recorded != up.expected:
         return False
     if up._asked_token is not None and meta.get("token") == up._asked_token:
-        return True
+        # only in the algorithm it was begun in: the prefix digest a resume hands out,
+        # in SHA-256, of a BLAKE3 upload's kept bytes would let whoever holds the token
+        # extend them unseen (SHA-256 length extension)
+        return same_algorithm
     return not up.trailer and up.expected is not None and recorded == up.expected
 
 
@@ -371,7 +375,10 @@ class Upload(UploadBytes):
             self.vpath = self._where()
             if self._meta_written:
                 self._unlink(self.meta)
-            self.storage.digests.put(os.fstat(self._fd), digest, self.algorithm)
+            # the digest cache is not seeded with ``digest``: it is that of the bytes
+            # received, and a local process may have written into the partial since
+            # (the stat key already includes that write); the first hash or get of the
+            # file hashes what is on disk
         except OSError as exc:
             raise os_error(exc, self.vpath) from exc
         finally:
