@@ -1902,15 +1902,6 @@ def test_red2_a_ranged_reads_of_one_open_file_never_mix_two_versions(arena):
     assert _torn_reads(arena, forge_mtime=False) == (8, 0)
 
 
-#: why red2_b still wins, and the fix (a protocol extension, beyond this branch)
-_FORGED_VERSION = (
-    "the replacement carries the old file's size and mtime (put's mtime field), which is "
-    "all a get reply says of a file's version. Fix: a version tag in the ranged get reply "
-    "that no client can set (a digest of st_dev, st_ino, st_ctime_ns, size), pinned by "
-    "the reader at its first range: a protocol extension (section 14)")
-
-
-@pytest.mark.xfail(strict=True, reason=_FORGED_VERSION)
 def test_red2_b_a_replacement_forging_size_and_mtime_never_tears_a_read(arena):
     assert _torn_reads(arena, forge_mtime=True) == (8, 0)
 

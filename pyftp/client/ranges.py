@@ -28,6 +28,9 @@ class RangeInfo(NamedTuple):
 
     total: int  #: the file's length
     mtime: float | None  #: its modification time (seconds), if the server sent one
+    #: the server's tag of the file's version (section 14), if it sent one: ranges with
+    #: one tag come from one version of the file
+    version: str | None = None
 
 
 def writable_view(into: bytearray | memoryview) -> memoryview:
@@ -80,4 +83,4 @@ class RangeRead:
                 f"checksum mismatch: bytes {self.offset}..{end} of {self.remote} arrived "
                 f"with {digests.label(algorithm)} {got[:12]}..., the server has "
                 f"{str(expected)[:12]}...")
-        return RangeInfo(reply["total"], reply.get("mtime"))
+        return RangeInfo(reply["total"], reply.get("mtime"), reply.get("version"))

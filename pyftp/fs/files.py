@@ -140,12 +140,17 @@ class PyftpReadFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is un
     def __init__(self, fs: Any, path: str, **kwargs: Any) -> None:
         self._copy: Copy | None = None
         self._ranged = True  # until the server says it has no ranged reads
+        self._version: str | None = None  # the server's tag of the version read
         super().__init__(fs, path, **kwargs)
 
     def _read_into(self, start: int, into: memoryview) -> bool:
         """One verified ranged read into ``into``; False on a server without them."""
         if self._ranged:
-            self._ranged = self.fs.read_range_into(self.path, start, into, self.details)
+            got = self.fs.read_range_into(self.path, start, into, self.details,
+                                          self._version)
+            self._ranged = got is not None
+            if got is not None and self._version is None:
+                self._version = got.version  # every later range: the same version
         return self._ranged
 
     def _fetch_range(self, start: int, end: int) -> bytes:

@@ -29,11 +29,14 @@ def has_ranges(c: Client) -> bool:
     return "ranges" in c.server_info.get("features", ())
 
 
-def check_version(got: RangeInfo, size: int, mtime: Any, path: str) -> None:
+def check_version(got: RangeInfo, size: int, mtime: Any, path: str,
+                  version: str | None = None) -> None:
     """Raise ESTALE when a range came from another version of the file than the one
-    of ``size`` and ``mtime`` (None: not known, not compared)."""
+    of ``size``, ``mtime`` and the server's ``version`` tag (None: not known, not
+    compared). The tag catches a replacement that was given the old size and mtime."""
     if got.total != size or (mtime is not None and got.mtime is not None
-                             and got.mtime != mtime):
+                             and got.mtime != mtime) or (
+            version is not None and got.version is not None and got.version != version):
         raise OSError(errno.ESTALE, f"changed while being read ({size} bytes, now "
                       f"{got.total}); open it again", path)
 
@@ -48,18 +51,18 @@ class RangedReads:
     local_copy: Callable[..., Any]
 
     def read_range_into(self, path: str, start: int, into: memoryview,
-                        details: dict[str, Any] | None = None) -> bool:
+                        details: dict[str, Any] | None = None,
+                        version: str | None = None) -> RangeInfo | None:
         """Fill ``into`` with the bytes of remote ``path`` from ``start`` by one verified
-        ranged read; False (and nothing read) when the server has no ranged reads.
-        ``details`` (the file's ``info``): raise ESTALE if it changed since."""
+        ranged read; None (and nothing read) when the server has no ranged reads.
+        ``details`` (the file's ``info``) and ``version`` (the tag of an earlier range):
+        raise ESTALE if the file changed since."""
         def ranged(c: Client) -> RangeInfo | None:
             return c.get_range_into(path, start, into) if has_ranges(c) else None
         got: RangeInfo | None = self._run(ranged, path)
-        if got is None:
-            return False
-        if details is not None:
-            check_version(got, details["size"], details.get("mtime"), path)
-        return True
+        if got is not None and details is not None:
+            check_version(got, details["size"], details.get("mtime"), path, version)
+        return got
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None,
                  **kwargs: Any) -> bytes:
@@ -79,7 +82,7 @@ class RangedReads:
             raise IsADirectoryError(errno.EISDIR, "is a directory", path)
         first, last, _ = slice(start, end).indices(info["size"])
         buf = bytearray(max(0, last - first))
-        if not self.read_range_into(path, first, memoryview(buf), info):
+        if self.read_range_into(path, first, memoryview(buf), info) is None:
             copy = self.local_copy(path, info)
             return bytes(copy.read(first, last))
         return bytes(buf)
@@ -134,12 +137,14 @@ def _cat_ranges(c: Client, paths: list[str], starts: list[Any],
         first, last, _ = slice(start, end).indices(entry.size)
         reads.append((path, first, bytearray(max(0, last - first))))
         where.append((i, entry))
+    versions: dict[str, str | None] = {}  # every range of a path from one version
     for (i, entry), (path, _, buf), got in zip(where, reads, c.get_ranges_into(reads)):
         if isinstance(got, PyftpError):
             out[i] = got
             continue
         try:
-            check_version(got, entry.size, entry.mtime, path)
+            check_version(got, entry.size, entry.mtime, path,
+                          versions.setdefault(path, got.version))
         except OSError as exc:
             out[i] = exc
             continue

@@ -189,7 +189,7 @@ REPLIES: dict[str, tuple[Field, ...]] = {
     "hash": (Field("sha256", "sha256"), Field("digest", "sha256"), Field("algorithm", "str"),
              Field("total", "int"), Field("path", "str")),
     "get": (Field("size", "int", True), Field("offset", "int", True),
-            Field("total", "int", True), Field("mtime", "real")),
+            Field("total", "int", True), Field("mtime", "real"), Field("version", "str")),
     "get.digest": (Field("sha256", "sha256"), Field("digest", "sha256"),
                    Field("algorithm", "str")),
     "put": (Field("offset", "int", True), Field("prefix_sha256", "sha256"),

@@ -135,6 +135,7 @@ class _GetRequired(TypedDict):
 
 class GetReply(_GetRequired, total=False):
     mtime: float
+    version: str
 
 
 class _PutRequired(TypedDict):

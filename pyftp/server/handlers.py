@@ -74,6 +74,15 @@ class SpoolBudget:
             self.used -= n
 
 
+def file_version(st: os.stat_result) -> str:
+    """A tag that changes whenever the file does and that no client can set: a put or a
+    move makes a new file (another inode), a write in place moves the ctime, and an
+    object store's object another ETag (its stat's inode). Readers of a file in ranges
+    pin it at the first range (section 14)."""
+    ident = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return digests.hash_bytes(ident.encode(), "sha256")[:16]
+
+
 class Handlers:
     """The op handlers of a session (``self`` is the :class:`Session`: it supplies
     ``chan``, ``config``, ``storage``, ``server``, ``cwd``, ``user``, ``read_only`` and
@@ -281,6 +290,8 @@ class Handlers:
                 count = length
             reply = ok(size=count, offset=offset, total=total,
                        mtime=wire_mtime(st.st_mtime_ns))
+            if self.algorithm is not None:  # section 14: which version of the file this is
+                reply["version"] = file_version(st)
             if length is not None:
                 self._send_range(f, reply, offset, count)
             elif total <= SMALL_FILE:

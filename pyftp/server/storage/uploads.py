@@ -141,7 +141,7 @@ def owns(up: "UploadBytes", meta: Record) -> bool:
     pinned = meta.get("sha256") is not None or meta.get("digest") is not None
     if up.trailer and pinned:
         return False  # a partial pinned by its digest, which a trailer put lacks
-    same_algorithm = meta.get("algorithm", "sha256") == up.algorithm
+    same_algorithm: bool = meta.get("algorithm", "sha256") == up.algorithm
     recorded = None
     if same_algorithm:
         recorded = meta.get("sha256" if up.algorithm == "sha256" else "digest")
