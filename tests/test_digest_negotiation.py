@@ -229,7 +229,6 @@ def test_version_names_the_digests_of_this_build(tmp_path):
 def test_get_ranges_pipelined_with_errors_in_place(server, root):
     """Many ranged reads travel in one write; a refused one (missing file, a range past
     the end) takes its place in the answers and the rest still arrive verified."""
-    from pyftp.client import RangeInfo
     from pyftp.protocol import wire_mtime
     f, g = os.urandom(700_000), os.urandom(5000)
     (root / "f.bin").write_bytes(f)
