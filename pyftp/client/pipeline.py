@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections import deque
-from typing import Callable, Literal, Sequence, TypeVar, cast, overload
+from typing import Any, Callable, Literal, Sequence, TypeVar, cast, overload
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError, TransportError)
@@ -86,25 +86,25 @@ def _collector(count: int, on_file: FileCallback | None
     return results, finish
 
 
-def parse_listing(data: bytes) -> list[Entry]:
+def _listing_items(data: bytes) -> list[Any]:
+    """The items of a listing payload (a JSON array); ProtocolError for anything else."""
     try:
         items = json.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise ProtocolError("the server sent a listing that is not JSON") from exc
     if not isinstance(items, list):
         raise ProtocolError("the server sent a listing that is not a JSON array")
-    return [Entry.from_wire(d) for d in items if isinstance(d, dict)]
+    return items
+
+
+def parse_listing(data: bytes) -> list[Entry]:
+    return [Entry.from_wire(d) for d in _listing_items(data) if isinstance(d, dict)]
 
 
 def parse_names(data: bytes) -> list[str]:
     """A names listing (``ls`` with ``names``): a folder's name ends in ``/``. A server
     without the feature ignores the field and sends entries: they are named the same way."""
-    try:
-        items = json.loads(data.decode("utf-8"))
-    except ValueError as exc:
-        raise ProtocolError("the server sent a listing that is not JSON") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("the server sent a listing that is not a JSON array")
+    items = _listing_items(data)
     names = [(f"{e.name}/" if e.is_dir else e.name) if isinstance(d, dict) and
              (e := Entry.from_wire(d)) else d for d in items]
     # one name each: no "/" but the one that ends a folder's, nothing empty
