@@ -85,8 +85,9 @@ def big_scenario(b: Bench, verb: str, notes: list[str]):
 
 def big_get(b: Bench) -> None:
     m, s, c, ftp = big_scenario(b, "get", [
-        "pyftp: Client.get, SHA-256 verified; the server knows the digest (it hashed the "
-        "file once, during the warm-up, as after an upload)",
+        "pyftp: Client.get, verified in the negotiated digest; the server knows the digest "
+        "(it hashed the file once, during the warm-up: the first get of a file, also after "
+        "an upload)",
         "pyftpdlib: ftplib retrbinary into a file, no verification"])
     dst_py, dst_ftp = b.local / "got-pyftp.bin", b.local / "got-ftp.bin"
 
