@@ -88,6 +88,8 @@ def _scan(text: str) -> Iterator[_Piece]:
 
 def split_commands(text: str) -> list[str]:
     """Split ``-c`` text at the ``;`` outside quotes: ``put "a;b"; ls`` -> 2 commands."""
+    if ";" not in text and "\n" not in text:  # one command: nothing to scan for
+        return [text.strip()] if text.strip() else []
     out: list[str] = []
     cur: list[str] = []
     for p in _scan(text):
@@ -222,6 +224,8 @@ def parse_server(text: str) -> ServerName:
 def strip_comment(line: str) -> str:
     """``put a.txt  # the report`` -> ``put a.txt``: a ``#`` outside quotes that starts
     a word begins a comment, as in sh and in sftp batch files (``my\\ #1`` is a name)."""
+    if "#" not in line:  # the common case: no comment to look for
+        return line
     word_start = True
     for p in _scan(line):
         if p.kind == "plain" and p.char in " \t":
