@@ -19,7 +19,7 @@ import stat as stat_
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, TypeVar
+from typing import Any, BinaryIO, Callable, TypeVar, cast
 
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
@@ -510,48 +510,46 @@ def _scan_place(root: str, place: Place, vpath: str, scan: Callable[[str, int, N
 
 def _entries(root: str, fd: int, parts: Names) -> list[Entry]:
     """The listing entries of the open folder ``fd`` (at ``parts`` below the root)."""
-    entries = []
-    with os.scandir(fd) as it:
-        for de in it:
-            name = de.name
-            if is_partial_name(name):
-                continue
-            try:
-                if de.is_symlink():
-                    # walked like any path: a link leading out is never described
-                    with walk(root, parts + [name], follow=True) as target:
-                        est = target.lstat()
-                else:
-                    est = de.stat(follow_symlinks=False)
-            except (OSError, Outside):
-                continue  # vanished, dangling or outside: nothing to show
-            entry = entry_for(name, est)
-            if entry is not None:
-                entries.append(entry)
-    return entries
+    return cast("list[Entry]", _scan_folder(root, fd, parts, names_only=False))
 
 
 def _names(root: str, fd: int, parts: Names) -> list[str]:
     """:func:`_entries`' names alone (a folder's with ``/``), from the type records."""
-    names = []
+    return cast("list[str]", _scan_folder(root, fd, parts, names_only=True))
+
+
+def _scan_folder(root: str, fd: int, parts: Names, names_only: bool) -> list[Entry | str]:
+    """What a listing shows of the open folder ``fd``: partials, specials and escapes
+    left out. ``names_only``: names (a folder's with ``/``), with no stat but for links."""
+    shown: list[Entry | str] = []
     with os.scandir(fd) as it:
         for de in it:
-            name = de.name
-            if is_partial_name(name):
+            if is_partial_name(de.name):
                 continue
             try:
-                if de.is_symlink():
-                    with walk(root, parts + [name], follow=True) as target:
-                        entry = entry_for(name, target.lstat())
-                    if entry is not None:
-                        names.append(name + "/" if entry["type"] == "dir" else name)
-                elif de.is_dir(follow_symlinks=False):
-                    names.append(name + "/")
-                elif de.is_file(follow_symlinks=False):
-                    names.append(name)
+                item = _shown(root, parts, de, names_only)
             except (OSError, Outside):
                 continue  # vanished, dangling or outside: nothing to show
-    return names
+            if item is not None:
+                shown.append(item)
+    return shown
+
+
+def _shown(root: str, parts: Names, de: os.DirEntry[str], names_only: bool) -> Entry | str | None:
+    name = de.name
+    if de.is_symlink():
+        # walked like any path: a link leading out is never described
+        with walk(root, parts + [name], follow=True) as target:
+            entry = entry_for(name, target.lstat())
+    elif not names_only:
+        entry = entry_for(name, de.stat(follow_symlinks=False))
+    else:  # the folder's type records say file or folder: no stat
+        if de.is_dir(follow_symlinks=False):
+            return name + "/"
+        return name if de.is_file(follow_symlinks=False) else None
+    if entry is None or not names_only:
+        return entry
+    return name + "/" if entry["type"] == "dir" else name
 
 
 def _holds_symlink(place: Place) -> bool:
