@@ -17,9 +17,9 @@ import os
 import posixpath
 import stat as stat_
 import time
-from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
+from ..records import dataclass
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError)

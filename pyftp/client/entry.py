@@ -4,9 +4,9 @@ Import rule: errors only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..records import dataclass
 from ..errors import ProtocolError
 
 __all__ = ["Entry"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
 from typing import Any, Mapping, TypeAlias
 
+from ..records import dataclass
 from ..errors import ProtocolError
 
 __all__ = [

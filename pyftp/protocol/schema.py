@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, overload
 
+from ..records import dataclass, field
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE, JSONObject
 from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply

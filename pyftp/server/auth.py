@@ -27,9 +27,9 @@ import stat as stat_
 import tempfile
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
+from ..records import dataclass
 from ..errors import PyftpError
 
 __all__ = [

@@ -19,9 +19,9 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..records import dataclass, field
 from ..errors import BusyError, RemoteError, TransportError
 from ..protocol import DEFAULT_PORT
 from .storage import open_storage

@@ -10,9 +10,9 @@ Import rule: errors, protocol; nothing else of the shell.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
 

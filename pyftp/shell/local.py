@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import stat as stat_
-from dataclasses import dataclass
 from typing import Callable
 
 
 
+from ..records import dataclass
 from ..errors import LocalError
 from ..ui import Line, listing, safe_name
 from .base import ShellBase

@@ -8,10 +8,10 @@ from __future__ import annotations
 import getopt
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 
+from ..records import dataclass
 from ..protocol import DEFAULT_PORT
 from .commands import SHELL_COMMANDS, UsageError
 

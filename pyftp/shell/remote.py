@@ -5,11 +5,11 @@ Import rule: client, errors, ui and the shell's own modules.
 """
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import shlex
 from typing import Any
 
+from ..records import replace
 from .. import sync
 from ..client import Client, Entry
 from ..errors import AlreadyExistsError, IsDirectoryError, NotFoundError, RemoteError
@@ -56,7 +56,7 @@ class RemoteMixin(ShellBase):
             shown = self._abs(path)
         else:
             paths = [p for w in a.args for p in self._matches(c, w)]
-            entries = [dataclasses.replace(c.stat(p), name=p) for p in paths]
+            entries = [replace(c.stat(p), name=p) for p in paths]
             shown = [self._abs(p) for p in paths]
         entries = _ls_order(entries, a.opts)
         plain = "-1" in a.opts or not self.console.is_terminal

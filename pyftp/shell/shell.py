@@ -38,10 +38,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Callable
 
 
+from ..records import dataclass, field
 from .. import sync
 from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,

@@ -14,9 +14,9 @@ import os
 import posixpath
 import stat as stat_
 import time
-from dataclasses import replace
 from typing import Callable, Sequence, cast
 
+from ..records import replace
 from ..client import Client, TransferResult
 from ..errors import (AlreadyExistsError, LocalError, NotDirectoryError, NotFoundError,
                       RemoteError)

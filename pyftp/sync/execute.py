@@ -10,9 +10,9 @@ Import rule: client, errors, and this package's options, report, plan and localf
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from ..records import dataclass
 from ..client import Client, TransferResult
 from ..errors import (AlreadyExistsError, BusyError, ConnectError, LocalError,
                       NotFoundError, PyftpError, RemoteError, TransportError)

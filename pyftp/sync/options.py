@@ -6,9 +6,9 @@ Import rule: .report only (for types); pure data, no I/O.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
+from ..records import dataclass, field
 from .report import JobProgress
 
 #: two modification times this close (in seconds) count as equal. pyftp keeps mtimes to

@@ -6,9 +6,9 @@ Import rule: this package's report and walk (for types) only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Mapping
 
+from ..records import dataclass, field
 from .report import Action, Problem
 from .walk import SideFile, Tree
 

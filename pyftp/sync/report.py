@@ -10,9 +10,9 @@ Import rule: errors and client (for :class:`TransferResult`) only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from typing import Iterator
 
+from ..records import dataclass, field, replace
 from ..client import TransferResult
 from ..errors import PyftpError, TransportError
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import posixpath
 import stat as stat_
-from dataclasses import dataclass, field
 
+from ..records import dataclass, field
 from ..client import Client, Entry
 from ..errors import LocalError, RemoteError
 from ..protocol import is_partial_name

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 if TYPE_CHECKING:
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from ..sync import JobProgress
 
+from ..records import dataclass
 from .text import honest_rate, human_duration, human_size, safe_name
 
 #: the values ``make_reporter`` accepts

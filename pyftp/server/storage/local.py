@@ -18,9 +18,9 @@ import posixpath
 import stat as stat_
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, TypeVar, cast
 
+from ...records import dataclass
 from ... import digests
 from ...errors import (AlreadyExistsError, BadRequestError, BusyError, IsDirectoryError,
                        NoSpaceError, NotDirectoryError, NotEmptyError, NotFoundError,

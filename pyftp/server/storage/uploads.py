@@ -20,9 +20,9 @@ import stat as stat_
 import threading
 import time
 import abc
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...records import dataclass
 from ... import digests
 from ...errors import AlreadyExistsError, BusyError, ChecksumMismatchError, RemoteError
 from ...protocol import is_partial_name, mtime_ns, partial_name

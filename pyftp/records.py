@@ -1,0 +1,193 @@
+"""Record classes (``@dataclass`` and ``field``), without the start-up cost of
+:mod:`dataclasses`.
+
+Every ``pyftp`` process is a short one-shot run in scripts and CI, and importing
+:mod:`dataclasses` costs it about 15 ms (it imports :mod:`inspect`, which imports
+``ast``, ``dis`` and ``tokenize``), and each class it decorates about 0.3 ms more (it
+compiles new methods). pyftp's records use a small part of it: an ``__init__`` with
+defaults and default factories, ``__post_init__``, ``frozen``, ``__repr__`` (fields
+with ``repr=False`` left out), ``__eq__``, ``__hash__`` for frozen records, and
+:func:`replace`. This module gives exactly that, with methods shared by every record
+instead of compiled per class.
+
+Type checkers see the standard :mod:`dataclasses` (the ``TYPE_CHECKING`` branch), so a
+record is typed the same as before. At run time a record is not a
+:func:`dataclasses.is_dataclass`: copy one with :func:`replace` (or ``copy.replace`` on
+Python 3.13+), read its fields with :func:`fields_of`.
+
+Import rule: the standard library only; anything in pyftp may import it.
+"""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from dataclasses import dataclass as dataclass, field as field, replace as replace
+    from typing import Any
+
+__all__ = ["dataclass", "field", "replace", "fields_of", "FrozenRecordError"]
+
+
+class FrozenRecordError(AttributeError):
+    """A field of a frozen record was assigned or deleted."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Any = _Missing()
+
+
+class _Field:
+    """What ``field()`` declares: a default or a factory, and whether repr shows it."""
+
+    __slots__ = ("name", "default", "factory", "repr")
+
+    def __init__(self, default: Any = _MISSING, factory: Any = _MISSING,
+                 repr: bool = True) -> None:
+        self.name = ""
+        self.default = default
+        self.factory = factory
+        self.repr = repr
+
+
+def _field(*, default: Any = _MISSING, default_factory: Any = _MISSING,
+           repr: bool = True) -> Any:
+    if default is not _MISSING and default_factory is not _MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return _Field(default, default_factory, repr)
+
+
+def _is_classvar(annotation: object) -> bool:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return isinstance(text, str) and (text.startswith("ClassVar") or
+                                      text.startswith("typing.ClassVar"))
+
+
+def _declare(cls: type) -> tuple[_Field, ...]:
+    """The record's fields in order: the bases' first, then its own annotations."""
+    found: dict[str, _Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for f in base.__dict__.get("__record_fields__", ()):
+            found[f.name] = f
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        if _is_classvar(annotation):
+            continue
+        value = cls.__dict__.get(name, _MISSING)
+        f = value if isinstance(value, _Field) else _Field(value)
+        f.name = name
+        if isinstance(value, _Field):  # a default stays readable on the class, as it was
+            if f.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        if isinstance(f.default, (list, dict, set)):
+            raise ValueError(f"mutable default {type(f.default)} for field {name} is not "
+                             "allowed: use default_factory")
+        found[name] = f
+    fields = tuple(found.values())
+    seen_default = False
+    for f in fields:
+        has_default = f.default is not _MISSING or f.factory is not _MISSING
+        if seen_default and not has_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        seen_default = seen_default or has_default
+    return fields
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    fields = type(self).__record_fields__
+    if len(args) > len(fields):
+        raise TypeError(f"{type(self).__name__}() takes {len(fields)} positional arguments "
+                        f"but {len(args)} were given")
+    put = object.__setattr__
+    for i, f in enumerate(fields):
+        if i < len(args):
+            if f.name in kwargs:
+                raise TypeError(f"{type(self).__name__}() got multiple values for argument "
+                                f"{f.name!r}")
+            value = args[i]
+        elif f.name in kwargs:
+            value = kwargs.pop(f.name)
+        elif f.default is not _MISSING:
+            value = f.default
+        elif f.factory is not _MISSING:
+            value = f.factory()
+        else:
+            raise TypeError(f"{type(self).__name__}() missing required argument: {f.name!r}")
+        put(self, f.name, value)
+    if kwargs:
+        raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                        f"{next(iter(kwargs))!r}")
+    post = getattr(self, "__post_init__", None)
+    if post is not None:
+        post()
+
+
+def _values(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, f.name) for f in type(self).__record_fields__)
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
+                      for f in type(self).__record_fields__ if f.repr)
+    return f"{type(self).__qualname__}({shown})"
+
+
+def _eq(self: Any, other: object) -> Any:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return _values(self) == _values(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(_values(self))
+
+
+def _frozen_setattr(self: Any, name: str, value: object) -> None:
+    raise FrozenRecordError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenRecordError(f"cannot delete field {name!r}")
+
+
+def _replace(self: Any, **changes: Any) -> Any:
+    for f in type(self).__record_fields__:
+        changes.setdefault(f.name, getattr(self, f.name))
+    return type(self)(**changes)
+
+
+def _dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
+    def wrap(cls: Any) -> Any:
+        fields = _declare(cls)
+        cls.__record_fields__ = fields
+        setattr(cls, "__match_args__", tuple(f.name for f in fields))
+        for name, method in (("__init__", _init), ("__repr__", _repr), ("__eq__", _eq),
+                             ("__replace__", _replace)):
+            if name not in cls.__dict__ or name == "__init__":
+                setattr(cls, name, method)
+        if frozen:
+            cls.__setattr__ = _frozen_setattr
+            cls.__delattr__ = _frozen_delattr
+            cls.__hash__ = _hash
+        elif "__hash__" not in cls.__dict__ or cls.__dict__["__hash__"] is None:
+            cls.__hash__ = None  # equal by value and mutable: not hashable, as a dataclass
+        return cls
+    return wrap if cls is None else wrap(cls)
+
+
+def _replace_record(obj: Any, /, **changes: Any) -> Any:
+    return obj.__replace__(**changes)
+
+
+def fields_of(obj_or_cls: Any) -> tuple[str, ...]:
+    """The field names of a record (or record class), in declaration order."""
+    return tuple(f.name for f in obj_or_cls.__record_fields__)
+
+
+if not TYPE_CHECKING:
+    dataclass = _dataclass
+    field = _field
+    replace = _replace_record
