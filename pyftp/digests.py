@@ -18,9 +18,7 @@ sockets, no pyftp modules.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import queue
 import threading
 from types import ModuleType, TracebackType
 from typing import Callable, Iterable, Protocol
@@ -76,6 +74,7 @@ def new(algorithm: str = DEFAULT, data: bytes = b"") -> Digest:
     """A fresh digest object (``update``, ``hexdigest``, ``copy``) of ``algorithm``
     (64 hex digits for both); ValueError for one this build cannot compute."""
     if algorithm == "sha256":
+        import hashlib  # here, not at the top: a BLAKE3 session never loads OpenSSL
         return hashlib.sha256(data)
     if algorithm == "blake3" and _blake3 is not None:
         blake: Digest = _blake3.blake3(data)  # the package ships no type hints
@@ -187,6 +186,7 @@ class HashRing:
 
     def __init__(self, hasher: Hasher, size: int) -> None:
         self._hasher = hasher
+        import queue  # only transfers of OVERLAP_MIN bytes and more come here
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
         self._bufs = [POOL.take(size) for _ in range(RING)]

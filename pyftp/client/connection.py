@@ -27,12 +27,14 @@ from .. import digests
 from .._version import __version__
 from ..errors import (ConnectError, NotPyftpError, ProtocolError, RemoteError,
                       TransportError, UnsupportedVersionError)
-from ..protocol import DEFAULT_PORT, VERSION, HelloReply, JSONObject, read_reply
+from ..protocol import DEFAULT_PORT, VERSION, JSONObject, read_reply
 from ..transport import Channel
 from .upload import TokenBook
 
 if TYPE_CHECKING:
     import ssl
+
+    from ..protocol.shapes import HelloReply
 
 __all__ = ["Connection", "client_context", "DEFAULT_HELLO_TIMEOUT"]
 

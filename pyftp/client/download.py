@@ -17,15 +17,18 @@ import os
 import posixpath
 import stat as stat_
 import time
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..records import dataclass
 from .. import digests
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError)
-from ..protocol import (GetReply, JSONObject, digest_in, mtime_ns, partial_name, raise_for_reply,
+from ..protocol import (JSONObject, digest_in, mtime_ns, partial_name, raise_for_reply,
                         read_reply)
 from ..transport import Channel
+
+if TYPE_CHECKING:
+    from ..protocol.shapes import GetReply
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
            "partial_path", "reply_error", "STREAM"]

@@ -21,14 +21,17 @@ import os
 import posixpath
 import stat as stat_
 import time
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
 from ..errors import ChecksumMismatchError, LocalError, ProtocolError
-from ..protocol import JSONObject, PutFinalReply, PutReply, digest_in, encode_frame, wire_mtime
+from ..protocol import JSONObject, digest_in, encode_frame, wire_mtime
 from ..transport import Channel
 from .download import ProgressCallback, TransferResult
+
+if TYPE_CHECKING:
+    from ..protocol.shapes import PutFinalReply, PutReply
 
 __all__ = ["Upload", "TokenBook", "SMALL_PUT", "default_token_file"]
 

@@ -10,14 +10,15 @@ Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no
 """
 from __future__ import annotations
 
-import hashlib
 import re
-from typing import Any, Callable, Literal, Mapping, overload
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, overload
 
 from ..records import dataclass, field
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE, JSONObject
-from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
+
+if TYPE_CHECKING:
+    from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
 
 __all__ = [
     "VERSION", "DEFAULT_PORT", "FEATURES", "Field", "Command", "COMMANDS", "MAX_PATH",
@@ -360,6 +361,7 @@ def partial_name(name: str) -> str:
     candidate = f".{name}{PARTIAL_SUFFIX}"
     if len(os_bytes(candidate)) + 9 <= 255:  # room for ".json.tmp" within NAME_MAX
         return candidate
+    import hashlib  # a name, not file content; rare (names near the length limit)
     return f".{hashlib.sha256(os_bytes(name)).hexdigest()}{_HASHED_SUFFIX}"
 
 
