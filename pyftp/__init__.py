@@ -16,7 +16,7 @@ TLS or rich.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from .hints import TYPE_CHECKING
 
 from ._version import __version__
 
@@ -33,6 +33,7 @@ _WHERE = {"Client": "client", "Entry": "client", "TransferResult": "client",
           "Server": "server", "ServerConfig": "server", "Account": "server"}
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
     from .client import Client, Entry, TransferResult
     from .errors import *  # noqa: F401,F403
     from .server import Account, Server, ServerConfig

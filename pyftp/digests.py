@@ -21,7 +21,10 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType, TracebackType
-from typing import Callable, Iterable, Protocol
+from .hints import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
 
 __all__ = [
     "ALGORITHMS", "KNOWN", "DEFAULT", "pick", "label", "CHUNK", "OVERLAP_MIN", "Hasher",

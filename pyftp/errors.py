@@ -10,7 +10,10 @@ Import rule: this module imports nothing of pyftp.
 """
 from __future__ import annotations
 
-from typing import Any
+from .hints import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "PyftpError", "TransportError", "ConnectError", "LocalError", "CancelledError",

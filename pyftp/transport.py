@@ -22,11 +22,15 @@ import os
 import socket
 import threading
 import time
-from typing import Any, BinaryIO, Callable, TypeVar
+from .hints import TYPE_CHECKING
 
 from .errors import ProtocolError, TransportError
 from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, Hasher, HashRing
 from .protocol import NEED_DATA, FrameDecoder, Header, encode_frame
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable, TypeVar
+    _Buf = TypeVar("_Buf", bytearray, memoryview)
 
 __all__ = ["Channel", "RateLimiter"]
 
@@ -35,7 +39,6 @@ HEADER_READ = 64 * 1024
 #: frames up to this size are written with one os.write before falling back to sendall
 SMALL_WRITE = 64 * 1024
 #: what a receive loop fills: a pooled buffer, or a view of the caller's memory
-_Buf = TypeVar("_Buf", bytearray, memoryview)
 
 
 class RateLimiter:

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "_version": set(),
     "errors": set(),
     "records": set(),
+    "hints": set(),
     "digests": set(),
     "protocol": {"errors"},
     "transport": {"errors", "protocol", "digests"},
@@ -42,7 +43,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "__init__": {"_version", "errors", "client", "server"},
 }
 #: leaves below everything: any unit may import them
-LEAVES = {"records"}
+LEAVES = {"records", "hints"}
 PRESENTATION = {"ui", "shell", "cli"}
 THIRD_PARTY_UI = {"rich", "tqdm"}
 

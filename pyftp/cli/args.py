@@ -6,11 +6,43 @@ Import rule: the standard library only.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, TypeVar
+import os
+import sys
+from ..hints import TYPE_CHECKING
 
-_Number = TypeVar("_Number", int, float)
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+    _Number = TypeVar("_Number", int, float)
+
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECT, EXIT_PROTOCOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+# ---------------------------------------------------------------------- help
+def terminal_columns() -> int:
+    """The width help is laid out in: $COLUMNS, else stdout's terminal, else 80 (as
+    shutil.get_terminal_size says, without importing shutil: it loads bz2 and lzma)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size((sys.__stdout__ or sys.stdout).fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class RawHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's layout with the description and epilog kept as written. argparse
+    makes one formatter per declared option; left to find the width itself, each would
+    import shutil, a few ms of every one-shot ``pyftp`` process."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         terminal_columns() - 2 if width is None else width)
 
 
 # ---------------------------------------------------------------------- sizes

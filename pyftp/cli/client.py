@@ -7,13 +7,15 @@ imported inside functions so ``pyftp --version`` stays fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
-from typing import TYPE_CHECKING
+from ..hints import TYPE_CHECKING
 
 from .._version import __version__
 from .args import (EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL,
-                   EXIT_USAGE, above_zero, parse_duration, parse_size, whole_number)
+                   EXIT_USAGE, RawHelpFormatter, above_zero, parse_duration, parse_size,
+                   whole_number)
 
 if TYPE_CHECKING:
     from ..shell import Shell
@@ -69,7 +71,7 @@ def client_parser() -> argparse.ArgumentParser:
         description="The pyftp client. With HOST alone: the interactive shell (type help "
                     "there). With -c or -b: run commands and exit, for scripts and CI. "
                     "Results go to stdout; progress and messages to stderr.",
-        epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=CLIENT_EPILOG, formatter_class=RawHelpFormatter)
     p.add_argument("target", nargs="?", metavar="[USER@]HOST[:PORT][/PATH]",
                    help="server to connect to (default port 6971), and the folder to start "
                         "in; also pyftp://USER@HOST:PORT/PATH, and [::1]:PORT for IPv6")
@@ -153,13 +155,26 @@ class _Usage(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """``pyftp``: the shell, or one-shot commands with -c / -b. Returns the exit code."""
+    # Start-up builds tens of thousands of objects that live until the process ends:
+    # cyclic collections while the modules load only walk them again, and cost a
+    # one-shot run several ms. Collection resumes once the shell is ready.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv, gc_was_on)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _main(argv: list[str] | None, gc_was_on: bool) -> int:
     parser = client_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        return _client(args)
+        return _client(args, gc_was_on)
     except _Usage as exc:
         print(f"pyftp: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -201,7 +216,7 @@ def _read_commands(args: argparse.Namespace) -> list[tuple[int, str]]:
     return out
 
 
-def _client(args: argparse.Namespace) -> int:
+def _client(args: argparse.Namespace, gc_on: bool = True) -> int:
     one_shot = args.commands is not None or args.batch is not None
     target = args.target or os.environ.get("PYFTP_HOST") or None
     if args.port and not target:
@@ -211,6 +226,8 @@ def _client(args: argparse.Namespace) -> int:
     if one_shot and not commands:
         raise _Usage("no commands to run (the -c text or the batch file is empty)")
     shell = _make_shell(args, one_shot, interactive_stdin)
+    if gc_on:
+        gc.enable()  # the modules are loaded (see main)
     if target:
         import shlex
         port = f"-p {args.port} " if args.port else ""

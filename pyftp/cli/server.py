@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from types import FrameType
-from typing import TYPE_CHECKING
+from ..hints import TYPE_CHECKING
 
 from .._version import __version__
 from .args import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, above_zero, parse_count, parse_duration,

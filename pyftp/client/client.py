@@ -20,7 +20,7 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, NamedTuple
+from ..hints import TYPE_CHECKING, named_tuple
 
 from ..errors import BusyError, LocalError, NotFoundError, PyftpError, RemoteError, TransportError
 from ..protocol import JSONObject, digest_in
@@ -30,16 +30,26 @@ from .pipeline import Batches, parse_listing, parse_names
 from .ranges import RangeInfo
 from .upload import Upload
 
+if TYPE_CHECKING:
+    from typing import BinaryIO, NamedTuple
+
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "DiskUsage"]
 
 
-class DiskUsage(NamedTuple):
-    """What :meth:`Client.df` answers: bytes of the share's file system. ``free`` is
-    what the server may still write (space reserved for root is not in it, so
-    ``total - free`` is more than what files take)."""
+if TYPE_CHECKING:
+    class _DiskUsage(NamedTuple):
+        total: int
+        free: int
+else:  # the same tuple without loading typing (see pyftp.hints)
+    _DiskUsage = named_tuple("DiskUsage", "total free", module=__name__)
 
-    total: int
-    free: int
+
+class DiskUsage(_DiskUsage):
+    """What :meth:`Client.df` answers: bytes of the share's file system, ``(total,
+    free)``. ``free`` is what the server may still write (space reserved for root is
+    not in it, so ``total - free`` is more than what files take)."""
+
+    __slots__ = ()
 
 
 class Client(Batches):

@@ -21,7 +21,7 @@ import contextlib
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Iterator, TypeVar
+from ..hints import TYPE_CHECKING
 
 from .. import digests
 from .._version import __version__
@@ -32,13 +32,14 @@ from ..transport import Channel
 from .upload import TokenBook
 
 if TYPE_CHECKING:
+    from typing import Iterator, TypeVar
+    _Self = TypeVar("_Self", bound="Connection")
     import ssl
 
     from ..protocol.shapes import HelloReply
 
 __all__ = ["Connection", "client_context", "DEFAULT_HELLO_TIMEOUT"]
 
-_Self = TypeVar("_Self", bound="Connection")
 
 #: how long a server may take to answer hello (a pyftp server answers at once; a login
 #: refusal is delayed about 1 s on purpose)

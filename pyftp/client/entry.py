@@ -4,10 +4,13 @@ Import rule: errors only.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass
 from ..errors import ProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 __all__ = ["Entry"]
 

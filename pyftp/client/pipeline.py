@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections import deque
-from typing import Any, Callable, Literal, Sequence, TypeVar, cast, overload
+from ..hints import TYPE_CHECKING, cast, overload
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError, TransportError)
@@ -33,6 +33,10 @@ from .entry import Entry
 from .ranges import RangeInfo, RangeRead, writable_view
 from .upload import TokenBook, Upload
 
+if TYPE_CHECKING:
+    from typing import Any, Callable, Literal, Sequence, TypeAlias, TypeVar
+    _T = TypeVar("_T")
+
 __all__ = ["Batches", "PIPELINE_WINDOW", "PIPELINE_BYTES", "LISTING_LIMIT", "redo_from_zero"]
 
 #: requests kept in flight by the pipelined methods
@@ -43,11 +47,11 @@ PIPELINE_BYTES = 16 * 1024
 LISTING_LIMIT = 1 << 30
 
 #: a batch's per-file report: ``on_file(index, result_or_error)``
-FileCallback = Callable[[int, "TransferResult | PyftpError"], object]
+FileCallback: TypeAlias = "Callable[[int, TransferResult | PyftpError], object]"
 #: a batch's per-file bytes: ``on_bytes(index, done, total)``
-BytesCallback = Callable[[int, int, int], object]
+BytesCallback: TypeAlias = "Callable[[int, int, int], object]"
 #: ``finish(index, result_or_error)``: records a file's outcome and reports it
-Finish = Callable[[int, "TransferResult | PyftpError"], None]
+Finish: TypeAlias = "Callable[[int, TransferResult | PyftpError], None]"
 
 
 def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
@@ -60,7 +64,6 @@ def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,
         run(again, False)
 
 
-_T = TypeVar("_T")
 
 
 def _filled(results: list[_T | None]) -> list[_T]:

@@ -12,7 +12,7 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from ..hints import TYPE_CHECKING, named_tuple
 
 from .. import digests
 from ..errors import ChecksumMismatchError, ProtocolError, PyftpError
@@ -20,17 +20,29 @@ from ..protocol import JSONObject, digest_in, read_reply
 from ..transport import Channel
 from .download import reply_error
 
+if TYPE_CHECKING:
+    from typing import Callable, NamedTuple
+
 __all__ = ["RangeRead", "RangeInfo", "writable_view"]
 
 
-class RangeInfo(NamedTuple):
-    """What the server said of the file a range came from, when it sent the range."""
+if TYPE_CHECKING:
+    class _RangeInfo(NamedTuple):
+        total: int
+        mtime: float | None
+        version: str | None = None
+else:  # the same tuple without loading typing (see pyftp.hints)
+    _RangeInfo = named_tuple("RangeInfo", "total mtime version", defaults=(None,),
+                             module=__name__)
 
-    total: int  #: the file's length
-    mtime: float | None  #: its modification time (seconds), if the server sent one
-    #: the server's tag of the file's version (section 14), if it sent one: ranges with
-    #: one tag come from one version of the file
-    version: str | None = None
+
+class RangeInfo(_RangeInfo):
+    """What the server said of the file a range came from, when it sent the range:
+    ``total``, the file's length; ``mtime``, its modification time (seconds), if the
+    server sent one; ``version``, the server's tag of the file's version (section 14),
+    if it sent one: ranges with one tag come from one version of the file."""
+
+    __slots__ = ()
 
 
 def writable_view(into: bytearray | memoryview) -> memoryview:

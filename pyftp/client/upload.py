@@ -21,7 +21,7 @@ import os
 import posixpath
 import stat as stat_
 import time
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from ..hints import TYPE_CHECKING
 
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
@@ -31,6 +31,7 @@ from ..transport import Channel
 from .download import ProgressCallback, TransferResult
 
 if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
     from ..protocol.shapes import PutFinalReply, PutReply
 
 __all__ = ["Upload", "TokenBook", "SMALL_PUT", "default_token_file"]

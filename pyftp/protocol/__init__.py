@@ -8,7 +8,9 @@ process more than the rest of the package.
 
 Import rule: imports only :mod:`pyftp.errors`. No sockets, no files, no threads.
 """
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
+
+from ..hints import TYPE_CHECKING
 
 from .frames import *  # noqa: F401,F403
 from .frames import __all__ as _frames_all
@@ -16,6 +18,7 @@ from .schema import *  # noqa: F401,F403
 from .schema import __all__ as _schema_all
 
 if TYPE_CHECKING:
+    from typing import Any
     from .shapes import *  # noqa: F401,F403
 
 #: the names of .shapes, kept in step with its __all__ by a test

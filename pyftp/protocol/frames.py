@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, Mapping, TypeAlias
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass
 from ..errors import ProtocolError
+
+if TYPE_CHECKING:
+    from typing import Any, Mapping, TypeAlias
 
 __all__ = [
     "MAX_HEADER", "MAX_SIZE", "Header", "Data", "NEED_DATA", "FrameDecoder", "encode_frame",
@@ -34,7 +37,7 @@ _LENGTH = struct.Struct(">I")
 #: a frame header as decoded: a JSON object from the peer. Its values stay ``Any``
 #: because they are untrusted until checked (schema.validate_request on the server,
 #: schema.read_reply on the client), which is where each field gets its real type.
-JSONObject: TypeAlias = dict[str, Any]
+JSONObject: TypeAlias = "dict[str, Any]"
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, overload
+from ..hints import TYPE_CHECKING, overload
 
 from ..records import dataclass, field
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE, JSONObject
 
 if TYPE_CHECKING:
+    from typing import Any, Callable, Literal, Mapping
     from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
 
 __all__ = [

@@ -15,7 +15,7 @@ import json
 import os
 import posixpath
 from collections import deque
-from typing import IO, TYPE_CHECKING, Any, Callable, Union
+from ..hints import TYPE_CHECKING
 
 from .. import sync
 from ..client import Client
@@ -25,16 +25,17 @@ from .commands import Fields, UsageError
 from .parsing import Args, glob_literal, glob_pattern, has_glob, parse_args
 
 if TYPE_CHECKING:
+    from typing import Any, Callable, IO, TypeAlias, Union
     from rich.console import Console
 
     from ..ui import PlainConsole
     from .completion import ListingCache
 
 #: where results and messages go: rich at a terminal, plain lines to a pipe
-AnyConsole = Union["Console", "PlainConsole"]
+AnyConsole: TypeAlias = "Console | PlainConsole"
 #: answers fetched ahead, keyed by (command, remote folder, what the line names),
 #: each a deque of answers in line order (see :mod:`.batch`)
-Ahead = dict[tuple[object, ...], deque[Any]]
+Ahead: TypeAlias = "dict[tuple[object, ...], deque[Any]]"
 
 
 class ShellBase(cmd.Cmd):

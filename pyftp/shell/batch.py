@@ -20,13 +20,16 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import deque
-from typing import Any, Callable
+from ..hints import TYPE_CHECKING
 
 from ..client import Client, Entry
 from ..errors import PyftpError, TransportError
 from .base import ShellBase
 from .commands import ALIASES, UsageError
 from .parsing import Args, glob_literal, has_glob, parse_args, strip_comment
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 #: the commands whose runs are pipelined
 PIPELINED = ("get", "ls", "hash", "stat")

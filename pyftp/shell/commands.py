@@ -10,15 +10,18 @@ Import rule: errors, protocol; nothing else of the shell.
 """
 from __future__ import annotations
 
-from typing import Any
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
 
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
 
 #: what a command returns: its --json fields
-Fields = dict[str, Any]
+Fields: TypeAlias = "dict[str, Any]"
 
 
 class UsageError(PyftpError):

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import time
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from ..hints import TYPE_CHECKING
 
 from ..client import Entry
 from ..errors import PyftpError
 from .base import ShellBase
 from .commands import ALIASES, SHELL_COMMANDS
 from .parsing import _quote_word, split_partial
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 
 #: how long a cached remote listing serves tab completion before it is fetched again

@@ -7,13 +7,16 @@ Import rule: sync, errors, ui and :mod:`pyftp.shell.commands`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from ..hints import TYPE_CHECKING
 
 from .. import sync
 from ..errors import LocalError, NotFoundError
 from ..ui import Line, job_display, print_error, safe_name, transfer_summary
 from .base import ShellBase
 from .commands import Fields, JobError
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class JobsMixin(ShellBase):

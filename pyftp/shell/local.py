@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_
-from typing import Callable
+from ..hints import TYPE_CHECKING
 
 
 
@@ -18,6 +18,9 @@ from ..ui import Line, listing, safe_name
 from .base import ShellBase
 from .commands import Fields
 from .remote import _entry_json
+
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import getopt
 import re
 import shlex
-from typing import Iterator, NamedTuple
+from ..hints import TYPE_CHECKING, named_tuple
 
 
 from ..records import dataclass
 from ..protocol import DEFAULT_PORT
 from .commands import SHELL_COMMANDS, UsageError
+
+if TYPE_CHECKING:
+    from typing import Iterator, NamedTuple
 
 
 @dataclass
@@ -41,16 +44,23 @@ def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]
     return host, int(port) if port else default_port
 
 
-class _Piece(NamedTuple):
+if TYPE_CHECKING:
+    class _PieceFields(NamedTuple):
+        start: int
+        end: int
+        char: str
+        kind: str
+else:  # the same tuple without loading typing (see pyftp.hints)
+    _PieceFields = named_tuple("_Piece", "start end char kind", module=__name__)
+
+
+class _Piece(_PieceFields):
     """One step of :func:`_scan`: ``text[start:end]`` means ``char`` in the way ``kind``
     says (``plain``: outside quotes, unescaped, so it may separate or comment;
     ``escaped``: after a backslash outside quotes; ``quoted``: inside quotes; ``open`` /
     ``close``: a quote mark)."""
 
-    start: int
-    end: int
-    char: str
-    kind: str
+    __slots__ = ()
 
 
 def _scan(text: str) -> Iterator[_Piece]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from typing import Any
+from ..hints import TYPE_CHECKING
 
 from ..records import replace
 from .. import sync
@@ -18,6 +18,9 @@ from .base import ShellBase
 from .commands import SHELL_COMMANDS, Fields, JobError, UsageError
 from .jobs import _hint_force, digest_json
 from .parsing import glob_literal, has_glob
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _ls_order(entries: list[Entry], opts: dict[str, str]) -> list[Entry]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, TYPE_CHECKING, Callable
+from ..hints import TYPE_CHECKING
 
 
 from ..records import dataclass, field
@@ -62,6 +62,7 @@ from .transfers import TransferMixin
 
 
 if TYPE_CHECKING:
+    from typing import Callable, IO
     from .base import AnyConsole
 
 __all__ = ["Shell", "ShellCommand", "SHELL_COMMANDS", "ALIASES", "Outcome", "UsageError",

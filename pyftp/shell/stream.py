@@ -8,13 +8,16 @@ Import rule: client, errors, ui and the shell's own modules.
 from __future__ import annotations
 
 import posixpath
-from typing import IO
+from ..hints import TYPE_CHECKING
 
 from ..client import Client
 from ..ui import safe_name
 from .base import ShellBase
 from .commands import Fields, UsageError
 from .jobs import _result_json
+
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class StreamMixin(ShellBase):

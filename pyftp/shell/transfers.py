@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
-from typing import Any, Callable
+from ..hints import TYPE_CHECKING
 
 
 from .. import sync
@@ -22,6 +22,9 @@ from .commands import SHELL_COMMANDS, Fields, UsageError
 from .jobs import JobsMixin, _hint_force, _result_json
 from .parsing import Args, glob_literal, glob_pattern, has_glob
 from .stream import StreamMixin
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class TransferMixin(JobsMixin, StreamMixin):

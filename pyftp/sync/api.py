@@ -14,7 +14,7 @@ import os
 import posixpath
 import stat as stat_
 import time
-from typing import Callable, Sequence, cast
+from ..hints import TYPE_CHECKING, cast
 
 from ..records import replace
 from ..client import Client, TransferResult
@@ -29,7 +29,10 @@ from .plan import Plan, make_plan
 from .report import Action, Problem, SyncReport
 from .walk import LocalFile, Tree, local_path, walk_local, walk_remote
 
-Sleep = Callable[[float], object]
+if TYPE_CHECKING:
+    from typing import Callable, Sequence, TypeAlias
+
+Sleep: TypeAlias = "Callable[[float], object]"
 FOLDER = "a folder (use -r to copy folders)"
 FOLDER_HINT = "copy folders with recursive (-r)"
 

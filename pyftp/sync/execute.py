@@ -10,7 +10,7 @@ Import rule: client, errors, and this package's options, report, plan and localf
 from __future__ import annotations
 
 import posixpath
-from typing import Callable, TypeVar
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass
 from ..client import Client, TransferResult
@@ -20,6 +20,10 @@ from .localfs import local_sha256
 from .options import TransferOptions
 from .plan import under
 from .report import JobProgress, Problem, RetriesExhaustedError, SyncReport
+
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+    _T = TypeVar("_T")
 
 BUSY = "the server is busy with the same file"
 EXISTS_HINT = "use overwrite to replace it"
@@ -59,7 +63,6 @@ def gave_up(exc: TransportError, opts: TransferOptions, report: SyncReport | Non
         "run the same command again to resume", report or SyncReport("", "", ""))
 
 
-_T = TypeVar("_T")
 
 
 def call_retrying(client: Client, opts: TransferOptions, call: Callable[[], _T], *,

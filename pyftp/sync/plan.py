@@ -6,11 +6,14 @@ Import rule: this package's report and walk (for types) only.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass, field
 from .report import Action, Problem
 from .walk import SideFile, Tree
+
+if TYPE_CHECKING:
+    from typing import Mapping
 
 CONFLICT = ("a folder on one side is a file on the other: not replaced "
             "(mirror with delete replaces it)")

@@ -10,11 +10,14 @@ Import rule: errors and client (for :class:`TransferResult`) only.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from ..hints import TYPE_CHECKING
 
 from ..records import dataclass, field, replace
 from ..client import TransferResult
 from ..errors import PyftpError, TransportError
+
+if TYPE_CHECKING:
+    from typing import Iterator
 
 #: every ``Problem.kind``, with what it means
 PROBLEM_KINDS: dict[str, str] = {

@@ -8,12 +8,13 @@ never imported here.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from ..hints import TYPE_CHECKING, Protocol
 
 from .lite import Line, Rows, Stack
 from .text import format_mtime, human_size, safe_name
 
 if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
+    from typing import Any, Iterable
     from rich.columns import Columns
     from rich.console import Console, ConsoleOptions, RenderResult
 

@@ -15,16 +15,17 @@ these.
 from __future__ import annotations
 
 import unicodedata
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Sequence
+from ..hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
+    from typing import Any, IO, Literal, Sequence, TypeAlias
     from rich.console import Console, Group
     from rich.text import Text
 
     from .listing import Trimmed
 
 #: how a :class:`Rows` column lines up its cells
-Justify = Literal["left", "right"]
+Justify: TypeAlias = "Literal['left', 'right']"
 
 
 class Plain(Protocol):

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from ..hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from typing import Any, Callable, IO, Iterator, TypeAlias
     from rich.console import Console
     from rich.progress import Progress, Task, TaskID
 
@@ -30,7 +31,7 @@ from .text import honest_rate, human_duration, human_size, safe_name
 #: the values ``make_reporter`` accepts
 PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
 
-ProgressCallback = Callable[[int, int], object]
+ProgressCallback: TypeAlias = "Callable[[int, int], object]"
 
 
 class _Bar(Protocol):

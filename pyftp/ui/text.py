@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 import time
 
-from typing import Any, overload
+from ..hints import TYPE_CHECKING, overload
 
 from ..digests import label
 from ..errors import PyftpError, RemoteError
 from .lite import Line
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
