@@ -1,6 +1,4 @@
 """``python -m pyftp`` runs the ``pyftp`` client command."""
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

@@ -92,7 +92,12 @@ class Connection:
     def connect(self) -> None:
         """Open the connection and say hello (log in when credentials were given)."""
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            # an ASCII name goes as bytes: as str, the socket module would first load
+            # the IDNA codec (with stringprep and unicodedata) to encode it. getaddrinfo
+            # takes bytes; typeshed's create_connection signature says str only.
+            host: str | bytes = self.host.encode("ascii") if self.host.isascii() else self.host
+            sock = socket.create_connection((host, self.port),  # type: ignore[arg-type]
+                                            timeout=self.timeout)
         except socket.timeout as exc:
             raise ConnectError(f"could not connect to {self.address}: timed out") from exc
         except OSError as exc:
