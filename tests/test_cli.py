@@ -433,3 +433,50 @@ def test_a_run_naming_one_thing_twice_asks_once_per_line(target, local, root):
     out = r.stdout.splitlines()
     assert [line.split()[1] for line in out[:4]] == ["a", "a", "b", "a"]
     assert out[4:] == ["a", "b"] * 3
+
+
+#: modules a plain one-shot put has no use for; each one cost it milliseconds of start-up
+NOT_FOR_A_PUT = ("typing", "dataclasses", "inspect", "ast", "hashlib", "shutil", "ssl",
+                 "rich", "tqdm", "encodings.idna", "pyftp.protocol.shapes")
+
+
+def test_a_one_shot_put_loads_only_what_it_uses(server, root, tmp_path):
+    """The start-up budget of a one-shot run (issue 12): no typing, dataclasses or
+    inspect (pyftp.hints, pyftp.records), no hashlib in a BLAKE3 session, no shutil
+    (argparse's help width), no IDNA codec for an ASCII host."""
+    host, port = server.address
+    (tmp_path / "small.txt").write_text("hello\n")
+    probe = ("import sys\nfrom pyftp.cli import main\n"
+             f"code = main(['{host}:{port}', '-c', 'put small.txt; ls'])\n"
+             f"print(code, sorted(m for m in {NOT_FOR_A_PUT!r} if m in sys.modules), "
+             "file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.stderr.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+    assert (root / "small.txt").read_text() == "hello\n"
+
+
+def test_the_console_script_flushes_before_it_ends(server, root, tmp_path):
+    """pyftp ends with os._exit (no interpreter teardown): what it wrote must all be
+    there, and the exit code must be main's."""
+    host, port = server.address
+    for i in range(300):
+        (root / f"file-{i:04d}-{'x' * 60}.txt").write_text("x")
+    r = pyftp(f"{host}:{port}", "-c", "ls", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == sorted(f"file-{i:04d}-{'x' * 60}.txt" for i in range(300))
+    r = pyftp(f"{host}:{port}", "-c", "get missing.txt", cwd=tmp_path)
+    assert r.returncode == 1 and "not found" in r.stderr
+
+
+def test_a_full_disk_for_the_results_fails_the_run(server, root, tmp_path):
+    """Output that cannot be written is an error, as Python's own exit makes it."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    host, port = server.address
+    (root / "f").write_text("x")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([*PYFTP, f"{host}:{port}", "-c", "ls"], cwd=tmp_path,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                           env=clean_env())
+    assert r.returncode != 0

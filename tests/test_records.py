@@ -169,3 +169,31 @@ def test_pyftp_records_import_no_dataclasses():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_client_tuples_are_named_tuples_without_typing():
+    from pyftp.client import RangeInfo
+    from pyftp.client.client import DiskUsage
+    usage = DiskUsage(100, 40)
+    total, free = usage
+    assert (total, free) == (100, 40) == (usage.total, usage.free) and usage == (100, 40)
+    assert repr(usage) == "DiskUsage(total=100, free=40)"
+    info = RangeInfo(5, None)
+    assert info.version is None and info._replace(version="v1").version == "v1"
+    assert pickle.loads(pickle.dumps(info)) == info
+    with pytest.raises(AttributeError):
+        usage.total = 1  # type: ignore[misc]
+
+
+def test_hints_stand_ins_do_what_typing_does_at_run_time():
+    from pyftp import hints
+    assert hints.cast(int, "x") == "x"
+    f = hints.overload(len)
+    assert f is len
+
+    class P(hints.Protocol):
+        def m(self) -> int: ...
+
+    class Q(P, hints.Protocol):  # a protocol built on another, as digests.Digest is
+        pass
+    assert Q.__mro__[-1] is object
