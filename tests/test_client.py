@@ -797,3 +797,24 @@ def test_a_silent_peer_ends_a_tls_handshake_at_the_hello_deadline(fake_peer):
     host, port = fake_peer(b"", close=False)
     with pytest.raises(errors.ConnectError, match="TLS"):
         Client(host, port, timeout=30, hello_timeout=0.3, tls=True, insecure=True)
+
+
+def test_small_uploads_keep_their_tokens_in_memory(server, tmp_path):
+    """A file sent in one frame is sent whole by a rerun anyway: its resume token is
+    not written to the token file (a put -r of many small files would rewrite it twice
+    per file), while a large upload's is, until it publishes."""
+    from pyftp.client.upload import SMALL_PUT, TokenBook
+    path = tmp_path / "cache" / "tokens.json"
+    book = TokenBook(path)
+    book.remember("small", "t1", durable=False)
+    assert book.get("small", durable=False) == "t1" and not path.exists()
+    assert TokenBook(path).get("small") is None  # another process never sees it
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"s" * 1000)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(SMALL_PUT + 1))
+    with Client(*server.address, resume_tokens=book) as c:
+        c.put(str(small), "small.bin")
+        assert not path.exists()
+        c.put(str(big), "big.bin")
+    assert path.exists() and len(TokenBook(path)) == 0  # written, then forgotten

@@ -448,7 +448,7 @@ class _PutRun:
             return nxt
         reply = read_reply("put", header)
         if self.book is not None and up.token_key is not None:
-            self.book.remember(up.token_key, reply.get("token"))
+            self.book.remember(up.token_key, reply.get("token"), up.durable_token)
         opened: list[int | None] = []
 
         def next_frame() -> bytes:
@@ -466,7 +466,7 @@ class _PutRun:
         final = self.conn._recv_reply()
         if final.get("ok") is True:
             if self.book is not None and up.token_key is not None:
-                self.book.forget(up.token_key)
+                self.book.forget(up.token_key, up.durable_token)
             self.finish(i, up.result(read_reply("put.final", final), started))
         else:
             err = reply_error(final)

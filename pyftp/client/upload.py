@@ -50,6 +50,11 @@ class TokenBook:
     a new connection after a server restart still resumes); with ``path`` it is a small
     JSON file (mode 0600, at most :attr:`LIMIT` entries, oldest dropped first) that
     lets the next process resume an upload this one was cut off from.
+
+    Only uploads that are worth resuming in another process go to the file: a file sent
+    in one frame (up to :data:`SMALL_PUT`) is sent whole again by a rerun anyway, so its
+    token (still needed by this process's retries) stays in memory (``durable=False``).
+    A ``put -r`` of many small files would otherwise rewrite the file twice per file.
     """
 
     LIMIT = 1000
@@ -73,15 +78,17 @@ class TokenBook:
         local = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}" if st is not None else ""
         return "\0".join((server, user or "", where, str(total), local))
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str, durable: bool = True) -> str | None:
+        if not durable:
+            return self._tokens.get(key)
         return self._load().get(key)
 
-    def remember(self, key: str, token: object) -> None:
+    def remember(self, key: str, token: object, durable: bool = True) -> None:
         if isinstance(token, str) and token:
-            self._change(lambda book: book.__setitem__(key, token))
+            self._change(lambda book: book.__setitem__(key, token), durable)
 
-    def forget(self, key: str) -> None:
-        self._change(lambda book: book.pop(key, None))
+    def forget(self, key: str, durable: bool = True) -> None:
+        self._change(lambda book: book.pop(key, None), durable)
 
     def __len__(self) -> int:
         return len(self._load())
@@ -99,8 +106,8 @@ class TokenBook:
             return {}
         return {k: v for k, v in book.items() if isinstance(k, str) and isinstance(v, str)}
 
-    def _change(self, edit: Callable[[dict[str, str]], object]) -> None:
-        if self.path is None:
+    def _change(self, edit: Callable[[dict[str, str]], object], durable: bool = True) -> None:
+        if self.path is None or not durable:
             edit(self._tokens)
             return
         try:
@@ -150,6 +157,8 @@ class Upload:
         self.overwrite, self.keep_mtime, self.trailer = overwrite, keep_mtime, trailer
         self.token_key = token_key
         self.total = 0
+        #: whether the resume token belongs in the token file (see TokenBook)
+        self.durable_token = True
         self.digest = ""
         self.data: bytes | None = None
         self.file: BinaryIO | None = None
@@ -193,6 +202,7 @@ class Upload:
                 self.digest = digests.hash_fd(fd, limit=st.st_size, algorithm=self.algorithm)
                 self.file, f = f, None
             req["total"] = self.total
+            self.durable_token = self.data is None
             req.update({self._field: self.digest} if self.digest else {"trailer": True})
             if self.overwrite:
                 req["overwrite"] = True
@@ -202,7 +212,7 @@ class Upload:
                 req["mtime"] = wire_mtime(st.st_mtime_ns)
             if tokens is not None:
                 self.token_key = tokens.key(server, user, cwd, self.remote, self.total, st)
-                token = tokens.get(self.token_key)
+                token = tokens.get(self.token_key, self.durable_token)
                 if token is not None:
                     req["token"] = token
             self.frame = encode_frame(req)
