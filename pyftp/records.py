@@ -97,7 +97,13 @@ def _declare(cls: type) -> tuple[_Field, ...]:
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-    fields = type(self).__record_fields__
+    cls = type(self)
+    if not kwargs and len(args) == len(cls.__record_names__):  # every field given in order
+        self.__dict__.update(zip(cls.__record_names__, args))
+        if cls.__record_post__:
+            self.__post_init__()
+        return
+    fields = cls.__record_fields__
     if len(args) > len(fields):
         raise TypeError(f"{type(self).__name__}() takes {len(fields)} positional arguments "
                         f"but {len(args)} were given")
@@ -163,6 +169,8 @@ def _dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
     def wrap(cls: Any) -> Any:
         fields = _declare(cls)
         cls.__record_fields__ = fields
+        cls.__record_names__ = tuple(f.name for f in fields)
+        cls.__record_post__ = hasattr(cls, "__post_init__")
         setattr(cls, "__match_args__", tuple(f.name for f in fields))
         for name, method in (("__init__", _init), ("__repr__", _repr), ("__eq__", _eq),
                              ("__replace__", _replace)):

@@ -169,7 +169,26 @@ def _split_words(text: str) -> list[str]:
 
 def parse_args(name: str, arg: str) -> Args:
     """The words of command ``name``'s argument text: options by its getopt spec, then
-    the positional words, counted against the table (a :class:`UsageError` if wrong)."""
+    the positional words, counted against the table (a :class:`UsageError` if wrong).
+
+    A pipelined batch line is parsed twice (when the run is fetched ahead, and when it
+    reports), and batch files repeat their lines: the last few results are kept, and
+    each caller gets its own copy."""
+    key = (name, arg)
+    known = _PARSED.get(key)
+    if known is None:
+        known = _parse_args(name, arg)
+        if len(_PARSED) >= 256:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = known
+    return Args(dict(known.opts), list(known.args))
+
+
+#: parse_args's recent results (oldest first)
+_PARSED: dict[tuple[str, str], Args] = {}
+
+
+def _parse_args(name: str, arg: str) -> Args:
     spec = SHELL_COMMANDS[name]
     try:
         words = _split_words(keep_glob_escapes(arg) if spec.globs else arg)
