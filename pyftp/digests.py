@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType, TracebackType
+
 from .hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+
 from .hints import TYPE_CHECKING
 
 from .errors import ProtocolError, TransportError

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
 from ..hints import TYPE_CHECKING
 
 if TYPE_CHECKING:

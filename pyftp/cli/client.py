@@ -10,6 +10,7 @@ import argparse
 import gc
 import os
 import sys
+
 from ..hints import TYPE_CHECKING
 
 from .._version import __version__

@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 from types import FrameType
+
 from ..hints import TYPE_CHECKING
 
 from .._version import __version__

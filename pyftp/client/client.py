@@ -20,6 +20,7 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 from __future__ import annotations
 
 import os
+
 from ..hints import TYPE_CHECKING, named_tuple
 
 from ..errors import BusyError, LocalError, NotFoundError, PyftpError, RemoteError, TransportError

@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import time
+
 from ..hints import TYPE_CHECKING
 
 from .. import digests

@@ -21,6 +21,7 @@ import json
 import os
 import time
 from collections import deque
+
 from ..hints import TYPE_CHECKING, cast, overload
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,

@@ -21,6 +21,7 @@ import os
 import posixpath
 import stat as stat_
 import time
+
 from ..hints import TYPE_CHECKING
 
 from .. import digests

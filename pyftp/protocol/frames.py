@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+
 from ..hints import TYPE_CHECKING
 
 from ..records import dataclass

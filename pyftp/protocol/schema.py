@@ -11,6 +11,7 @@ Import rule: imports only :mod:`pyftp.errors` and :mod:`.frames`. No sockets, no
 from __future__ import annotations
 
 import re
+
 from ..hints import TYPE_CHECKING, overload
 
 from ..records import dataclass, field

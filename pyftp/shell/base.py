@@ -15,6 +15,7 @@ import json
 import os
 import posixpath
 from collections import deque
+
 from ..hints import TYPE_CHECKING
 
 from .. import sync

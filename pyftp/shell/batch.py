@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import deque
+
 from ..hints import TYPE_CHECKING
 
 from ..client import Client, Entry

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from types import ModuleType
+
 from ..hints import TYPE_CHECKING
 
 from ..client import Entry

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_
+
 from ..hints import TYPE_CHECKING
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getopt
 import re
 import shlex
+
 from ..hints import TYPE_CHECKING, named_tuple
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+
 from ..hints import TYPE_CHECKING
 
 from ..records import replace

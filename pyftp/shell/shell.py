@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+
 from ..hints import TYPE_CHECKING
 
 

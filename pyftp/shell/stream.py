@@ -8,6 +8,7 @@ Import rule: client, errors, ui and the shell's own modules.
 from __future__ import annotations
 
 import posixpath
+
 from ..hints import TYPE_CHECKING
 
 from ..client import Client

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
+
 from ..hints import TYPE_CHECKING
 
 

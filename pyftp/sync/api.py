@@ -14,6 +14,7 @@ import os
 import posixpath
 import stat as stat_
 import time
+
 from ..hints import TYPE_CHECKING, cast
 
 from ..records import replace

@@ -10,6 +10,7 @@ Import rule: client, errors, and this package's options, report, plan and localf
 from __future__ import annotations
 
 import posixpath
+
 from ..hints import TYPE_CHECKING
 
 from ..records import dataclass

@@ -6,6 +6,7 @@ Import rule: .report only (for types); pure data, no I/O.
 from __future__ import annotations
 
 import time
+
 from ..hints import TYPE_CHECKING
 
 from ..records import dataclass, field

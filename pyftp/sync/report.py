@@ -10,6 +10,7 @@ Import rule: errors and client (for :class:`TransferResult`) only.
 from __future__ import annotations
 
 import os
+
 from ..hints import TYPE_CHECKING
 
 from ..records import dataclass, field, replace

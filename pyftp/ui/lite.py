@@ -15,6 +15,7 @@ these.
 from __future__ import annotations
 
 import unicodedata
+
 from ..hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # rich is imported lazily at run time (see above)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
+
 from ..hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
