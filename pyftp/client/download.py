@@ -17,6 +17,7 @@ import os
 import posixpath
 import stat as stat_
 import time
+from collections.abc import Callable
 
 from ..hints import TYPE_CHECKING
 
@@ -29,14 +30,14 @@ from ..protocol import (JSONObject, digest_in, mtime_ns, partial_name, raise_for
 from ..transport import Channel
 
 if TYPE_CHECKING:
-    from typing import BinaryIO, Callable, TypeAlias
+    from typing import BinaryIO
     from ..protocol.shapes import GetReply
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",
            "partial_path", "reply_error", "STREAM"]
 
 #: ``on_progress(done, total)``: absolute byte counts of one file, as they move
-ProgressCallback: TypeAlias = "Callable[[int, int], object]"
+ProgressCallback = Callable[[int, int], object]
 #: what :func:`resolve_target` says of a target that is streamed into, not replaced
 STREAM = "stream"
 

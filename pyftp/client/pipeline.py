@@ -21,6 +21,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 
 from ..hints import TYPE_CHECKING, cast, overload
 
@@ -35,7 +36,7 @@ from .ranges import RangeInfo, RangeRead, writable_view
 from .upload import TokenBook, Upload
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, Literal, Sequence, TypeAlias, TypeVar
+    from typing import Any, Literal, Sequence, TypeVar
     _T = TypeVar("_T")
 
 __all__ = ["Batches", "PIPELINE_WINDOW", "PIPELINE_BYTES", "LISTING_LIMIT", "redo_from_zero"]
@@ -48,11 +49,11 @@ PIPELINE_BYTES = 16 * 1024
 LISTING_LIMIT = 1 << 30
 
 #: a batch's per-file report: ``on_file(index, result_or_error)``
-FileCallback: TypeAlias = "Callable[[int, TransferResult | PyftpError], object]"
+FileCallback = Callable[[int, "TransferResult | PyftpError"], object]
 #: a batch's per-file bytes: ``on_bytes(index, done, total)``
-BytesCallback: TypeAlias = "Callable[[int, int, int], object]"
+BytesCallback = Callable[[int, int, int], object]
 #: ``finish(index, result_or_error)``: records a file's outcome and reports it
-Finish: TypeAlias = "Callable[[int, TransferResult | PyftpError], None]"
+Finish = Callable[[int, "TransferResult | PyftpError"], None]
 
 
 def redo_from_zero(run: Callable[[list[int], bool], list[int]], count: int,

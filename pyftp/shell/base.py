@@ -26,7 +26,7 @@ from .commands import Fields, UsageError
 from .parsing import Args, glob_literal, glob_pattern, has_glob, parse_args
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, IO, TypeAlias, Union
+    from typing import IO, Any, Callable, TypeAlias
     from rich.console import Console
 
     from ..ui import PlainConsole

@@ -14,6 +14,7 @@ import os
 import posixpath
 import stat as stat_
 import time
+from collections.abc import Callable
 
 from ..hints import TYPE_CHECKING, cast
 
@@ -31,9 +32,9 @@ from .report import Action, Problem, SyncReport
 from .walk import LocalFile, Tree, local_path, walk_local, walk_remote
 
 if TYPE_CHECKING:
-    from typing import Callable, Sequence, TypeAlias
+    from typing import Sequence
 
-Sleep: TypeAlias = "Callable[[float], object]"
+Sleep = Callable[[float], object]
 FOLDER = "a folder (use -r to copy folders)"
 FOLDER_HINT = "copy folders with recursive (-r)"
 

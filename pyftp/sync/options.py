@@ -6,14 +6,10 @@ Import rule: .report only (for types); pure data, no I/O.
 from __future__ import annotations
 
 import time
-
-from ..hints import TYPE_CHECKING
+from collections.abc import Callable
 
 from ..records import dataclass, field
 from .report import JobProgress
-
-if TYPE_CHECKING:
-    from typing import Callable, TypeAlias
 
 #: two modification times this close (in seconds) count as equal. pyftp keeps mtimes to
 #: the microsecond on both sides (the wire carries 6 decimals), so the only differences
@@ -24,9 +20,9 @@ MTIME_TOLERANCE = 0.001
 #: listing cannot reveal would otherwise go on until paths hit the length limit)
 MAX_DEPTH = 64
 
-ProgressCallback: TypeAlias = "Callable[[int, int], object]"
-EventCallback: TypeAlias = "Callable[[str, str, str], object]"
-JobCallback: TypeAlias = "Callable[[JobProgress], object]"
+ProgressCallback = Callable[[int, int], object]
+EventCallback = Callable[[str, str, str], object]
+JobCallback = Callable[[JobProgress], object]
 
 
 @dataclass(frozen=True)

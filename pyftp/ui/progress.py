@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 
 from ..hints import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, IO, Iterator, TypeAlias
+    from typing import Any, IO, Iterator
     from rich.console import Console
     from rich.progress import Progress, Task, TaskID
 
@@ -32,7 +33,7 @@ from .text import honest_rate, human_duration, human_size, safe_name
 #: the values ``make_reporter`` accepts
 PROGRESS_MODES = ("rich", "tqdm", "lines", "off")
 
-ProgressCallback: TypeAlias = "Callable[[int, int], object]"
+ProgressCallback = Callable[[int, int], object]
 
 
 class _Bar(Protocol):
