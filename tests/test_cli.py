@@ -437,13 +437,16 @@ def test_a_run_naming_one_thing_twice_asks_once_per_line(target, local, root):
 
 #: modules a plain one-shot put has no use for; each one cost it milliseconds of start-up
 NOT_FOR_A_PUT = ("typing", "dataclasses", "inspect", "ast", "hashlib", "shutil", "ssl",
-                 "rich", "tqdm", "encodings.idna", "pyftp.protocol.shapes")
+                 "rich", "tqdm", "encodings.idna", "pyftp.protocol.shapes",
+                 # the prompt's: a one-shot run has the Runner, not the interactive Shell
+                 "cmd", "readline", "pyftp.shell.shell", "pyftp.shell.completion")
 
 
 def test_a_one_shot_put_loads_only_what_it_uses(server, root, tmp_path):
     """The start-up budget of a one-shot run (issue 12): no typing, dataclasses or
     inspect (pyftp.hints, pyftp.records), no hashlib in a BLAKE3 session, no shutil
-    (argparse's help width), no IDNA codec for an ASCII host."""
+    (argparse's help width), no IDNA codec for an ASCII host, and none of the
+    interactive shell."""
     host, port = server.address
     (tmp_path / "small.txt").write_text("hello\n")
     probe = ("import sys\nfrom pyftp.cli import main\n"

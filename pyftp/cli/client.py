@@ -19,8 +19,10 @@ from .args import (EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PR
                    whole_number)
 
 if TYPE_CHECKING:
-    from ..shell import Shell
+    from typing import Callable
+
     from ..shell.base import AnyConsole
+    from ..shell.runner import Runner
 
 # ---------------------------------------------------------------------- client
 CLIENT_EXIT_CODES = """\
@@ -128,7 +130,7 @@ def client_parser() -> argparse.ArgumentParser:
 
 def split_target(text: str, default_port: int) -> tuple[str, int]:
     """'host', 'host:port', '[::1]:port' -> (host, port). Raises ValueError."""
-    from ..shell import parse_target
+    from ..shell.parsing import parse_target
     return parse_target(text, default_port)
 
 
@@ -136,7 +138,7 @@ def exit_code_for(exc: BaseException | None) -> int:
     """The one mapping from what went wrong to the documented exit code."""
     from ..errors import (AuthFailedError, AuthRequiredError, CancelledError, ConnectError,
                          ProtocolError, UnsupportedVersionError)
-    from ..shell import UsageError
+    from ..shell.commands import UsageError
     if exc is None:
         return EXIT_OK
     if isinstance(exc, (KeyboardInterrupt, CancelledError)):
@@ -194,7 +196,7 @@ def _main(argv: list[str] | None, gc_was_on: bool) -> int:
 def _read_commands(args: argparse.Namespace) -> list[tuple[int, str]]:
     """(line number, command) pairs from -c or -b; comments and blank lines dropped."""
     if args.commands is not None:
-        from ..shell import split_commands
+        from ..shell.parsing import split_commands
         return list(enumerate(split_commands(args.commands), 1))
     try:
         if args.batch == "-":
@@ -239,6 +241,8 @@ def _client(args: argparse.Namespace, gc_on: bool = True) -> int:
         from ..ui import human_size
         shell.info(f"transfers limited to {human_size(args.limit_rate)}/s")
     if not one_shot:
+        from ..shell.shell import Shell
+        assert isinstance(shell, Shell)  # without -c or -b, _make_shell made the prompt
         return shell.run()
     try:
         return _run_commands(shell, args, commands)
@@ -246,12 +250,12 @@ def _client(args: argparse.Namespace, gc_on: bool = True) -> int:
         shell.close()
 
 
-def _run_commands(shell: Shell, args: argparse.Namespace,
+def _run_commands(shell: Runner, args: argparse.Namespace,
                   commands: list[tuple[int, str]]) -> int:
     """-c and -b: each command in turn; the first failure stops the run (exit code).
 
     Runs of get, ls, hash or stat lines are fetched ahead, pipelined
-    (:meth:`Shell.prefetch`); each line still reports in turn.
+    (:meth:`Runner.prefetch`); each line still reports in turn.
     """
     lines = [(line[1:].lstrip(), True) if line.startswith("-") else (line, False)
              for _number, line in commands]
@@ -277,8 +281,10 @@ def _run_commands(shell: Shell, args: argparse.Namespace,
     return EXIT_OK
 
 
-def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: bool) -> Shell:
-    """The Shell the options describe: consoles, progress mode, login, connector."""
+def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: bool) -> Runner:
+    """The shell the options describe: consoles, progress mode, login, connector. A
+    one-shot run gets the bare :class:`Runner`: the prompt's modules (cmd, readline,
+    completion) are not even loaded."""
     port_text = os.environ.get("PYFTP_PORT", "")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
         raise _Usage(f"PYFTP_PORT={port_text!r} is not a port number (1-65535)")
@@ -293,7 +299,13 @@ def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: boo
         password = _ask_password(f"password for {user}: ")
 
     from ..client import Client
-    from ..shell import Shell
+    make: Callable[..., Runner]
+    if one_shot:
+        from ..shell.runner import Runner
+        make = Runner
+    else:
+        from ..shell.shell import Shell
+        make = Shell
     console, err_console = _consoles()
     if args.quiet or args.no_progress:
         progress = "off"
@@ -313,13 +325,13 @@ def _make_shell(args: argparse.Namespace, one_shot: bool, interactive_stdin: boo
                       limit_rate=args.limit_rate, tls=tls, cafile=args.cafile,
                       insecure=args.insecure, resume_tokens=token_file, digest=args.digest)
 
-    return Shell(console=console, err_console=err_console, progress=progress,
-                 progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
-                 interactive=not one_shot, connector=connector, user=user,
-                 password=password, default_port=default_port,
-                 getpass=_ask_password if interactive_stdin else None,
-                 ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
-                 retries=args.retries, resume=not args.no_resume)
+    return make(console=console, err_console=err_console, progress=progress,
+                progress_stream=sys.stderr, json_output=args.json, quiet=args.quiet,
+                interactive=not one_shot, connector=connector, user=user,
+                password=password, default_port=default_port,
+                getpass=_ask_password if interactive_stdin else None,
+                ask=input if interactive_stdin else None, rate_limit=args.limit_rate,
+                retries=args.retries, resume=not args.no_resume)
 
 
 def _consoles() -> tuple[AnyConsole, AnyConsole]:

@@ -1,7 +1,7 @@
 """What every shell command stands on: :class:`ShellBase`, the session's state and the
 helpers all the command mixins share (output, paths, the connection, argument parsing).
 
-:class:`~pyftp.shell.shell.Shell` fills the state in; each mixin of commands
+:class:`~pyftp.shell.runner.Runner` fills the state in; each mixin of commands
 (:mod:`.remote`, :mod:`.local`, :mod:`.transfers`, ...) derives from ShellBase, so a
 type checker sees every attribute and helper a ``do_`` method uses. The few helpers one
 mixin offers another are declared here for the checker only, never defined twice.
@@ -10,7 +10,6 @@ Import rule: client, sync, errors, ui and the shell's own modules (commands, par
 """
 from __future__ import annotations
 
-import cmd
 import json
 import os
 import posixpath
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..ui import PlainConsole
-    from .completion import ListingCache
+    from .cache import ListingCache
 
 #: where results and messages go: rich at a terminal, plain lines to a pipe
 AnyConsole: TypeAlias = "Console | PlainConsole"
@@ -39,7 +38,7 @@ AnyConsole: TypeAlias = "Console | PlainConsole"
 Ahead: TypeAlias = "dict[tuple[object, ...], deque[Any]]"
 
 
-class ShellBase(cmd.Cmd):
+class ShellBase:
     """The state of a shell session and the helpers every command uses."""
 
     console: AnyConsole
@@ -63,6 +62,8 @@ class ShellBase(cmd.Cmd):
     ahead: Ahead
     history_file: str | None
     _color_prompt: bool
+    #: what the prompt shows (the interactive shell reads it; kept up to date always)
+    prompt: str
     #: -v of the command running now: a job lists each file it moved
     verbose: bool
     #: what starts the lines a job prints about each failed file (``pyftp: line 3: ``)
@@ -81,6 +82,23 @@ class ShellBase(cmd.Cmd):
         def _ls_names_only(self, opts: dict[str, str]) -> bool: ...
 
     # ------------------------------------------------------------------ output
+    def parseline(self, line: str) -> tuple[str | None, str | None, str]:
+        """(command word, the rest, the line) as the prompt reads it (``?`` means
+        help, ``!`` the local shell); the word is the leading letters, digits and
+        underscores (as cmd.Cmd reads it). An empty line gives (None, None, "")."""
+        line = line.strip()
+        if line[:1] == "?":
+            line = "help " + line[1:]
+        elif line[:1] == "!":
+            line = "shell " + line[1:]
+        if not line:
+            return None, None, line
+        end = 0
+        while end < len(line) and (line[end].isascii() and line[end].isalnum()
+                                   or line[end] == "_"):
+            end += 1
+        return line[:end], line[end:].strip(), line
+
     def _emit_json(self, obj: Fields) -> None:
         f = self.console.file
         f.write(json.dumps(obj, separators=(",", ":")) + "\n")

@@ -7,8 +7,8 @@ Import rule: client, errors, :mod:`pyftp.shell.commands` and :mod:`.parsing`.
 """
 from __future__ import annotations
 
+import cmd
 import os
-import time
 from types import ModuleType
 
 from ..hints import TYPE_CHECKING
@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterable
 
 
-#: how long a cached remote listing serves tab completion before it is fetched again
-#: how long a cached remote listing serves tab completion before it is fetched again
-CACHE_SECONDS = 30.0
-
-
 def history_path() -> str:
     """Where the shell keeps its history: ``$XDG_STATE_HOME/pyftp/history``, or
     ``~/.local/state/pyftp/history`` (the XDG spec ignores a relative XDG_STATE_HOME)."""
@@ -37,46 +32,7 @@ def history_path() -> str:
     return os.path.join(base, "pyftp", "history")
 
 
-class ListingCache:
-    """Remote listings by absolute folder, for tab completion.
-
-    Entries expire after ``ttl`` seconds (changes made by other clients show up), and
-    the shell drops a folder's entry whenever one of its own commands changes it.
-    """
-
-    def __init__(self, ttl: float = CACHE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.clock = clock
-        self._data: dict[str, tuple[float, list[Entry]]] = {}
-        #: how many listings were fetched from the server (tests watch this)
-        self.fetches = 0
-
-    def get(self, folder: str, fetch: Callable[[str], list[Entry]]) -> list[Entry]:
-        hit = self._data.get(folder)
-        now = self.clock()
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        entries = fetch(folder)
-        self.fetches += 1
-        self._data[folder] = (now, entries)
-        return entries
-
-    def put(self, folder: str, entries: Iterable[Entry]) -> None:
-        self._data[folder] = (self.clock(), list(entries))
-
-    def invalidate(self, *paths: str) -> None:
-        """Forget the listings of these folders (and of folders inside them)."""
-        for p in paths:
-            for key in list(self._data):
-                if key == p or key.startswith(p.rstrip("/") + "/"):
-                    del self._data[key]
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
-class CompletionMixin(ShellBase):
+class CompletionMixin(ShellBase, cmd.Cmd):
     """Shell's completion of commands, options and paths, and its readline history."""
 
     # ------------------------------------------------------------------ completion

@@ -13,9 +13,10 @@ from .commands import ALIASES, SHELL_COMMANDS, Fields, UsageError
 class HelpMixin(ShellBase):
     """Shell's ``help``: the command table, rendered for people (and as --json fields)."""
 
-    # cmd.Cmd's own do_help returns a stop flag; every do_ method of this shell returns
-    # its --json fields instead, and only Shell.execute calls them (onecmd is replaced)
-    def do_help(self, arg: str) -> Fields:  # type: ignore[override]
+    # cmd.Cmd's own do_help (the interactive Shell's other base) returns a stop flag;
+    # every do_ method here returns its --json fields instead, and only
+    # Runner.execute calls them (Shell replaces onecmd)
+    def do_help(self, arg: str) -> Fields:
         """help [COMMAND]: list the commands, or explain one."""
         from rich.table import Table  # help is for people: the one command drawn by rich
         from rich.text import Text
