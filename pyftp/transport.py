@@ -153,10 +153,11 @@ class Channel:
         the call. ``timeout`` is the longest stall allowed between two chunks.
 
         ``hasher``, when given, is fed every payload byte in order. For a payload of at
-        least :data:`OVERLAP_MIN` bytes it is fed on a second thread through a small
-        ring of buffers, so SHA-256 (which releases the GIL on large buffers) runs on
-        one core while this thread receives and writes on the other; in series the
-        three would cost their sum. Only cores - 1 transfers per process do that at
+        least :data:`OVERLAP_MIN` bytes and a slow digest (SHA-256; see
+        :meth:`HashRing.pays`) it is fed on a second thread through a small ring of
+        buffers, so the hash (which releases the GIL on large buffers) runs on one core
+        while this thread receives and writes on the other; in series the three would
+        cost their sum. BLAKE3 is fed here, each buffer right after the sink wrote it. Only cores - 1 transfers per process do that at
         once (with every core busy a second thread only adds switching); the others
         hash each buffer here. ``hasher`` is done with every byte on return.
         """
@@ -174,7 +175,7 @@ class Channel:
             return total
         self._settimeout(timeout)
         if (hasher is not None and not copy and self.decoder.payload_left >= OVERLAP_MIN
-                and OVERLAP_SLOTS.acquire(blocking=False)):
+                and HashRing.pays(hasher) and OVERLAP_SLOTS.acquire(blocking=False)):
             try:
                 with HashRing(hasher, self._buffer_size) as ring:
                     return total + self._recv_loop(sink, on_chunk, False, ring.take, ring.hash)
