@@ -123,7 +123,7 @@ class Session(Handlers):
             pass
         self.peer = _fmt_peer(addr)
         self.peer_ip = addr[0]
-        self.chan = Channel(sock, limit_rate=self.config.limit_rate)
+        self.chan = self._channel(sock)
         self.cwd = "/"
         self.hello_done = False
         #: the digest negotiated in hello (section 14); None: a version 1 session (SHA-256,
@@ -142,6 +142,12 @@ class Session(Handlers):
         self._log_bytes = 0
         self._closing = False
         self.thread = threading.Thread(target=self.run, name=f"pyftp-{self.peer}", daemon=True)
+
+    def _channel(self, sock: socket.socket) -> Channel:
+        chan = Channel(sock, limit_rate=self.config.limit_rate)
+        # replies to pipelined requests leave together, written before the next read
+        chan.hold_small_writes()
+        return chan
 
     def interrupt(self) -> None:
         """Wake the session's thread by shutting its socket (used by shutdown)."""
@@ -184,7 +190,7 @@ class Session(Handlers):
             self.server.log.info("%s TLS handshake failed: %s%s", self.peer, exc,
                                  " (a plain client on a TLS server?)" if plain else "")
             return False
-        self.chan = Channel(tls, limit_rate=self.config.limit_rate)
+        self.chan = self._channel(tls)
         return True
 
     def _loop(self) -> None:
@@ -257,5 +263,6 @@ class Session(Handlers):
         try:
             self.sock.settimeout(1.0)
             self.chan.send(reply)
+            self.chan.flush()
         except (OSError, TransportError, ValueError):
             pass
