@@ -33,6 +33,11 @@ __all__ = ["Session", "fit_reply"]
 
 #: after an error reply, an unread payload up to this size is drained to stay in step
 DRAIN_LIMIT = 4 * 1024 * 1024
+#: ops that wait on nothing but the storage: replies held for the next write (see
+#: Channel.hold_small_writes) may wait behind them. Before any other op (a put may
+#: wait for a claim, a listing for a slot, a hash read a large file, a login sleep)
+#: what is held is written first, so no reply waits on another request's wait
+HOLD_ACROSS = frozenset({"get", "stat", "pwd", "cd"})
 
 
 def fit_reply(reply: JSONObject) -> JSONObject:
@@ -215,6 +220,8 @@ class Session(Handlers):
                 if cmd.writes and self.read_only:
                     raise PermissionDeniedError(f"permission denied: {cmd.name} is not allowed "
                                                 "in a read-only session")
+                if cmd.name not in HOLD_ACROSS:
+                    self.chan.flush()
                 getattr(self, "handle_" + cmd.name)(args)
             except ProtocolError:
                 raise
