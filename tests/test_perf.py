@@ -98,6 +98,34 @@ def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
     assert out.getvalue() == payload and h.hexdigest() == sha(payload)
 
 
+def test_a_large_blake3_payload_is_hashed_in_the_receiving_thread():
+    """BLAKE3 hashes a MiB faster than a buffer can be handed to another thread and
+    back: its bytes are hashed right after the sink wrote them, with no second thread
+    (SHA-256, above, keeps it)."""
+    from pyftp import digests
+    if "blake3" not in digests.ALGORITHMS:
+        pytest.skip("this build has no blake3")
+    payload = os.urandom(BIG)
+    a, b, chan = _pair()
+    try:
+        sender = _send_in_thread(a, encode_frame({"size": BIG}) + payload)
+        chan.recv_header(5, 5)
+        out, h = io.BytesIO(), digests.new("blake3")
+        seen: set[str] = set()
+
+        def sink(view) -> None:
+            seen.update(t.name for t in threading.enumerate())
+            out.write(view)
+        assert chan.recv_payload_into(sink, timeout=5, hasher=h) == BIG
+        sender.join()
+    finally:
+        a.close(), b.close()
+    assert "pyftp-hash" not in seen
+    assert out.getvalue() == payload
+    assert h.hexdigest() == digests.hash_bytes(payload, "blake3")
+    assert chan.decoder.payload_left == 0
+
+
 def test_a_frame_after_a_large_payload_stays_in_step():
     payload = os.urandom(BIG)
     a, b, chan = _pair()

@@ -826,3 +826,46 @@ def test_an_error_reply_too_long_for_a_frame_keeps_its_code():
         assert len(encode_frame(reply)) <= MAX_HEADER + 4
         assert reply["message"].startswith("not found: /")
         assert reply["message"].endswith("/tail (message shortened)")
+
+
+# ---------------------------------------------------------------- replies written together
+def test_replies_to_pipelined_gets_arrive_whole_and_in_order(server, remote):
+    """Replies to pipelined requests are held and written together: every reply still
+    arrives, whole and in order, payloads and digest frames included."""
+    names = [f"p{i}.bin" for i in range(40)]
+    content = {n: os.urandom(1000 + 97 * i) for i, n in enumerate(names)}
+    for n, data in content.items():
+        remote.write(n, data)
+    with RawConn(server.address) as c:
+        frames = b""
+        for n in names:
+            body = ('{"op":"get","path":"%s"}' % n).encode()
+            frames += struct.pack(">I", len(body)) + body
+        c.send_raw(frames + struct.pack(">I", 12) + b'{"op":"pwd"}')
+        for n in names:
+            reply, data = c.read_frame()
+            assert reply["ok"] is True and data == content[n]
+            digest, _ = c.read_frame()
+            assert digest["ok"] is True and digest["sha256"] == sha(data)
+        assert c.read_frame()[0] == {"ok": True, "cwd": "/"}
+
+
+def test_a_held_reply_is_not_kept_behind_a_request_that_waits(server):
+    """A request that may wait on something else than the disk (here a listing waiting
+    for a free listing slot) first writes the replies held so far: the client gets
+    them while that request waits."""
+    slots = 0
+    while server.listing_slots.acquire(blocking=False):
+        slots += 1
+    try:
+        with RawConn(server.address) as c:
+            c.send_raw(struct.pack(">I", 12) + b'{"op":"pwd"}'
+                       + struct.pack(">I", 11) + b'{"op":"ls"}')
+            assert c.read_frame()[0] == {"ok": True, "cwd": "/"}  # while ls waits
+            for _ in range(slots):
+                server.listing_slots.release()
+            slots = 0
+            assert c.read_frame()[0]["ok"] is True
+    finally:
+        for _ in range(slots):
+            server.listing_slots.release()

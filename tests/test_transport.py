@@ -138,3 +138,81 @@ def test_a_buffer_of_the_wrong_length_is_refused_before_a_byte_is_read(tcp_pair)
     with pytest.raises(ValueError, match="holds 2 bytes, the payload is 3"):
         receiver.recv_payload_to(memoryview(bytearray(2)))
     assert receiver.recv_payload(10, 10) == b"abc"
+
+
+# ---------------------------------------------------------------- held small writes
+def _read_frames(chan: Channel, n: int, out: list, then=None) -> threading.Thread:
+    """Read ``n`` frames (header, payload) on another thread; then call ``then()``."""
+    def run() -> None:
+        for _ in range(n):
+            fields = chan.recv_header(10, 10)
+            out.append((fields, chan.recv_payload(1 << 20, 10)))
+        if then is not None:
+            then()
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_held_frames_leave_in_one_write_before_the_holder_reads(tcp_pair):
+    """Replies to pipelined requests are held and written together, and always before
+    the holder waits to read: a peer that waits for them before sending more (a put's
+    offset reply) is never left waiting."""
+    a, b = tcp_pair
+    holder, peer = Channel(a), Channel(b)
+    holder.hold_small_writes()
+    for i in range(5):
+        holder.send({"n": i}, b"x" * i)
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(1)  # nothing was written yet
+    b.setblocking(True)
+    b.settimeout(10)
+    got: list = []
+    t = _read_frames(peer, 5, got, then=lambda: peer.send({"op": "next"}))
+    assert holder.recv_header(10, 10) == {"op": "next"}  # the held frames went first
+    t.join(10)
+    assert [(f["n"], p) for f, p in got] == [(i, b"x" * i) for i in range(5)]
+    assert holder.writes == 1
+
+
+def test_held_frames_go_before_a_file_and_a_large_payload(tcp_pair, tmp_path):
+    a, b = tcp_pair
+    holder, peer = Channel(a), Channel(b)
+    holder.hold_small_writes()
+    data = os.urandom(200_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    got: list = []
+    t = _read_frames(peer, 3, got)
+    holder.send({"n": 0}, b"small")
+    holder.send_header({"n": 1, "size": len(data)})
+    with open(tmp_path / "f.bin", "rb") as f:
+        assert holder.send_file(f, 0, len(data)) == len(data)
+    holder.send({"n": 2}, data)  # larger than a held write: the stream stays in order
+    t.join(10)
+    assert [(f["n"], p) for f, p in got] == [(0, b"small"), (1, data), (2, data)]
+
+
+def test_held_frames_are_written_once_they_add_up(tcp_pair):
+    """Nothing is held without bound: past HOLD_LIMIT bytes they go out unasked."""
+    from pyftp.transport import HOLD_LIMIT
+    a, b = tcp_pair
+    holder, peer = Channel(a), Channel(b)
+    holder.hold_small_writes()
+    n = HOLD_LIMIT // 1000 + 2
+    got: list = []
+    t = _read_frames(peer, 1, got)
+    for i in range(n):
+        holder.send({"n": i}, b"y" * 1000)
+    t.join(10)
+    assert not t.is_alive() and got[0] == ({"n": 0, "size": 1000}, b"y" * 1000)
+    assert 1 <= holder.writes < n
+
+
+def test_closing_writes_what_was_held(tcp_pair):
+    a, b = tcp_pair
+    holder = Channel(a)
+    holder.hold_small_writes()
+    holder.send({"ok": False, "error": "bad_frame"})
+    holder.close()
+    assert Channel(b).recv_header(10, 10) == {"ok": False, "error": "bad_frame"}

@@ -33,6 +33,11 @@ __all__ = ["Session", "fit_reply"]
 
 #: after an error reply, an unread payload up to this size is drained to stay in step
 DRAIN_LIMIT = 4 * 1024 * 1024
+#: ops that wait on nothing but the storage: replies held for the next write (see
+#: Channel.hold_small_writes) may wait behind them. Before any other op (a put may
+#: wait for a claim, a listing for a slot, a hash read a large file, a login sleep)
+#: what is held is written first, so no reply waits on another request's wait
+HOLD_ACROSS = frozenset({"get", "stat", "pwd", "cd"})
 
 
 def fit_reply(reply: JSONObject) -> JSONObject:
@@ -123,7 +128,7 @@ class Session(Handlers):
             pass
         self.peer = _fmt_peer(addr)
         self.peer_ip = addr[0]
-        self.chan = Channel(sock, limit_rate=self.config.limit_rate)
+        self.chan = self._channel(sock)
         self.cwd = "/"
         self.hello_done = False
         #: the digest negotiated in hello (section 14); None: a version 1 session (SHA-256,
@@ -142,6 +147,12 @@ class Session(Handlers):
         self._log_bytes = 0
         self._closing = False
         self.thread = threading.Thread(target=self.run, name=f"pyftp-{self.peer}", daemon=True)
+
+    def _channel(self, sock: socket.socket) -> Channel:
+        chan = Channel(sock, limit_rate=self.config.limit_rate)
+        # replies to pipelined requests leave together, written before the next read
+        chan.hold_small_writes()
+        return chan
 
     def interrupt(self) -> None:
         """Wake the session's thread by shutting its socket (used by shutdown)."""
@@ -184,7 +195,7 @@ class Session(Handlers):
             self.server.log.info("%s TLS handshake failed: %s%s", self.peer, exc,
                                  " (a plain client on a TLS server?)" if plain else "")
             return False
-        self.chan = Channel(tls, limit_rate=self.config.limit_rate)
+        self.chan = self._channel(tls)
         return True
 
     def _loop(self) -> None:
@@ -209,6 +220,8 @@ class Session(Handlers):
                 if cmd.writes and self.read_only:
                     raise PermissionDeniedError(f"permission denied: {cmd.name} is not allowed "
                                                 "in a read-only session")
+                if cmd.name not in HOLD_ACROSS:
+                    self.chan.flush()
                 getattr(self, "handle_" + cmd.name)(args)
             except ProtocolError:
                 raise
@@ -257,5 +270,6 @@ class Session(Handlers):
         try:
             self.sock.settimeout(1.0)
             self.chan.send(reply)
+            self.chan.flush()
         except (OSError, TransportError, ValueError):
             pass
