@@ -483,3 +483,14 @@ def test_a_full_disk_for_the_results_fails_the_run(server, root, tmp_path):
                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
                            env=clean_env())
     assert r.returncode != 0
+
+
+def test_ls_to_a_pipe_escapes_names_a_terminal_would_obey(server, root, tmp_path):
+    """Names listings take a fast path when every name is printable; one that is not
+    is still shown escaped, and the rest as they are."""
+    host, port = server.address
+    (root / "plain.txt").write_text("x")
+    (root / "evil\x1b[31mred\nline").write_text("x")
+    r = pyftp(f"{host}:{port}", "-c", "ls", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["evil\\x1b[31mred\\x0aline", "plain.txt"]

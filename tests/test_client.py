@@ -6,6 +6,8 @@ import stat
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyftp import Client, errors
 from pyftp.client import Entry, TransferResult
@@ -124,6 +126,22 @@ def test_a_names_listing_with_a_bad_name_is_a_protocol_error(payload):
     from pyftp.client.pipeline import parse_names
     with pytest.raises(errors.ProtocolError):
         parse_names(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab/\x00\n.", max_size=4), max_size=6))
+def test_the_fast_names_check_agrees_with_the_one_name_at_a_time_rule(names):
+    """parse_names checks a long names listing over the joined text (C speed); it must
+    accept and refuse exactly what the one-name-at-a-time rule does."""
+    import json as json_
+    from pyftp.client.pipeline import parse_names
+    valid = all(n not in ("", "/") and "/" not in n[:-1] for n in names)
+    payload = json_.dumps(names).encode()
+    if valid:
+        assert parse_names(payload) == names
+    else:
+        with pytest.raises(errors.ProtocolError):
+            parse_names(payload)
 
 
 def test_mkdir_rm_rmdir_mv(client, files):

@@ -106,10 +106,22 @@ def parse_listing(data: bytes) -> list[Entry]:
     return [Entry.from_wire(d) for d in _listing_items(data) if isinstance(d, dict)]
 
 
+def _well_formed(names: list[str]) -> bool:
+    """True when no name is empty or ``/`` and a ``/`` only ever ends a name (the check
+    parse_names makes one name at a time), counted in C over the joined names: a
+    Python loop over a thousand names cost ~0.15 ms a listing."""
+    if "" in names or "/" in names:
+        return False
+    text = "\0".join(names) + "\0"  # each name ends in a NUL: count the "/" that end one
+    return text.count("\0") == len(names) and text.count("/") == text.count("/\0")
+
+
 def parse_names(data: bytes) -> list[str]:
     """A names listing (``ls`` with ``names``): a folder's name ends in ``/``. A server
     without the feature ignores the field and sends entries: they are named the same way."""
     items = _listing_items(data)
+    if set(map(type, items)) <= {str} and _well_formed(items):  # the names form, as asked
+        return items
     names = [(f"{e.name}/" if e.is_dir else e.name) if isinstance(d, dict) and
              (e := Entry.from_wire(d)) else d for d in items]
     # one name each: no "/" but the one that ends a folder's, nothing empty

@@ -51,7 +51,8 @@ class RemoteMixin(ShellBase):
                 names = self._ahead_or(("ls", self.cwd, path, True), lambda: c.names(path))
                 if "-r" in a.opts:
                     names.reverse()
-                self._print(Line("\n".join(map(safe_name, names))))
+                printable = all(map(str.isprintable, names))  # the usual case: no escapes
+                self._print(Line("\n".join(names if printable else map(safe_name, names))))
                 return {"path": self._abs(path), "names": names}
             entries: list[Entry] = self._ahead_or(("ls", self.cwd, path, False),
                                                   lambda: c.ls(path))

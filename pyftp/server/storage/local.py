@@ -18,7 +18,7 @@ import posixpath
 import stat as stat_
 import threading
 from collections import OrderedDict
-from typing import Any, BinaryIO, Callable, TypeVar, cast
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar, cast
 
 from ...records import dataclass
 from ... import digests
@@ -523,6 +523,8 @@ def _scan_folder(root: str, fd: int, parts: Names, names_only: bool) -> list[Ent
     left out. ``names_only``: names (a folder's with ``/``), with no stat but for links."""
     shown: list[Entry | str] = []
     with os.scandir(fd) as it:
+        if names_only:
+            return _scan_names(root, parts, it)
         for de in it:
             if is_partial_name(de.name):
                 continue
@@ -532,6 +534,29 @@ def _scan_folder(root: str, fd: int, parts: Names, names_only: bool) -> list[Ent
                 continue  # vanished, dangling or outside: nothing to show
             if item is not None:
                 shown.append(item)
+    return shown
+
+
+def _scan_names(root: str, parts: Names, it: Iterator[os.DirEntry[str]]) -> list[Entry | str]:
+    """:func:`_scan_folder`'s names-only form, the loop of a long ``ls`` to a pipe: the
+    type records answer for files and folders; anything else takes :func:`_shown`."""
+    shown: list[Entry | str] = []
+    add = shown.append
+    for de in it:
+        name = de.name
+        if name[0] == "." and is_partial_name(name):
+            continue
+        if de.is_file(follow_symlinks=False):
+            add(name)
+        elif de.is_dir(follow_symlinks=False):
+            add(name + "/")
+        else:  # a link (described by what it leads to, inside the root) or a special
+            try:
+                item = _shown(root, parts, de, True)
+            except (OSError, Outside):
+                continue
+            if item is not None:
+                add(item)
     return shown
 
 
