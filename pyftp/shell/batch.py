@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat as stat_
 from collections import deque
 
 from ..hints import TYPE_CHECKING
@@ -140,6 +141,7 @@ def _run_of(shell: ShellBase, lines: list[tuple[str, bool]]) -> list[tuple[str, 
     what it names, ignored)."""
     run: list[tuple[str, Any, bool]] = []
     targets: set[str] = set()
+    folders: dict[str, bool] = {}  # a run's lines mostly share one local folder
     for line, ignored in lines:
         line = strip_comment(line.strip())
         if not line or line.startswith("!"):
@@ -152,15 +154,17 @@ def _run_of(shell: ShellBase, lines: list[tuple[str, bool]]) -> list[tuple[str, 
             a = parse_args(name, arg or "")
         except UsageError:
             break
-        what = _names(shell, name, a, targets)
+        what = _names(shell, name, a, targets, folders)
         if what is None:
             break
         run.append((name, what, ignored))
     return run
 
 
-def _names(shell: ShellBase, name: str, a: Args, targets: set[str]) -> Any:
-    """What one line asks of the server, or None if it cannot join a pipelined run."""
+def _names(shell: ShellBase, name: str, a: Args, targets: set[str],
+           folders: dict[str, bool]) -> Any:
+    """What one line asks of the server, or None if it cannot join a pipelined run.
+    ``folders`` remembers which local paths are folders, for the rest of the run."""
     if any(has_glob(w) for w in a.args):
         return None  # a pattern needs a listing first
     if name in ("hash", "stat"):
@@ -173,13 +177,22 @@ def _names(shell: ShellBase, name: str, a: Args, targets: set[str]) -> Any:
         return None
     remote = glob_literal(a.args[0])
     local = shell._local(glob_literal(a.args[1])) if len(a.args) > 1 else shell.local_cwd
+    def is_dir(path: str) -> bool:
+        if path not in folders:
+            folders[path] = os.path.isdir(path)
+        return folders[path]
+
     target = local
-    if os.path.isdir(local):
+    if is_dir(local):
         target = os.path.join(local, posixpath.basename(remote.rstrip("/")) or "download")
     # a link, FIFO or device as target is Client.get's business (it streams or follows),
     # and two lines writing one file must keep their order: both run one by one
-    if (os.path.islink(target) or (os.path.exists(target) and not os.path.isfile(target))
-            or not os.path.isdir(os.path.dirname(target)) or target in targets):
+    try:
+        mode: int | None = os.lstat(target).st_mode
+    except OSError:
+        mode = None  # nothing there yet (or unreadable: Client.get will say)
+    if ((mode is not None and not stat_.S_ISREG(mode))
+            or not is_dir(os.path.dirname(target)) or target in targets):
         return None
     targets.add(target)
     return (remote, local, target)
