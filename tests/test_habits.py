@@ -431,3 +431,15 @@ def test_a_pattern_job_is_named_by_the_command_typed(sh, root, local):
     assert sh.ok("get *.txt").splitlines()[-1].startswith("get: sent 2 files")
     assert sh.ok("put l*.txt").splitlines()[-1].startswith("put: sent 2 files")
     assert sh.ok("mget *.txt").splitlines()[-1].startswith("mget: sent")
+
+
+@pytest.mark.parametrize("line", ["ls -l", "?ls", "?", "!echo hi", "", "   ", "-x", "get_x y",
+                                  "é x", "  put  a b ", "ls", "123 x", "ls\tx", "get-x"])
+def test_a_line_splits_into_command_and_argument_as_cmd_splits_it(line):
+    """The runner reads a line as the interactive prompt (cmd.Cmd) does, without
+    loading cmd."""
+    import cmd
+    from pyftp.shell.base import ShellBase
+    prompt = cmd.Cmd()
+    prompt.do_shell = lambda arg: None  # the shell has a command for "!"
+    assert ShellBase().parseline(line) == prompt.parseline(line)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from collections import deque
 
 from ..hints import TYPE_CHECKING
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
     from ..ui import PlainConsole
     from .cache import ListingCache
+
+#: a command word: what cmd.Cmd takes for one (its identchars)
+_WORD = re.compile(r"[A-Za-z0-9_]*")
 
 #: where results and messages go: rich at a terminal, plain lines to a pipe
 AnyConsole: TypeAlias = "Console | PlainConsole"
@@ -93,11 +97,9 @@ class ShellBase:
             line = "shell " + line[1:]
         if not line:
             return None, None, line
-        end = 0
-        while end < len(line) and (line[end].isascii() and line[end].isalnum()
-                                   or line[end] == "_"):
-            end += 1
-        return line[:end], line[end:].strip(), line
+        m = _WORD.match(line)  # it always matches (perhaps nothing)
+        word = m.group() if m else ""
+        return word, line[len(word):].strip(), line
 
     def _emit_json(self, obj: Fields) -> None:
         f = self.console.file

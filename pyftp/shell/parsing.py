@@ -173,20 +173,22 @@ def parse_args(name: str, arg: str) -> Args:
     the positional words, counted against the table (a :class:`UsageError` if wrong).
 
     A pipelined batch line is parsed twice (when the run is fetched ahead, and when it
-    reports), and batch files repeat their lines: the last few results are kept, and
-    each caller gets its own copy."""
+    reports), and batch files repeat their lines: recent results are kept, and each
+    caller gets its own copy."""
     key = (name, arg)
     known = _PARSED.get(key)
     if known is None:
         known = _parse_args(name, arg)
-        if len(_PARSED) >= 256:
+        if len(_PARSED) >= _PARSED_KEEP:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = known
     return Args(dict(known.opts), list(known.args))
 
 
-#: parse_args's recent results (oldest first)
+#: parse_args's recent results (oldest first), enough for a pipelined run of a long
+#: batch file: the run is parsed whole before its first line reports
 _PARSED: dict[tuple[str, str], Args] = {}
+_PARSED_KEEP = 8192
 
 
 def _parse_args(name: str, arg: str) -> Args:
