@@ -182,6 +182,9 @@ class ShellBase:
 
     def _shown_local(self, path: str) -> str:
         """A local path as the user would type it: relative to the local folder if inside."""
+        inside = self.local_cwd.rstrip("/") + "/"
+        if path.startswith(inside) and os.path.normpath(path) == path:
+            return path[len(inside):]  # relpath's answer, without its ~20 us a file
         shown = os.path.relpath(path, self.local_cwd)
         return path if shown.startswith("..") else shown
 
