@@ -443,3 +443,13 @@ def test_a_line_splits_into_command_and_argument_as_cmd_splits_it(line):
     prompt = cmd.Cmd()
     prompt.do_shell = lambda arg: None  # the shell has a command for "!"
     assert ShellBase().parseline(line) == prompt.parseline(line)
+
+
+@pytest.mark.parametrize("cwd, path", [
+    ("/tmp/x", p) for p in ("/tmp/x/a", "/tmp/x/a/b", "/tmp/x", "/tmp/x/", "/tmp/xy/a",
+                            "/tmp/x/../y", "/tmp/x/./a", "/tmp", "/other/a", "/tmp/x//a")
+] + [("/", p) for p in ("/a", "/a/b", "/", "//a", "///a")])
+def test_a_local_path_is_shown_as_relpath_shows_it(cwd, path):
+    from pyftp.shell.base import shown_local
+    rel = os.path.relpath(path, cwd)
+    assert shown_local(path, cwd) == (path if rel.startswith("..") else rel)

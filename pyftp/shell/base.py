@@ -42,6 +42,18 @@ AnyConsole: TypeAlias = "Console | PlainConsole"
 Ahead: TypeAlias = "dict[tuple[object, ...], deque[Any]]"
 
 
+def shown_local(path: str, folder: str) -> str:
+    """``path`` as the user would type it in the local folder ``folder`` (absolute):
+    relative to it if inside, else as it is (what os.path.relpath says, without its
+    ~20 us a file of a long batch when the path is plainly inside)."""
+    inside = folder.rstrip("/") + "/"
+    if (len(path) > len(inside) and path.startswith(inside) and path[:2] != "//"
+            and os.path.normpath(path) == path):
+        return path[len(inside):]
+    shown = os.path.relpath(path, folder)
+    return path if shown.startswith("..") else shown
+
+
 class ShellBase:
     """The state of a shell session and the helpers every command uses."""
 
@@ -182,11 +194,7 @@ class ShellBase:
 
     def _shown_local(self, path: str) -> str:
         """A local path as the user would type it: relative to the local folder if inside."""
-        inside = self.local_cwd.rstrip("/") + "/"
-        if path.startswith(inside) and os.path.normpath(path) == path:
-            return path[len(inside):]  # relpath's answer, without its ~20 us a file
-        shown = os.path.relpath(path, self.local_cwd)
-        return path if shown.startswith("..") else shown
+        return shown_local(path, self.local_cwd)
 
     def _local_under(self, root: str) -> Callable[[str], str]:
         return lambda rel: self._shown_local(os.path.join(root, *rel.split("/")) if rel
