@@ -58,12 +58,18 @@ RING = 4
 #: only helps while a core is idle: with 50 transfers at once on 2 cores the extra
 #: threads cost 25% of the aggregate (measured), so the others hash in their own thread
 OVERLAP_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
-#: digests fast enough that a second thread costs more than it saves: BLAKE3 hashes a
-#: MiB in ~0.2 ms, about what handing the buffer to another thread and back costs
-#: (futex wake-ups, the buffer's cache lines moving between cores). Measured on 2
-#: cores, 1 GiB over loopback into a file: BLAKE3 in the receiving thread 1,535 MiB/s,
-#: on a second thread 1,103; SHA-256 (0.7 ms a MiB) the other way round, 928 vs 1,220
+#: digests fast enough that, with no core to spare, a second thread costs more than
+#: it saves: BLAKE3 hashes a MiB in ~0.2 ms, about what handing the buffer to another
+#: thread and back costs (futex wake-ups, the buffer's cache lines moving between
+#: cores). Measured on 2 cores, 1 GiB over loopback into a file: BLAKE3 in the
+#: receiving thread 1,535 MiB/s, on a second thread 1,103; SHA-256 (0.7 ms a MiB) the
+#: other way round, 928 vs 1,220
 INLINE_DIGESTS = frozenset({"blake3"})
+#: machines of at most this many cores hash :data:`INLINE_DIGESTS` in the receiving
+#: thread: a transfer's two ends and its hash already want more cores than that. With
+#: more, a free core hashes beside the receiver (not measured here: the two-core rule
+#: is only applied where it was measured)
+INLINE_CORES = 2
 
 
 class Hasher(Protocol):
@@ -219,10 +225,15 @@ class HashRing:
             raise self._error
 
     @staticmethod
-    def pays(hasher: Hasher) -> bool:
+    def pays(hasher: Hasher, cores: int | None = None) -> bool:
         """Whether hashing ``hasher``'s bytes on a second thread beats hashing each
-        buffer in the receiving thread (not for :data:`INLINE_DIGESTS`; a hash object
-        that does not say its ``name`` is taken to be slow)."""
+        buffer in the receiving thread on a machine of ``cores`` cores (this one's by
+        default): not for :data:`INLINE_DIGESTS` on up to :data:`INLINE_CORES` cores.
+        A hash object that does not say its ``name`` is taken to be slow."""
+        if cores is None:
+            cores = os.cpu_count() or 2
+        if cores > INLINE_CORES:
+            return True
         return getattr(hasher, "name", None) not in INLINE_DIGESTS
 
     def take(self) -> bytearray:

@@ -164,13 +164,14 @@ class Channel:
         the call. ``timeout`` is the longest stall allowed between two chunks.
 
         ``hasher``, when given, is fed every payload byte in order. For a payload of at
-        least :data:`OVERLAP_MIN` bytes and a slow digest (SHA-256; see
-        :meth:`HashRing.pays`) it is fed on a second thread through a small ring of
-        buffers, so the hash (which releases the GIL on large buffers) runs on one core
-        while this thread receives and writes on the other; in series the three would
-        cost their sum. BLAKE3 is fed here, each buffer right after the sink wrote it. Only cores - 1 transfers per process do that at
-        once (with every core busy a second thread only adds switching); the others
-        hash each buffer here. ``hasher`` is done with every byte on return.
+        least :data:`OVERLAP_MIN` bytes it is fed on a second thread through a small
+        ring of buffers, so the hash (which releases the GIL on large buffers) runs on
+        one core while this thread receives and writes on the other; in series the
+        three would cost their sum. Only cores - 1 transfers per process do that at
+        once (with every core busy a second thread only adds switching), and BLAKE3 on
+        a machine of two cores never does (:meth:`HashRing.pays`: there the handoff
+        costs more than the hash); the others hash each buffer here, right after the
+        sink wrote it. ``hasher`` is done with every byte on return.
         """
         total = 0
         # bytes the decoder already holds come first, or the stream would reorder

@@ -98,13 +98,26 @@ def test_with_every_hashing_slot_taken_a_large_payload_is_hashed_inline():
     assert out.getvalue() == payload and h.hexdigest() == sha(payload)
 
 
+def test_only_a_slow_digest_on_a_small_machine_is_hashed_on_a_second_thread():
+    from pyftp import digests
+    ring = digests.HashRing
+    assert ring.pays(hashlib.sha256(), cores=2) and ring.pays(hashlib.sha256(), cores=8)
+    assert ring.pays(object(), cores=2)  # a hash object that does not say: taken as slow
+    if "blake3" in digests.ALGORITHMS:
+        assert not ring.pays(digests.new("blake3"), cores=2)
+        assert not ring.pays(digests.new("blake3"), cores=1)
+        assert ring.pays(digests.new("blake3"), cores=digests.INLINE_CORES + 1)
+
+
 def test_a_large_blake3_payload_is_hashed_in_the_receiving_thread():
     """BLAKE3 hashes a MiB faster than a buffer can be handed to another thread and
-    back: its bytes are hashed right after the sink wrote them, with no second thread
-    (SHA-256, above, keeps it)."""
+    back: on a machine with no core to spare its bytes are hashed right after the sink
+    wrote them, with no second thread (SHA-256, above, keeps it)."""
     from pyftp import digests
     if "blake3" not in digests.ALGORITHMS:
         pytest.skip("this build has no blake3")
+    if digests.HashRing.pays(digests.new("blake3")):
+        pytest.skip("this machine has cores to spare: BLAKE3 goes through the ring too")
     payload = os.urandom(BIG)
     a, b, chan = _pair()
     try:
