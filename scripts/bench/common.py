@@ -244,13 +244,16 @@ def interleave(mode: Mode, s: Scenario, tools: dict[str, Callable[[], float]], *
                warmup: int, runs: int | None = None) -> None:
     """Run every tool ``runs`` times, taking turns in a rotating order; a warm-up round
     first (page cache, first-touch memory; not recorded). A tool that fails is recorded
-    as failed and left out of later rounds."""
+    as failed and left out of later rounds. Before each run the dirty pages of the runs
+    before it are written out (``sync``, not timed): a 1 GiB put leaves a GiB of
+    writeback that would otherwise slow whichever tool comes next."""
     runs = mode.runs if runs is None else runs
     names = list(tools)
     for r in range(-warmup, runs):
         for name in rotate(names, max(r, 0)):
             if name in s.errors:
                 continue
+            os.sync()
             try:
                 value = tools[name]()
             except Exception as exc:
