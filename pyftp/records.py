@@ -174,7 +174,7 @@ def _dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
         setattr(cls, "__match_args__", tuple(f.name for f in fields))
         for name, method in (("__init__", _init), ("__repr__", _repr), ("__eq__", _eq),
                              ("__replace__", _replace)):
-            if name not in cls.__dict__ or name == "__init__":
+            if name not in cls.__dict__:  # what the class defines itself stays, as there
                 setattr(cls, name, method)
         if frozen:
             cls.__setattr__ = _frozen_setattr

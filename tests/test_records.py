@@ -145,6 +145,23 @@ def records_point(x: int, y: int) -> RecPoint:
     return RecPoint(x, y)
 
 
+@pytest.mark.parametrize("kind", ["std", "rec"])
+def test_methods_the_class_defines_itself_are_kept(kind):
+    dataclass, _, _ = KINDS[kind]
+
+    @dataclass
+    class Own:
+        """Its own __init__ and __repr__."""
+        a: int
+
+        def __init__(self, text: str) -> None:
+            self.a = int(text)
+
+        def __repr__(self) -> str:
+            return f"Own<{self.a}>"
+    assert repr(Own("7")) == "Own<7>" and Own("7") == Own("07")
+
+
 def test_bad_declarations_are_refused_as_dataclasses_refuses_them():
     for kind in ("std", "rec"):
         dataclass, field, _ = KINDS[kind]
