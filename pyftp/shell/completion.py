@@ -13,7 +13,6 @@ from types import ModuleType
 
 from ..hints import TYPE_CHECKING
 
-from ..client import Entry
 from ..errors import PyftpError
 from .base import ShellBase
 from .commands import ALIASES, SHELL_COMMANDS

@@ -38,28 +38,27 @@ import time
 
 from ..hints import TYPE_CHECKING
 
-
-from ..records import dataclass, field
 from .. import sync
 from ..client import Client
 from ..errors import (AuthRequiredError, CancelledError, ConnectError, LocalError,
                      RemoteError, TransportError)
 from ..protocol import DEFAULT_PORT
+from ..records import dataclass, field
 from ..ui import PlainConsole, error_text, make_reporter, print_error, safe_name
-from .commands import ALIASES, SHELL_COMMANDS, Fields, JobError, ShellCommand, UsageError
+from .commands import ALIASES, SHELL_COMMANDS, Fields, JobError, UsageError
 from .help import HelpMixin
 from .cache import CACHE_SECONDS, ListingCache
 from .batch import BatchMixin
 from .jobs import JobsMixin, _report_counts
 from .local import LocalMixin
-from .parsing import parse_server, parse_target, split_commands, split_partial, strip_comment
+from .parsing import parse_server, strip_comment
 from .remote import RemoteMixin
 from .stream import StreamMixin
 from .transfers import TransferMixin
 
-
 if TYPE_CHECKING:
-    from typing import Callable, IO
+    from typing import IO, Callable
+
     from .base import AnyConsole
 
 __all__ = ["Runner", "Outcome"]
