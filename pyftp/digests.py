@@ -22,9 +22,9 @@ import os
 import threading
 from types import ModuleType, TracebackType
 
-from .hints import TYPE_CHECKING, Protocol
+from .hints import TYPE_CHECKING, LEAN, Protocol
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable, Iterable
 
 __all__ = [

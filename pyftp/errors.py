@@ -10,9 +10,9 @@ Import rule: this module imports nothing of pyftp.
 """
 from __future__ import annotations
 
-from .hints import TYPE_CHECKING
+from .hints import TYPE_CHECKING, LEAN
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any
 
 __all__ = [

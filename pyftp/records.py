@@ -1,30 +1,30 @@
-"""Record classes (``@dataclass`` and ``field``), without the start-up cost of
-:mod:`dataclasses`.
+"""Record classes (``@dataclass``, ``field``, ``replace``): the standard
+:mod:`dataclasses`, or, in the ``pyftp`` console script, light ones of the same
+behaviour.
 
-Every ``pyftp`` process is a short one-shot run in scripts and CI, and importing
-:mod:`dataclasses` costs it about 15 ms (it imports :mod:`inspect`, which imports
-``ast``, ``dis`` and ``tokenize``), and each class it decorates about 0.3 ms more (it
-compiles new methods). pyftp's records use a small part of it: an ``__init__`` with
-defaults and default factories, ``__post_init__``, ``frozen``, ``__repr__`` (fields
-with ``repr=False`` left out), ``__eq__``, ``__hash__`` for frozen records, and
-:func:`replace`. This module gives exactly that, with methods shared by every record
-instead of compiled per class.
+Importing :mod:`dataclasses` costs a process about 15 ms (it imports :mod:`inspect`,
+which imports ``ast``, ``dis`` and ``tokenize``), and each class it decorates about
+0.3 ms more (it compiles new methods): much of a one-shot ``pyftp`` run. So when
+:data:`pyftp.hints.LEAN` is set (the console script sets it first thing), pyftp's
+records are made by :func:`record`: the part of dataclasses pyftp uses (an
+``__init__`` with defaults and default factories, ``__post_init__``, ``frozen``,
+``__repr__`` without ``repr=False`` fields, ``__eq__``, ``__hash__`` for frozen
+records, :func:`record_replace`), with methods shared by every record instead of
+compiled per class. Everywhere else (a library user, the tests, the server) they are
+real dataclasses: ``dataclasses.asdict``, ``fields`` and ``get_type_hints`` work on
+them as before. Type checkers always see :mod:`dataclasses`.
 
-Type checkers see the standard :mod:`dataclasses` (the ``TYPE_CHECKING`` branch), so a
-record is typed the same as before. At run time a record is not a
-:func:`dataclasses.is_dataclass`: copy one with :func:`replace` (or ``copy.replace`` on
-Python 3.13+), read its fields with :func:`fields_of`.
-
-Import rule: the standard library only; anything in pyftp may import it.
+Import rule: the standard library and :mod:`pyftp.hints`; anything in pyftp may import it.
 """
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # pragma: no cover
-    from dataclasses import dataclass as dataclass, field as field, replace as replace
+from .hints import LEAN, TYPE_CHECKING
+
+if TYPE_CHECKING or not LEAN:
     from typing import Any
 
-__all__ = ["dataclass", "field", "replace", "fields_of", "FrozenRecordError"]
+__all__ = ["dataclass", "field", "replace", "fields_of", "record", "record_field",
+           "record_replace", "FrozenRecordError"]
 
 
 class FrozenRecordError(AttributeError):
@@ -52,8 +52,9 @@ class _Field:
         self.repr = repr
 
 
-def _field(*, default: Any = _MISSING, default_factory: Any = _MISSING,
-           repr: bool = True) -> Any:
+def record_field(*, default: Any = _MISSING, default_factory: Any = _MISSING,
+                 repr: bool = True) -> Any:
+    """:func:`dataclasses.field` for :func:`record` classes."""
     if default is not _MISSING and default_factory is not _MISSING:
         raise ValueError("cannot specify both default and default_factory")
     return _Field(default, default_factory, repr)
@@ -165,7 +166,8 @@ def _replace(self: Any, **changes: Any) -> Any:
     return type(self)(**changes)
 
 
-def _dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
+def record(cls: Any = None, *, frozen: bool = False) -> Any:
+    """:func:`dataclasses.dataclass`, the part pyftp uses (see the module's doc)."""
     def wrap(cls: Any) -> Any:
         fields = _declare(cls)
         cls.__record_fields__ = fields
@@ -186,16 +188,24 @@ def _dataclass(cls: Any = None, *, frozen: bool = False) -> Any:
     return wrap if cls is None else wrap(cls)
 
 
-def _replace_record(obj: Any, /, **changes: Any) -> Any:
+def record_replace(obj: Any, /, **changes: Any) -> Any:
+    """:func:`dataclasses.replace` for :func:`record` classes."""
     return obj.__replace__(**changes)
 
 
 def fields_of(obj_or_cls: Any) -> tuple[str, ...]:
     """The field names of a record (or record class), in declaration order."""
-    return tuple(f.name for f in obj_or_cls.__record_fields__)
+    if hasattr(obj_or_cls, "__record_fields__"):
+        return tuple(f.name for f in obj_or_cls.__record_fields__)
+    import dataclasses
+    return tuple(f.name for f in dataclasses.fields(obj_or_cls))
 
 
-if not TYPE_CHECKING:
-    dataclass = _dataclass
-    field = _field
-    replace = _replace_record
+if TYPE_CHECKING or not LEAN:
+    from dataclasses import dataclass as dataclass
+    from dataclasses import field as field
+    from dataclasses import replace as replace
+else:
+    dataclass = record
+    field = record_field
+    replace = record_replace

@@ -23,13 +23,13 @@ import socket
 import threading
 import time
 
-from .hints import TYPE_CHECKING
+from .hints import TYPE_CHECKING, LEAN
 
 from .errors import ProtocolError, TransportError
 from .digests import CHUNK, OVERLAP_MIN, OVERLAP_SLOTS, Hasher, HashRing
 from .protocol import NEED_DATA, FrameDecoder, Header, encode_frame
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, BinaryIO, Callable, TypeVar
     _Buf = TypeVar("_Buf", bytearray, memoryview)
 

@@ -443,19 +443,19 @@ NOT_FOR_A_PUT = ("typing", "dataclasses", "inspect", "ast", "hashlib", "shutil",
 
 
 def test_a_one_shot_put_loads_only_what_it_uses(server, root, tmp_path):
-    """The start-up budget of a one-shot run (issue 12): no typing, dataclasses or
-    inspect (pyftp.hints, pyftp.records), no hashlib in a BLAKE3 session, no shutil
-    (argparse's help width), no IDNA codec for an ASCII host, and none of the
-    interactive shell."""
+    """The start-up budget of a one-shot run (issue 12), seen in the console script's
+    own import log: no typing, dataclasses or inspect (pyftp.hints, pyftp.records), no
+    hashlib in a BLAKE3 session, no shutil (argparse's help width), no IDNA codec for
+    an ASCII host, and none of the interactive shell."""
     host, port = server.address
     (tmp_path / "small.txt").write_text("hello\n")
-    probe = ("import sys\nfrom pyftp.cli import main\n"
-             f"code = main(['{host}:{port}', '-c', 'put small.txt; ls'])\n"
-             f"print(code, sorted(m for m in {NOT_FOR_A_PUT!r} if m in sys.modules), "
-             "file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path)
-    assert r.stderr.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+    r = pyftp(f"{host}:{port}", "-c", "put small.txt; ls", cwd=tmp_path,
+              env=clean_env(PYTHONPROFILEIMPORTTIME="1"))
+    assert r.returncode == 0, r.stderr
+    loaded = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "pyftp.client.upload" in loaded  # the log is there, and it is the put's
+    assert sorted(set(NOT_FOR_A_PUT) & loaded) == []
     assert (root / "small.txt").read_text() == "hello\n"
 
 

@@ -538,3 +538,12 @@ def test_read_subframe_checks_data_and_verify():
         read_subframe("verify", {"op": "put"})
     with pytest.raises(errors.BadRequestError, match="'sha256' must be"):
         read_subframe("verify", {"op": "verify", "sha256": "xyz"})
+
+
+def test_the_lazily_loaded_shape_names_are_exactly_the_shapes_module():
+    """pyftp.protocol names the shapes without importing them (start-up): the list must
+    stay in step with shapes.__all__, and each name must load on first use."""
+    import pyftp.protocol as protocol
+    from pyftp.protocol import shapes
+    assert sorted(protocol.SHAPES) == sorted(shapes.__all__)
+    assert all(getattr(protocol, name) is getattr(shapes, name) for name in protocol.SHAPES)

@@ -1,7 +1,8 @@
-"""pyftp.records behaves as the standard dataclasses do, for every feature pyftp uses.
+"""pyftp.records' light records (the console script's) behave as the standard
+dataclasses do, for every feature pyftp uses; elsewhere pyftp's records are dataclasses.
 
 Each shape is declared twice, once with :mod:`dataclasses` and once with
-:mod:`pyftp.records`, and the two are driven with the same calls.
+:func:`pyftp.records.record`, and the two are driven with the same calls.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from pyftp import records
 
 KINDS = {"std": (dataclasses.dataclass, dataclasses.field, dataclasses.replace),
-         "rec": (records.dataclass, records.field, records.replace)}
+         "rec": (records.record, records.record_field, records.record_replace)}
 
 
 def shapes(kind: str) -> dict[str, type]:
@@ -134,7 +135,7 @@ def test_records_pickle_and_match():
         assert copy.replace(point, x=1) == records_point(1, 5)  # type: ignore[attr-defined]
 
 
-@records.dataclass(frozen=True)
+@records.record(frozen=True)
 class RecPoint:
     """At module level, so pickle can find it."""
     x: int
@@ -178,14 +179,47 @@ def test_bad_declarations_are_refused_as_dataclasses_refuses_them():
             field(default=1, default_factory=int)
 
 
-def test_pyftp_records_import_no_dataclasses():
-    """The point of the module: a one-shot process never loads dataclasses or inspect."""
+def test_the_console_scripts_records_import_no_dataclasses():
+    """The point of the light records: a process that asked for lean modules (the
+    console script does) never loads dataclasses, inspect or typing."""
     import subprocess
-    code = ("import sys, pyftp.records, pyftp.sync, pyftp.protocol; "
-            "print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))")
+    code = ("import sys, pyftp.hints; pyftp.hints.lean(); "
+            "import pyftp.records, pyftp.sync, pyftp.protocol, pyftp.shell.runner; "
+            "from pyftp.client import Entry; "
+            "print(sorted({'dataclasses', 'inspect', 'typing'} & set(sys.modules)), "
+            "hasattr(Entry, '__record_fields__'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[] True"
+
+
+def test_elsewhere_the_public_api_keeps_dataclasses_and_evaluable_annotations():
+    """A program that imports pyftp gets real dataclasses, and every annotation of the
+    public API evaluates (typing.get_type_hints): what introspection tools rely on."""
+    import dataclasses
+    import inspect
+    import typing
+
+    import pyftp
+    import pyftp.client
+    import pyftp.sync
+    from pyftp import Client
+    from pyftp.client import Entry, TransferResult
+    assert dataclasses.is_dataclass(Entry) and dataclasses.is_dataclass(TransferResult)
+    assert dataclasses.asdict(Entry("a", "file", 1, 2.0))["name"] == "a"
+    assert records.fields_of(Entry) == ("name", "type", "size", "mtime")
+    checked = []
+    for name, func in inspect.getmembers(Client, inspect.isfunction):
+        if not name.startswith("_"):
+            typing.get_type_hints(func)
+            checked.append(name)
+    for module in (pyftp.sync, pyftp.client):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj) and name != "Client":
+                typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
+                checked.append(name)
+    assert len(checked) > 50
 
 
 def test_the_client_tuples_are_named_tuples_without_typing():

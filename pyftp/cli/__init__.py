@@ -31,6 +31,8 @@ def console() -> NoReturn:
     tenth of its time. Output is flushed first; if that fails (a full disk, a closed
     pipe), the exit code says so, as Python's own exit would.
     """
+    from .. import hints
+    hints.lean()  # before the client's modules load: none of typing, dataclasses
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable, TypeVar
     _Number = TypeVar("_Number", int, float)
 

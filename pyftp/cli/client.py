@@ -11,16 +11,17 @@ import gc
 import os
 import sys
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .._version import __version__
 from .args import (EXIT_CONNECT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROTOCOL,
                    EXIT_USAGE, RawHelpFormatter, above_zero, parse_duration, parse_size,
                    whole_number)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable
 
+if TYPE_CHECKING:
     from ..shell.base import AnyConsole
     from ..shell.runner import Runner
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-from ..hints import TYPE_CHECKING, named_tuple
+from ..hints import TYPE_CHECKING, LEAN, named_tuple
 
 from ..errors import BusyError, LocalError, NotFoundError, PyftpError, RemoteError, TransportError
 from ..protocol import JSONObject, digest_in
@@ -31,7 +31,7 @@ from .pipeline import Batches, parse_listing, parse_names
 from .ranges import RangeInfo
 from .upload import Upload
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import BinaryIO, NamedTuple
 
 __all__ = ["Client", "Entry", "TransferResult", "ProgressCallback", "DiskUsage"]

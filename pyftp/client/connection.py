@@ -22,7 +22,7 @@ import os
 import socket
 import time
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .. import digests
 from .._version import __version__
@@ -32,9 +32,11 @@ from ..protocol import DEFAULT_PORT, VERSION, JSONObject, read_reply
 from ..transport import Channel
 from .upload import TokenBook
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Iterator, TypeVar
     _Self = TypeVar("_Self", bound="Connection")
+
+if TYPE_CHECKING:
     import ssl
 
     from ..protocol.shapes import HelloReply

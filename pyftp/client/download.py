@@ -19,7 +19,7 @@ import stat as stat_
 import time
 from collections.abc import Callable
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass
 from .. import digests
@@ -29,8 +29,10 @@ from ..protocol import (JSONObject, digest_in, mtime_ns, partial_name, raise_for
                         read_reply)
 from ..transport import Channel
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import BinaryIO
+
+if TYPE_CHECKING:
     from ..protocol.shapes import GetReply
 
 __all__ = ["Download", "TransferResult", "ProgressCallback", "resolve_target", "file_target",

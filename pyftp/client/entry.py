@@ -4,12 +4,12 @@ Import rule: errors only.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass
 from ..errors import ProtocolError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Mapping
 
 __all__ = ["Entry"]

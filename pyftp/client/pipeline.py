@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..hints import TYPE_CHECKING, cast, overload
+from ..hints import TYPE_CHECKING, LEAN, cast, overload
 
 from ..errors import (BadRequestError, ChecksumMismatchError, LocalError, ProtocolError,
                       PyftpError, RemoteError, TransportError)
@@ -35,7 +35,7 @@ from .entry import Entry
 from .ranges import RangeInfo, RangeRead, writable_view
 from .upload import TokenBook, Upload
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Literal, Sequence, TypeVar
     _T = TypeVar("_T")
 

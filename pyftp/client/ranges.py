@@ -12,7 +12,7 @@ Import rule: errors, protocol, transport, digests. Never server, sync, ui, shell
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING, named_tuple
+from ..hints import TYPE_CHECKING, LEAN, named_tuple
 
 from .. import digests
 from ..errors import ChecksumMismatchError, ProtocolError, PyftpError
@@ -20,7 +20,7 @@ from ..protocol import JSONObject, digest_in, read_reply
 from ..transport import Channel
 from .download import reply_error
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable, NamedTuple
 
 __all__ = ["RangeRead", "RangeInfo", "writable_view"]

@@ -22,7 +22,7 @@ import posixpath
 import stat as stat_
 import time
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .. import digests
 from ..digests import OVERLAP_MIN, FileHasher
@@ -31,8 +31,10 @@ from ..protocol import JSONObject, digest_in, encode_frame, wire_mtime
 from ..transport import Channel
 from .download import ProgressCallback, TransferResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import BinaryIO, Callable
+
+if TYPE_CHECKING:
     from ..protocol.shapes import PutFinalReply, PutReply
 
 __all__ = ["Upload", "TokenBook", "SMALL_PUT", "default_token_file"]

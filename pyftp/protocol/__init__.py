@@ -10,15 +10,17 @@ Import rule: imports only :mod:`pyftp.errors`. No sockets, no files, no threads.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .frames import *  # noqa: F401,F403
 from .frames import __all__ as _frames_all
 from .schema import *  # noqa: F401,F403
 from .schema import __all__ as _schema_all
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any
+
+if TYPE_CHECKING:
     from .shapes import *  # noqa: F401,F403
 
 #: the names of .shapes, kept in step with its __all__ by a test

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import struct
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass
 from ..errors import ProtocolError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Mapping, TypeAlias
 
 __all__ = [
@@ -38,7 +38,10 @@ _LENGTH = struct.Struct(">I")
 #: a frame header as decoded: a JSON object from the peer. Its values stay ``Any``
 #: because they are untrusted until checked (schema.validate_request on the server,
 #: schema.read_reply on the client), which is where each field gets its real type.
-JSONObject: TypeAlias = "dict[str, Any]"
+if TYPE_CHECKING or not LEAN:
+    JSONObject: TypeAlias = dict[str, Any]
+else:  # a lean process never evaluates annotations (pyftp.hints)
+    JSONObject = dict
 
 
 @dataclass(frozen=True)

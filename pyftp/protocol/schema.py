@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 
-from ..hints import TYPE_CHECKING, overload
+from ..hints import TYPE_CHECKING, LEAN, overload
 
 from ..records import dataclass, field
 from ..errors import BadRequestError, ProtocolError, error_for_code
 from .frames import MAX_SIZE, JSONObject
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Callable, Literal, Mapping
+
+if TYPE_CHECKING:
     from .shapes import DigestReply, GetReply, HelloReply, PutFinalReply, PutReply
 
 __all__ = [

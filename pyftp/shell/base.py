@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections import deque
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .. import sync
 from ..client import Client
@@ -25,8 +25,10 @@ from ..ui import Line, Reporter, safe_name
 from .commands import Fields, UsageError
 from .parsing import Args, glob_literal, glob_pattern, has_glob, parse_args
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import IO, Any, Callable, TypeAlias
+
+if TYPE_CHECKING:
     from rich.console import Console
 
     from ..ui import PlainConsole

@@ -22,7 +22,7 @@ import posixpath
 import stat as stat_
 from collections import deque
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..client import Client, Entry
 from ..errors import PyftpError, TransportError
@@ -30,7 +30,7 @@ from .base import ShellBase
 from .commands import ALIASES, UsageError
 from .parsing import Args, glob_literal, has_glob, parse_args, strip_comment
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Callable
 
 #: the commands whose runs are pipelined

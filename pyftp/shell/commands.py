@@ -10,18 +10,21 @@ Import rule: errors, protocol; nothing else of the shell.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass
 from ..errors import PyftpError
 from ..protocol import DEFAULT_PORT
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, TypeAlias
 
 
 #: what a command returns: its --json fields
-Fields: TypeAlias = "dict[str, Any]"
+if TYPE_CHECKING or not LEAN:
+    Fields: TypeAlias = dict[str, Any]
+else:  # a lean process never evaluates annotations (pyftp.hints)
+    Fields = dict
 
 
 class UsageError(PyftpError):

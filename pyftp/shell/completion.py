@@ -11,14 +11,14 @@ import cmd
 import os
 from types import ModuleType
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..errors import PyftpError
 from .base import ShellBase
 from .commands import ALIASES, SHELL_COMMANDS
 from .parsing import _quote_word, split_partial
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Callable, Iterable
 
 

@@ -7,7 +7,7 @@ Import rule: sync, errors, ui and :mod:`pyftp.shell.commands`.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .. import sync
 from ..errors import LocalError, NotFoundError
@@ -15,7 +15,7 @@ from ..ui import Line, job_display, print_error, safe_name, transfer_summary
 from .base import ShellBase
 from .commands import Fields, JobError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Callable
 
 

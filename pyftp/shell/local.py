@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat as stat_
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 
 
@@ -20,7 +20,7 @@ from .base import ShellBase
 from .commands import Fields
 from .remote import _entry_json
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable
 
 

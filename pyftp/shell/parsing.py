@@ -9,14 +9,14 @@ import getopt
 import re
 import shlex
 
-from ..hints import TYPE_CHECKING, named_tuple
+from ..hints import TYPE_CHECKING, LEAN, named_tuple
 
 
 from ..records import dataclass
 from ..protocol import DEFAULT_PORT
 from .commands import SHELL_COMMANDS, UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Iterator, NamedTuple
 
 

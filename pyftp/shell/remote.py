@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import replace
 from .. import sync
@@ -20,7 +20,7 @@ from .commands import SHELL_COMMANDS, Fields, JobError, UsageError
 from .jobs import _hint_force, digest_json
 from .parsing import glob_literal, has_glob
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any
 
 

@@ -36,7 +36,7 @@ import os
 import sys
 import time
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .. import sync
 from ..client import Client
@@ -56,9 +56,10 @@ from .remote import RemoteMixin
 from .stream import StreamMixin
 from .transfers import TransferMixin
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import IO, Callable
 
+if TYPE_CHECKING:
     from .base import AnyConsole
 
 __all__ = ["Runner", "Outcome"]

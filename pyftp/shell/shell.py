@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import cmd
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from .completion import CompletionMixin, install_completers
 from .parsing import split_commands
 from .runner import Runner
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import IO, Any
 
 __all__ = ["Shell"]

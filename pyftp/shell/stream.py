@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..client import Client
 from ..ui import safe_name
@@ -17,7 +17,7 @@ from .base import ShellBase
 from .commands import Fields, UsageError
 from .jobs import _result_json
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import IO
 
 

@@ -12,7 +12,7 @@ import glob
 import os
 import posixpath
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 
 from .. import sync
@@ -24,7 +24,7 @@ from .jobs import JobsMixin, _hint_force, _result_json
 from .parsing import Args, glob_literal, glob_pattern, has_glob
 from .stream import StreamMixin
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Callable
 
 

@@ -16,7 +16,7 @@ import stat as stat_
 import time
 from collections.abc import Callable
 
-from ..hints import TYPE_CHECKING, cast
+from ..hints import TYPE_CHECKING, LEAN, cast
 
 from ..records import replace
 from ..client import Client, TransferResult
@@ -31,7 +31,7 @@ from .plan import Plan, make_plan
 from .report import Action, Problem, SyncReport
 from .walk import LocalFile, Tree, local_path, walk_local, walk_remote
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Sequence
 
 Sleep = Callable[[float], object]

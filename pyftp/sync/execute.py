@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass
 from ..client import Client, TransferResult
@@ -22,7 +22,7 @@ from .options import TransferOptions
 from .plan import under
 from .report import JobProgress, Problem, RetriesExhaustedError, SyncReport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Callable, TypeVar
     _T = TypeVar("_T")
 

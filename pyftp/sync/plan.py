@@ -6,13 +6,13 @@ Import rule: this package's report and walk (for types) only.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass, field
 from .report import Action, Problem
 from .walk import SideFile, Tree
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Mapping
 
 CONFLICT = ("a folder on one side is a file on the other: not replaced "

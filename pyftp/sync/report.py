@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 
-from ..hints import TYPE_CHECKING
+from ..hints import TYPE_CHECKING, LEAN
 
 from ..records import dataclass, field, replace
 from ..client import TransferResult
 from ..errors import PyftpError, TransportError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Iterator
 
 #: every ``Problem.kind``, with what it means

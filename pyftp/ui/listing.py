@@ -8,13 +8,15 @@ never imported here.
 """
 from __future__ import annotations
 
-from ..hints import TYPE_CHECKING, Protocol
+from ..hints import TYPE_CHECKING, LEAN, Protocol
 
 from .lite import Line, Rows, Stack
 from .text import format_mtime, human_size, safe_name
 
-if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any, Iterable
+
+if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
     from rich.columns import Columns
     from rich.console import Console, ConsoleOptions, RenderResult
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import unicodedata
 
-from ..hints import TYPE_CHECKING, Protocol
+from ..hints import TYPE_CHECKING, LEAN, Protocol
+
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
+    from typing import Any, IO, Literal, Sequence, TypeAlias
 
 if TYPE_CHECKING:  # rich is imported lazily at run time (see above)
-    from typing import Any, IO, Literal, Sequence, TypeAlias
     from rich.console import Console, Group
     from rich.text import Text
 

@@ -18,10 +18,12 @@ import time
 from contextlib import ExitStack, contextmanager
 from collections.abc import Callable
 
-from ..hints import TYPE_CHECKING, Protocol
+from ..hints import TYPE_CHECKING, LEAN, Protocol
+
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
+    from typing import Any, IO, Iterator
 
 if TYPE_CHECKING:
-    from typing import Any, IO, Iterator
     from rich.console import Console
     from rich.progress import Progress, Task, TaskID
 

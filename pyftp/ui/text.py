@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 import time
 
-from ..hints import TYPE_CHECKING, overload
+from ..hints import TYPE_CHECKING, LEAN, overload
 
 from ..digests import label
 from ..errors import PyftpError, RemoteError
 from .lite import Line
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or not LEAN:  # names for annotations; see pyftp.hints
     from typing import Any
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
